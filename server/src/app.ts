@@ -1,0 +1,142 @@
+/**
+ * Wires the server: database, services, handlers, interceptors and both transports. Used by
+ * main.ts, by the tests (through real sockets) and by the SDK's test server.
+ */
+import { mkdirSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { dirname } from "node:path";
+import type { DescService } from "@bufbuild/protobuf";
+import { createServiceImplSpec, type ServiceImpl, type ServiceImplSpec } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { ContactsService } from "../../gen/contacts/v1/contacts_service_pb.js";
+import { EventsService } from "../../gen/contacts/v1/events_service_pb.js";
+import { ExtendedFieldsService } from "../../gen/contacts/v1/extended_fields_service_pb.js";
+import { LabelsService } from "../../gen/contacts/v1/labels_service_pb.js";
+import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
+import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
+import type { Config } from "./config.js";
+import { extendedFieldsHandlers } from "./rpc/extended-fields.js";
+import { healthService } from "./rpc/health.js";
+import { devCaller, errorInterceptor, loggingInterceptor, tenancyInterceptor } from "./rpc/interceptors.js";
+import { labelsHandlers } from "./rpc/labels.js";
+import { reflectionServices } from "./rpc/reflection.js";
+import { closeGrpcGracefully, createGrpcServer } from "./rpc/transport/grpc-server.js";
+import { closeGracefully, createHttpServer } from "./rpc/transport/http-server.js";
+import { type ServiceDeps, TenantDirectory } from "./services/deps.js";
+import { type Db, migrateLatest, openDatabase } from "./store/db.js";
+import { DatabaseHealth } from "./store/health.js";
+
+export interface RunningServer {
+  /** The bound gRPC port (useful when configured as 0). */
+  grpcPort: number;
+  /** The bound Connect/gRPC-Web/gRPC HTTP port. */
+  httpPort: number;
+  /** "mysql" or "sqlite". */
+  storeName: string;
+  db: Db;
+  deps: ServiceDeps;
+  /** Stops accepting calls, drains in-flight ones (up to the grace period), closes the database. */
+  close(): Promise<void>;
+}
+
+function spec<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): ServiceImplSpec {
+  return createServiceImplSpec(service, impl);
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  if (!config.databaseUrl && config.sqliteFile !== ":memory:") {
+    mkdirSync(dirname(config.sqliteFile), { recursive: true });
+  }
+  const db = openDatabase({
+    url: config.databaseUrl,
+    sqliteFile: config.sqliteFile,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    poolMax: config.dbPoolMax,
+  });
+  try {
+    if (config.migrateOnStart) await migrateLatest(db);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  const dbHealth = new DatabaseHealth(db);
+  await dbHealth.start();
+
+  const deps: ServiceDeps = {
+    db,
+    config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota },
+    tenants: new TenantDirectory(db),
+  };
+
+  // ContactsService and EventsService are registered so the whole contract is visible (and
+  // answers UNIMPLEMENTED) until their handlers land.
+  const api: ServiceImplSpec[] = [
+    spec(LabelsService, labelsHandlers(deps)),
+    spec(ExtendedFieldsService, extendedFieldsHandlers(deps)),
+    spec(ContactsService, {}),
+    spec(EventsService, {}),
+  ];
+  const apiServices = api.map((s) => s.service);
+  const health = healthService(dbHealth, apiServices.map((s) => s.typeName));
+  const reflection = reflectionServices(
+    [...apiServices, health.service],
+    [file_google_rpc_error_details, file_google_rpc_status],
+  ).map((r) => spec(r.service, r.impl as Partial<ServiceImpl<typeof r.service>>));
+  const services = [...api, spec(health.service, health.impl), ...reflection];
+
+  const shutdown = new AbortController();
+  const interceptors = [loggingInterceptor(log), errorInterceptor(log), tenancyInterceptor(devCaller)];
+
+  const grpcServer = createGrpcServer(services, {
+    interceptors,
+    maxReceiveMessageBytes: config.maxMessageBytes,
+    maxSendMessageBytes: config.maxMessageBytes,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    maxTimeoutMs: config.maxTimeoutMs,
+    shutdownSignal: shutdown.signal,
+  });
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+
+  const httpServer = createHttpServer(services, {
+    interceptors,
+    readMaxBytes: config.maxMessageBytes,
+    writeMaxBytes: config.maxMessageBytes,
+    maxTimeoutMs: config.maxTimeoutMs,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    shutdownSignal: shutdown.signal,
+  });
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(config.httpPort, config.host, () => {
+      httpServer.off("error", reject);
+      resolve();
+    });
+  });
+  const httpPort = (httpServer.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  return {
+    grpcPort,
+    httpPort,
+    storeName: config.databaseUrl ? "mysql" : "sqlite",
+    db,
+    deps,
+    close() {
+      closing ??= (async () => {
+        dbHealth.close();
+        await Promise.all([
+          closeGrpcGracefully(grpcServer, config.shutdownGraceMs),
+          closeGracefully(httpServer, config.shutdownGraceMs),
+        ]);
+        shutdown.abort();
+        await db.destroy();
+      })();
+      return closing;
+    },
+  };
+}

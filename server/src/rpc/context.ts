@@ -1,0 +1,13 @@
+import { createContextKey, type HandlerContext } from "@connectrpc/connect";
+import type { Caller } from "../domain/caller.js";
+
+/** The authenticated caller of the current request; set by the tenancy interceptor. */
+export const kCaller = createContextKey<Caller | undefined>(undefined, { description: "caller" });
+
+/** The caller of a request to a tenant-scoped service. */
+export function callerOf(ctx: HandlerContext): Caller {
+  const caller = ctx.values.get(kCaller);
+  // The interceptor runs for every contacts.v1 method; reaching here without one is a wiring bug.
+  if (!caller) throw new Error(`no caller for ${ctx.method.name}: tenancy interceptor not installed`);
+  return caller;
+}

@@ -1,0 +1,83 @@
+/**
+ * The one place where failures become gRPC statuses. Domain errors keep their reason in an
+ * ErrorInfo (domain `contacts.v1`) and their field violations in a BadRequest; database outages
+ * become UNAVAILABLE; anything else is a bug and becomes INTERNAL without leaking its message.
+ */
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { BadRequestSchema, ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import { DomainError, type ErrorKind } from "../domain/errors.js";
+
+export const ERROR_DOMAIN = "contacts.v1";
+
+const CODES: Record<ErrorKind, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
+  aborted: Code.Aborted,
+  failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
+  unavailable: Code.Unavailable,
+  deadline_exceeded: Code.DeadlineExceeded,
+};
+
+/** Node and driver error codes that mean the database cannot be reached or went away. */
+const OUTAGE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "PROTOCOL_CONNECTION_LOST",
+  "PROTOCOL_SEQUENCE_TIMEOUT",
+  "ER_CON_COUNT_ERROR",
+  "ER_SERVER_SHUTDOWN",
+  "ER_QUERY_INTERRUPTED",
+  "SQLITE_BUSY",
+  "SQLITE_IOERR",
+]);
+
+/** MariaDB statement time limit (max_statement_time) and lock-wait/deadlock retries exhausted. */
+const OVERLOAD_ERRNOS = new Set([1969, 3024, 1205, 1213]);
+
+export function isDatabaseOutage(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number; name?: string; message?: string; fatal?: boolean };
+  if (!e || typeof e !== "object") return false;
+  if (e.code && OUTAGE_CODES.has(e.code)) return true;
+  if (e.fatal === true) return true;
+  if (e.name === "KnexTimeoutError") return true;
+  return typeof e.message === "string" && /Timeout acquiring a connection|Connection lost|connect ETIMEDOUT/.test(e.message);
+}
+
+export function toConnectError(err: unknown): { error: ConnectError; bug: boolean } {
+  if (err instanceof ConnectError) return { error: err, bug: false };
+  if (err instanceof DomainError) {
+    const details: ConstructorParameters<typeof ConnectError>[3] = [
+      {
+        desc: ErrorInfoSchema,
+        value: create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: { ...err.metadata } }),
+      },
+    ];
+    if (err.violations.length > 0) {
+      details.push({
+        desc: BadRequestSchema,
+        value: create(BadRequestSchema, {
+          fieldViolations: err.violations.map((v) => ({ field: v.field, description: v.description, reason: err.reason })),
+        }),
+      });
+    }
+    return { error: new ConnectError(err.message, CODES[err.kind], undefined, details), bug: false };
+  }
+  const errno = (err as { errno?: number }).errno;
+  if (isDatabaseOutage(err) || (errno !== undefined && OVERLOAD_ERRNOS.has(errno))) {
+    return {
+      error: new ConnectError("the database is unavailable; retry later", Code.Unavailable, undefined, [
+        { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: "DATABASE_UNAVAILABLE", domain: ERROR_DOMAIN }) },
+      ]),
+      bug: false,
+    };
+  }
+  return { error: new ConnectError("internal error", Code.Internal), bug: true };
+}

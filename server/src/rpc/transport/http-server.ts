@@ -1,0 +1,200 @@
+/**
+ * One TCP port serving Connect, gRPC-Web and gRPC through connect-node, over
+ * both HTTP/1.1 and cleartext HTTP/2 (h2c).
+ *
+ * `http2.createServer` only speaks h2c with prior knowledge, and `allowHTTP1`
+ * only works with TLS, so a plain `net.Server` in front peeks at the first
+ * bytes: the HTTP/2 connection preface goes to an http2 server, anything else
+ * to an http/1.1 server. Both share one connectNodeAdapter handler.
+ *
+ * Services are given as `ServiceImplSpec`s (`createServiceImplSpec(desc,
+ * impl)`), the same shape `createGrpcServer` takes, so one list feeds both
+ * ports. Each method is registered with `router.rpc`, which keeps connect's
+ * "unimplemented" stubs from the spec.
+ */
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { Interceptor, MethodImpl, ServiceImplSpec } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+
+export interface HttpServerOptions {
+  readMaxBytes: number;
+  writeMaxBytes: number;
+  /** connect-node rejects a client timeout above this with INVALID_ARGUMENT. */
+  maxTimeoutMs: number;
+  /** http2 SETTINGS_MAX_CONCURRENT_STREAMS for h2c connections. */
+  maxConcurrentStreams: number;
+  interceptors: Interceptor[];
+  /** Aborted on graceful shutdown; connect-node aborts every handler context with it. */
+  shutdownSignal?: AbortSignal;
+}
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+interface Internals {
+  h1: http.Server;
+  h2: http2.Http2Server;
+  sessions: Set<http2.Http2Session>;
+  /** HTTP/1.1 sockets and their number of in-flight requests. */
+  h1Sockets: Map<net.Socket, number>;
+  /** Sockets still being sniffed (not yet handed to h1 or h2). */
+  sniffing: Set<net.Socket>;
+  closing: boolean;
+}
+
+const internals = new WeakMap<net.Server, Internals>();
+
+export function createHttpServer(services: ServiceImplSpec[], opts: HttpServerOptions): net.Server {
+  const handler = connectNodeAdapter({
+    routes(router) {
+      for (const svc of services) {
+        for (const m of Object.values(svc.methods)) {
+          router.rpc(m.method, m.impl as MethodImpl<typeof m.method>);
+        }
+      }
+    },
+    grpc: true,
+    grpcWeb: true,
+    connect: true,
+    readMaxBytes: opts.readMaxBytes,
+    writeMaxBytes: opts.writeMaxBytes,
+    maxTimeoutMs: opts.maxTimeoutMs,
+    interceptors: opts.interceptors,
+    ...(opts.shutdownSignal !== undefined ? { shutdownSignal: opts.shutdownSignal } : {}),
+  });
+
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: opts.maxConcurrentStreams } }, handler);
+  const h1 = http.createServer(handler);
+  // http.Server starts its headersTimeout/requestTimeout sweeper on
+  // 'listening'; h1 never listens itself (sockets are handed to it), so start
+  // the sweeper by hand or slow-loris protection would be off.
+  h1.emit("listening");
+
+  const st: Internals = {
+    h1,
+    h2,
+    sessions: new Set(),
+    h1Sockets: new Map(),
+    sniffing: new Set(),
+    closing: false,
+  };
+
+  // connect-node client transports keep HTTP/2 sessions open; tracking them is
+  // the only way to GOAWAY / destroy them on close (TOOLCHAIN gotcha G5).
+  h2.on("session", (s: http2.Http2Session) => {
+    st.sessions.add(s);
+    s.once("close", () => st.sessions.delete(s));
+    if (st.closing) s.close();
+  });
+
+  h1.on("connection", (sock: net.Socket) => {
+    st.h1Sockets.set(sock, 0);
+    sock.once("close", () => st.h1Sockets.delete(sock));
+  });
+  h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const sock = req.socket;
+    st.h1Sockets.set(sock, (st.h1Sockets.get(sock) ?? 0) + 1);
+    if (st.closing) res.shouldKeepAlive = false;
+    res.once("close", () => {
+      const prev = st.h1Sockets.get(sock);
+      if (prev === undefined) return;
+      const n = prev - 1;
+      st.h1Sockets.set(sock, n);
+      if (st.closing && n === 0) sock.end();
+    });
+  });
+
+  // allowHalfOpen: both node http servers expect it (they end sockets
+  // themselves), and a client may half-close right after a short request.
+  const front = net.createServer({ allowHalfOpen: true }, (sock) => sniff(st, sock));
+  internals.set(front, st);
+  return front;
+}
+
+/**
+ * Waits until the first 24 bytes are in (or fewer, if the socket ends or the
+ * bytes already differ from the preface), then hands the socket over with the
+ * peeked bytes pushed back. Uses paused-mode reads so the bytes can be
+ * unshifted even when EOF already arrived ('end' is not emitted while data is
+ * buffered).
+ */
+function sniff(st: Internals, sock: net.Socket): void {
+  if (st.closing) {
+    sock.destroy();
+    return;
+  }
+  st.sniffing.add(sock);
+  const chunks: Buffer[] = [];
+  let len = 0;
+  const onError = (): void => {
+    cleanup();
+    sock.destroy();
+  };
+  const onClose = (): void => cleanup();
+  const cleanup = (): void => {
+    st.sniffing.delete(sock);
+    sock.off("readable", onReadable);
+    sock.off("error", onError);
+    sock.off("close", onClose);
+  };
+  const onReadable = (): void => {
+    for (;;) {
+      const c = sock.read() as Buffer | null;
+      if (c === null) break;
+      chunks.push(c);
+      len += c.length;
+    }
+    const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, len);
+    const n = Math.min(len, PREFACE.length);
+    const prefixMatches = buf.subarray(0, n).equals(PREFACE.subarray(0, n));
+    const eof = sock.readableEnded || (sock as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+    if (len < PREFACE.length && prefixMatches && !eof) {
+      if (chunks.length > 1) chunks.splice(0, chunks.length, buf);
+      return;
+    }
+    cleanup();
+    if (len > 0) sock.unshift(buf);
+    const target: net.Server = prefixMatches && len >= PREFACE.length ? st.h2 : st.h1;
+    target.emit("connection", sock);
+    // Our 'readable' listener kept the socket in paused mode; the server's
+    // own listeners take over from here.
+    if (sock.isPaused()) sock.resume();
+  };
+  sock.on("readable", onReadable);
+  sock.on("error", onError);
+  sock.on("close", onClose);
+}
+
+/**
+ * Stops accepting connections, sends GOAWAY to HTTP/2 sessions, ends idle
+ * HTTP/1.1 keep-alive sockets (busy ones after their current request), and
+ * destroys whatever is left after `graceMs`. Resolves when every connection
+ * is closed.
+ */
+export function closeGracefully(server: net.Server, graceMs: number): Promise<void> {
+  const st = internals.get(server);
+  if (st === undefined) {
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+  st.closing = true;
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      for (const s of st.sessions) s.destroy();
+      for (const sock of st.h1Sockets.keys()) sock.destroy();
+      for (const sock of st.sniffing) sock.destroy();
+    }, graceMs);
+    force.unref();
+    // net.Server.close calls back once every accepted socket has closed,
+    // including the ones handed to h1/h2, so it doubles as "all done".
+    server.close(() => {
+      clearTimeout(force);
+      st.h1.close();
+      st.h2.close();
+      resolve();
+    });
+    for (const s of st.sessions) s.close();
+    for (const [sock, inFlight] of st.h1Sockets) if (inFlight === 0) sock.end();
+    for (const sock of st.sniffing) sock.destroy();
+  });
+}

@@ -1,0 +1,111 @@
+import knex, { type Knex } from "knex";
+import { migrationSource } from "./migrations/index.js";
+
+export type Db = Knex;
+/** A database handle or an open transaction; store functions take either, the caller owns the transaction. */
+export type Executor = Knex | Knex.Transaction;
+
+export interface DatabaseOptions {
+  /** `mysql://user:pass@host:port/db`; absent → embedded SQLite at `sqliteFile`. */
+  url: string | undefined;
+  /** SQLite file path (or `:memory:`). Default `./data/contacts.db`. */
+  sqliteFile: string;
+  /** Server-side statement time limit, in ms (MariaDB `max_statement_time`). */
+  statementTimeoutMs: number;
+  /** Most pooled MySQL connections. */
+  poolMax: number;
+}
+
+export function isMysql(db: Executor): boolean {
+  return db.client.config.client === "mysql2";
+}
+
+/** Opens the configured database. Does not connect yet (knex connects lazily). */
+export function openDatabase(options: DatabaseOptions): Db {
+  if (options.url) {
+    const url = new URL(options.url);
+    if (url.protocol !== "mysql:") throw new Error(`DATABASE_URL must be mysql://…, got ${url.protocol}`);
+    const statementTimeoutS = options.statementTimeoutMs / 1000;
+    return knex({
+      client: "mysql2",
+      connection: {
+        host: url.hostname,
+        port: url.port ? Number(url.port) : 3306,
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        database: url.pathname.replace(/^\//, ""),
+        charset: "utf8mb4",
+        connectTimeout: 5_000,
+        supportBigNumbers: true,
+        // Fail fast instead of queueing forever when the server goes silent (partition).
+        enableKeepAlive: true,
+      },
+      pool: {
+        min: 0,
+        max: options.poolMax,
+        afterCreate(conn: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) {
+          // MariaDB enforces this on every statement; a runaway query cannot hold a connection.
+          conn.query(
+            `SET SESSION max_statement_time = ${statementTimeoutS}, SESSION transaction_isolation = 'REPEATABLE-READ'`,
+            (err) => done(err, conn),
+          );
+        },
+      },
+      acquireConnectionTimeout: 5_000,
+      migrations: { migrationSource, tableName: "knex_migrations" },
+    });
+  }
+  return knex({
+    client: "better-sqlite3",
+    connection: { filename: options.sqliteFile },
+    useNullAsDefault: true,
+    // One connection: SQLite serialises writers anyway, and transactions then cannot interleave.
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { pragma: (s: string) => unknown }, done: (err: Error | null, conn: unknown) => void) {
+        conn.pragma("journal_mode = WAL");
+        conn.pragma("busy_timeout = 5000");
+        conn.pragma("synchronous = NORMAL");
+        done(null, conn);
+      },
+    },
+    migrations: { migrationSource, tableName: "knex_migrations" },
+  });
+}
+
+/** Runs pending migrations; returns the names applied. */
+export async function migrateLatest(db: Db): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest()) as [number, string[]];
+  return applied;
+}
+
+const RETRYABLE_MYSQL = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
+
+/**
+ * Runs `work` in a transaction, retrying it on a deadlock or lock-wait timeout (InnoDB may pick
+ * any of two contending transactions as the victim; the work is safe to repeat because the
+ * whole transaction rolled back).
+ */
+export async function inTransaction<T>(db: Db, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(work);
+    } catch (err) {
+      const errno = (err as { errno?: number }).errno;
+      if (attempt >= 5 || errno === undefined || !RETRYABLE_MYSQL.has(errno)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+    }
+  }
+}
+
+/** True when `err` is a unique-key violation, on either store. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number };
+  return e.errno === 1062 || e.code === "ER_DUP_ENTRY" || e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}
+
+/** A `LIKE` pattern matching values that start with `prefix`, literally. */
+export function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}

@@ -1,0 +1,17 @@
+import type { Knex } from "knex";
+import * as initial from "./20261128_001_initial.js";
+
+interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
+const migrations: readonly Migration[] = [initial];
+
+export const migrationSource: Knex.MigrationSource<Migration> = {
+  getMigrations: async () => [...migrations],
+  getMigrationName: (m) => m.name,
+  getMigration: async (m) => m,
+};

@@ -1,0 +1,58 @@
+/** Row types of every table, as the store reads and writes them. Timestamps are epoch ms. */
+
+export interface TenantRow {
+  tenant_id: string;
+  event_seq: number;
+  created_at: number;
+}
+
+export interface LabelRow {
+  tenant_id: string;
+  key: string;
+  namespace: string;
+  namespace_display_name: string;
+  display_name: string;
+  name_key: string;
+  label_type: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ExtendedFieldRow {
+  tenant_id: string;
+  key: string;
+  namespace: string;
+  display_name: string;
+  name_key: string;
+  data_type: string;
+  field_type: string;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EventRow {
+  tenant_id: string;
+  seq: number;
+  id: string;
+  event_type: string;
+  entity_fqdn: string;
+  slug: string;
+  entity_id: string;
+  entity_seq: number;
+  originated_from: string | null;
+  identity_type: string;
+  subject: string;
+  modified_fields: string | null;
+  payload: string;
+  created_at: number;
+}
+
+export interface IdempotencyKeyRow {
+  tenant_id: string;
+  request_id: string;
+  method: string;
+  fingerprint: string;
+  response: string;
+  created_at: number;
+}
