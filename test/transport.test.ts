@@ -14,7 +14,7 @@ import {
   createServiceImplSpec,
 } from "@connectrpc/connect";
 import type { HandlerContext, Interceptor, ServiceImpl, ServiceImplSpec } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -393,8 +393,15 @@ describe("createHttpServer", () => {
     expect((err as ConnectError).findDetails(ErrorInfoSchema)[0]?.reason).toBe("X");
   });
 
+  it("serves gRPC-Web over HTTP/1.1", async () => {
+    const client = createClient(Health, createGrpcWebTransport({ baseUrl: baseUrl(), httpVersion: "1.1" }));
+    const got: HealthCheckResponse[] = [];
+    for await (const m of client.watch({ service: "" })) got.push(m);
+    expect(got).toHaveLength(3);
+  });
+
   it("serves gRPC over h2c (unary and server stream)", async () => {
-    const client = createClient(Health, createGrpcTransport({ baseUrl: baseUrl(), httpVersion: "2" }));
+    const client = createClient(Health, createGrpcTransport({ baseUrl: baseUrl() }));
     const res = await client.check({ service: "" });
     expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     const got: HealthCheckResponse[] = [];
@@ -421,7 +428,7 @@ describe("createHttpServer", () => {
   });
 
   it("answers DEADLINE_EXCEEDED for a client timeout and aborts ctx.signal", async () => {
-    const client = createClient(Health, createGrpcTransport({ baseUrl: baseUrl(), httpVersion: "2" }));
+    const client = createClient(Health, createGrpcTransport({ baseUrl: baseUrl() }));
     const err = await client
       .check({ service: "slow-http" }, { timeoutMs: 150 })
       .catch((e: unknown) => ConnectError.from(e));
@@ -453,9 +460,9 @@ describe("interceptors", () => {
         "Check", // slow-cancel
       ].sort(),
     );
-    // Connect check + fail, gRPC check + watch, grpc-js check, slow-http.
+    // Connect check + fail, gRPC-Web watch, gRPC check + watch, grpc-js check, slow-http.
     expect(httpCalls.map((s) => s.method).sort()).toEqual(
-      ["Check", "Check", "Check", "Watch", "Check", "Check"].sort(),
+      ["Check", "Check", "Watch", "Check", "Watch", "Check", "Check"].sort(),
     );
   });
 });

@@ -47,11 +47,12 @@ export function pageSpec(
   codes: QueryErrorCodes,
   where: string,
 ): PageSpec {
+  const at = (name: string) => (where ? `${where}.${name}` : name);
   if (paging.case === "cursorPaging") {
-    const { limit } = resolvePage(paging.value.limit, 0, rules, codes, `${where}.cursor_paging`);
+    const { limit } = resolvePage(paging.value.limit, 0, rules, codes, at("cursor_paging"));
     return { kind: "cursor", limit, ...(paging.value.cursor ? { cursor: paging.value.cursor } : {}) };
   }
-  const { limit, offset } = resolvePage(paging.value?.limit, paging.value?.offset, rules, codes, `${where}.paging`);
+  const { limit, offset } = resolvePage(paging.value?.limit, paging.value?.offset, rules, codes, at("paging"));
   return { kind: "offset", limit, offset };
 }
 

@@ -3,7 +3,7 @@
  * (tenant, key)-keyed definitions with a display name matched case-insensitively.
  */
 import type { Filter, Scalar, Sort } from "../domain/query.js";
-import { type Executor, likePrefix } from "./db.js";
+import { type Executor, whereStartsWith } from "./db.js";
 import { applyAfter, applyFilter, applySort, type ColumnMap } from "./filter-sql.js";
 
 export type CatalogTable = "labels" | "extended_fields";
@@ -23,10 +23,9 @@ export async function getByNameKey<Row>(
 
 /** Keys starting with `prefix` (used to find a free `-N` suffix). */
 export async function keysWithPrefix(db: Executor, table: CatalogTable, tenantId: string, prefix: string): Promise<string[]> {
-  const rows = await db(table)
-    .where({ tenant_id: tenantId })
-    .whereRaw("?? like ? escape '\\'", ["key", likePrefix(prefix)])
-    .select("key");
+  const qb = db(table).where({ tenant_id: tenantId }).select("key");
+  whereStartsWith(qb, "key", prefix);
+  const rows = await qb;
   return rows.map((r: { key: string }) => r.key);
 }
 

@@ -46,7 +46,7 @@ export function openDatabase(options: DatabaseOptions): Db {
         afterCreate(conn: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) {
           // MariaDB enforces this on every statement; a runaway query cannot hold a connection.
           conn.query(
-            `SET SESSION max_statement_time = ${statementTimeoutS}, SESSION transaction_isolation = 'REPEATABLE-READ'`,
+            `SET SESSION max_statement_time = ${statementTimeoutS}`,
             (err) => done(err, conn),
           );
         },
@@ -67,6 +67,9 @@ export function openDatabase(options: DatabaseOptions): Db {
         conn.pragma("journal_mode = WAL");
         conn.pragma("busy_timeout = 5000");
         conn.pragma("synchronous = NORMAL");
+        // LIKE compares case-sensitively, as it does under MySQL's utf8mb4_bin, and can then use
+        // an index for prefix matches.
+        conn.pragma("case_sensitive_like = ON");
         done(null, conn);
       },
     },
@@ -105,7 +108,10 @@ export function isUniqueViolation(err: unknown): boolean {
   return e.errno === 1062 || e.code === "ER_DUP_ENTRY" || e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
 
-/** A `LIKE` pattern matching values that start with `prefix`, literally. */
-export function likePrefix(prefix: string): string {
-  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/**
+ * Restricts `qb` to rows whose `column` starts with `prefix`, literally. `!` is the escape
+ * character because a backslash means different things in MySQL and SQLite string literals.
+ */
+export function whereStartsWith(qb: Knex.QueryBuilder, column: string, prefix: string): void {
+  qb.whereRaw("?? like ? escape '!'", [column, `${prefix.replace(/[!%_]/g, (c) => `!${c}`)}%`]);
 }

@@ -1,6 +1,6 @@
 import type { Knex } from "knex";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
-import { likePrefix } from "./db.js";
+import { whereStartsWith } from "./db.js";
 
 /** Where a queryable field lives: its column, and the lower-cased column `$startsWith` searches. */
 export interface ColumnMap {
@@ -56,7 +56,7 @@ export function applyFilter(qb: Knex.QueryBuilder, filter: Filter, columns: Colu
       const c = column(columns, filter.field.path);
       const target = c.lowerColumn ?? c.column;
       const prefix = c.lowerColumn ? filter.prefix.toLowerCase() : filter.prefix;
-      qb.whereRaw("?? like ? escape '\\'", [target, likePrefix(prefix)]);
+      whereStartsWith(qb, target, prefix);
       return;
     }
     case "has":

@@ -101,7 +101,7 @@ export function createHttpServer(services: ServiceImplSpec[], opts: HttpServerOp
       if (prev === undefined) return;
       const n = prev - 1;
       st.h1Sockets.set(sock, n);
-      if (st.closing && n === 0) sock.end();
+      if (st.closing && n === 0) endSocket(sock);
     });
   });
 
@@ -156,14 +156,22 @@ function sniff(st: Internals, sock: net.Socket): void {
     cleanup();
     if (len > 0) sock.unshift(buf);
     const target: net.Server = prefixMatches && len >= PREFACE.length ? st.h2 : st.h1;
+    // No resume(): http adds its own 'data' listener, and http2 reads the
+    // unshifted bytes on its next tick (node#35475) — flowing mode before
+    // that would drop them.
     target.emit("connection", sock);
-    // Our 'readable' listener kept the socket in paused mode; the server's
-    // own listeners take over from here.
-    if (sock.isPaused()) sock.resume();
   };
   sock.on("readable", onReadable);
   sock.on("error", onError);
   sock.on("close", onClose);
+}
+
+/**
+ * Sockets are half-open capable (allowHalfOpen), so end() alone would wait for
+ * the client's FIN; destroy once our bytes are flushed instead.
+ */
+function endSocket(sock: net.Socket): void {
+  sock.end(() => sock.destroy());
 }
 
 /**
@@ -194,7 +202,7 @@ export function closeGracefully(server: net.Server, graceMs: number): Promise<vo
       resolve();
     });
     for (const s of st.sessions) s.close();
-    for (const [sock, inFlight] of st.h1Sockets) if (inFlight === 0) sock.end();
+    for (const [sock, inFlight] of st.h1Sockets) if (inFlight === 0) endSocket(sock);
     for (const sock of st.sniffing) sock.destroy();
   });
 }
