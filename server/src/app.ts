@@ -16,6 +16,7 @@ import { LabelsService } from "../../gen/contacts/v1/labels_service_pb.js";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
 import type { Config } from "./config.js";
+import { contactsHandlers } from "./rpc/contacts.js";
 import { extendedFieldsHandlers } from "./rpc/extended-fields.js";
 import { healthService } from "./rpc/health.js";
 import { devCaller, errorInterceptor, loggingInterceptor, tenancyInterceptor } from "./rpc/interceptors.js";
@@ -23,6 +24,7 @@ import { labelsHandlers } from "./rpc/labels.js";
 import { reflectionServices } from "./rpc/reflection.js";
 import { closeGrpcGracefully, createGrpcServer } from "./rpc/transport/grpc-server.js";
 import { closeGracefully, createHttpServer } from "./rpc/transport/http-server.js";
+import { resumeCleanups } from "./services/cleanup.js";
 import { type ServiceDeps, TenantDirectory } from "./services/deps.js";
 import { type Db, migrateLatest, openDatabase } from "./store/db.js";
 import { DatabaseHealth } from "./store/health.js";
@@ -67,14 +69,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     db,
     config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota },
     tenants: new TenantDirectory(db),
+    onBackgroundError: (err) => log.error({ err }, "background work failed"),
+  };
+  deps.tenants.onFirstSeen = (tenantId) => {
+    resumeCleanups(deps, tenantId, deps.onBackgroundError).catch(deps.onBackgroundError);
   };
 
-  // ContactsService and EventsService are registered so the whole contract is visible (and
-  // answers UNIMPLEMENTED) until their handlers land.
+  // Methods without handlers yet (merge, query, events) answer UNIMPLEMENTED; the services are
+  // registered so the whole contract is visible through reflection.
   const api: ServiceImplSpec[] = [
     spec(LabelsService, labelsHandlers(deps)),
     spec(ExtendedFieldsService, extendedFieldsHandlers(deps)),
-    spec(ContactsService, {}),
+    spec(ContactsService, contactsHandlers(deps)),
     spec(EventsService, {}),
   ];
   const apiServices = api.map((s) => s.service);

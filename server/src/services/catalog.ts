@@ -14,7 +14,9 @@ import * as catalog from "../store/catalog.js";
 import { isUniqueViolation } from "../store/db.js";
 import { appendEvents } from "../store/events.js";
 import type { ColumnMap } from "../store/filter-sql.js";
+import { addCleanupJob, type CleanupKind, keysBeingCleaned } from "../store/cleanup-jobs.js";
 import { lockTenant } from "../store/tenants.js";
+import { runCleanup } from "./cleanup.js";
 import type { ServiceDeps } from "./deps.js";
 import { type MutationMeta, runMutation } from "./mutation.js";
 
@@ -43,8 +45,8 @@ export interface CatalogKind<T extends CatalogEntity, Row extends object> {
   schema: QuerySchema;
   columns: ColumnMap;
   defaultSort: Sort[];
-  /** Removes every contact's use of a deleted entry (labels from contacts, field values). */
-  onDelete?(trx: Knex.Transaction, caller: Caller, key: string): Promise<void>;
+  /** Which contacts' use of a deleted entry must be removed afterwards (labels, field values). */
+  cleanupKind: CleanupKind;
 }
 
 const CUSTOM_NAMESPACE = "custom";
@@ -72,7 +74,11 @@ export async function findOrCreate<T extends CatalogEntity, Row extends object>(
 
     const slug = slugify(displayName);
     const base = keyCandidate(CUSTOM_NAMESPACE, slug, kind.keyMax, 1);
-    const taken = new Set(await catalog.keysWithPrefix(trx, kind.table, caller.tenantId, base));
+    const taken = new Set([
+      ...(await catalog.keysWithPrefix(trx, kind.table, caller.tenantId, base)),
+      // A deleted entry's key stays taken until every contact has let go of it.
+      ...(await keysBeingCleaned(trx, caller.tenantId, kind.cleanupKind)),
+    ]);
     let n = 1;
     while (taken.has(keyCandidate(CUSTOM_NAMESPACE, slug, kind.keyMax, n))) n++;
     const entity = build(keyCandidate(CUSTOM_NAMESPACE, slug, kind.keyMax, n), new Date());
@@ -158,14 +164,19 @@ export async function remove<T extends CatalogEntity, Row extends object>(
 ): Promise<void> {
   await runMutation(deps, caller, meta, async (trx) => {
     const entity = await getForWrite(trx, kind, caller, key);
-    await kind.onDelete?.(trx, caller, key);
     await catalog.deleteByKey(trx, kind.table, caller.tenantId, key);
+    await addCleanupJob(trx, caller.tenantId, kind.cleanupKind, key);
     await appendEvents(trx, caller, [
       { eventType: kind.events.deleted, entityFqdn: kind.fqdn, slug: "deleted", entityId: key, payload: kind.payload(entity) },
     ]);
     return null;
   });
+  // Small uses finish within the call; large ones go on in the background (and resume after a crash).
+  await runCleanup(deps, caller, kind.cleanupKind, key, CLEANUP_BUDGET_MS, deps.onBackgroundError);
 }
+
+/** How long a delete call spends removing the entry from contacts before continuing in the background. */
+const CLEANUP_BUDGET_MS = 2_000;
 
 export interface CatalogQuery {
   filter: Filter;

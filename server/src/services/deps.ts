@@ -16,6 +16,8 @@ export interface ServiceDeps {
   db: Db;
   config: ServiceConfig;
   tenants: TenantDirectory;
+  /** Reports failures of work that goes on after a call returned (cleanups). */
+  onBackgroundError: (err: unknown) => void;
 }
 
 /**
@@ -24,6 +26,8 @@ export interface ServiceDeps {
  */
 export class TenantDirectory {
   private readonly known = new Set<string>();
+  /** Called once per process for each tenant, after its rows exist (resumes its pending work). */
+  onFirstSeen: ((tenantId: string) => void) | undefined;
   private readonly pending = new Map<string, Promise<void>>();
   constructor(
     private readonly db: Db,
@@ -39,6 +43,7 @@ export class TenantDirectory {
           if (this.known.size >= this.maxCached) this.known.clear();
           this.known.add(tenantId);
           this.pending.delete(tenantId);
+          this.onFirstSeen?.(tenantId);
         },
         (err: unknown) => {
           this.pending.delete(tenantId);

@@ -55,6 +55,7 @@ export const fieldKind: CatalogKind<ExtendedField, ExtendedFieldRow> = {
       `the tenant already has ${current} of ${quota} custom extended fields`,
       { fieldsQuota: String(quota), fieldsCurrentTotal: String(current) },
     ),
+  cleanupKind: "field",
   schema: fieldSchema,
   columns: {
     key: { column: "key" },

@@ -48,6 +48,7 @@ export const labelKind: CatalogKind<Label, LabelRow> = {
       labelsQuota: String(quota),
       labelsCurrentTotal: String(current),
     }),
+  cleanupKind: "label",
   schema: labelSchema,
   columns: {
     key: { column: "key" },

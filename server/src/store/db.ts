@@ -44,11 +44,13 @@ export function openDatabase(options: DatabaseOptions): Db {
         min: 0,
         max: options.poolMax,
         afterCreate(conn: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) {
-          // MariaDB enforces this on every statement; a runaway query cannot hold a connection.
-          conn.query(
-            `SET SESSION max_statement_time = ${statementTimeoutS}`,
-            (err) => done(err, conn),
-          );
+          // MariaDB enforces the time limit on every statement, so a runaway query cannot hold
+          // a connection. READ COMMITTED: every read sees the latest commit; correctness rests
+          // on explicit row locks (contact rows, dedupe keys, the tenant row), not on snapshots.
+          conn.query(`SET SESSION max_statement_time = ${statementTimeoutS}`, (err) => {
+            if (err) return done(err, conn);
+            conn.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", (err2) => done(err2, conn));
+          });
         },
       },
       acquireConnectionTimeout: 5_000,

@@ -56,3 +56,13 @@ export interface IdempotencyKeyRow {
   response: string;
   created_at: number;
 }
+
+export interface ContactRow {
+  tenant_id: string;
+  id: string;
+  revision: number;
+  created_at: number;
+  updated_at: number;
+  member_id: string | null;
+  doc: string;
+}

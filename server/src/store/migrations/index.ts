@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import * as initial from "./20261128_001_initial.js";
+import * as contacts from "./20261128_002_contacts.js";
 
 interface Migration {
   name: string;
@@ -8,7 +9,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial];
+const migrations: readonly Migration[] = [initial, contacts];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],

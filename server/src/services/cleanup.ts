@@ -1,0 +1,82 @@
+/**
+ * Removing a deleted label or extended field from every contact that uses it. The delete
+ * commits first (with a cleanup job row); then contacts are changed in bounded batches, each its
+ * own short transaction with a revision bump and a `contact_updated` event per contact, so a
+ * label on 100,000 contacts neither times out nor holds locks for long. A job interrupted by a
+ * crash is resumed the next time the tenant is seen.
+ */
+import type { Knex } from "knex";
+import type { Caller } from "../domain/caller.js";
+import { changedPaths, dropEmpty } from "../domain/contact-info.js";
+import type { StoredContact } from "../domain/contacts.js";
+import * as contactsStore from "../store/contacts.js";
+import { type CleanupKind, pendingCleanupJobs, removeCleanupJob } from "../store/cleanup-jobs.js";
+import { inTransaction } from "../store/db.js";
+import { appendEvents } from "../store/events.js";
+import { contactEvent } from "./contacts.js";
+import type { ServiceDeps } from "./deps.js";
+
+export const CLEANUP_BATCH = 200;
+
+function strip(c: StoredContact, kind: CleanupKind, key: string): StoredContact["info"] {
+  if (kind === "label") {
+    const items = (c.info.labelKeys?.items ?? []).filter((k) => k !== key);
+    return dropEmpty({ ...c.info, labelKeys: { items } });
+  }
+  const items = { ...(c.info.extendedFields?.items ?? {}) };
+  delete items[key];
+  return dropEmpty({ ...c.info, extendedFields: { items } });
+}
+
+/** One batch; returns how many contacts it changed (0 when the job is done). */
+async function runBatch(trx: Knex.Transaction, caller: Caller, kind: CleanupKind, key: string): Promise<number> {
+  const ids = await contactsStore.contactIdsUsing(trx, caller.tenantId, kind, key, CLEANUP_BATCH);
+  if (ids.length === 0) {
+    await removeCleanupJob(trx, caller.tenantId, kind, key);
+    return 0;
+  }
+  const contacts = await contactsStore.getContactsForUpdate(trx, caller.tenantId, ids);
+  const now = Date.now();
+  const events = [];
+  for (const before of contacts) {
+    const info = strip(before, kind, key);
+    const after: StoredContact = { ...before, info, revision: before.revision + 1, updatedDate: now };
+    await contactsStore.updateContact(trx, caller.tenantId, before, after);
+    events.push(contactEvent("contact_updated", after, { modifiedFields: changedPaths(before.info, info) }));
+  }
+  await appendEvents(trx, caller, events);
+  return contacts.length;
+}
+
+/**
+ * Runs the job until done, or until `budgetMs` has passed, after which it goes on in the
+ * background. Resolves with true when the job finished within the budget.
+ */
+export async function runCleanup(
+  deps: ServiceDeps,
+  caller: Caller,
+  kind: CleanupKind,
+  key: string,
+  budgetMs: number,
+  onBackgroundError: (err: unknown) => void,
+): Promise<boolean> {
+  const deadline = Date.now() + budgetMs;
+  const step = () => inTransaction(deps.db, (trx) => runBatch(trx, caller, kind, key));
+  while (Date.now() <= deadline) {
+    if ((await step()) === 0) return true;
+  }
+  void (async () => {
+    while ((await step()) > 0);
+  })().catch(onBackgroundError);
+  return false;
+}
+
+/** The identity recorded on events of cleanups resumed after a restart. */
+const SYSTEM_CALLER = { subject: "system:cleanup", identityType: "APP" } as const;
+
+/** Resumes the tenant's unfinished cleanups in the background. */
+export async function resumeCleanups(deps: ServiceDeps, tenantId: string, onError: (err: unknown) => void): Promise<void> {
+  for (const job of await pendingCleanupJobs(deps.db, tenantId)) {
+    void runCleanup(deps, { tenantId, ...SYSTEM_CALLER }, job.kind, job.key, 0, onError).catch(onError);
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * The contact lifecycle: create, read, update, label, member info, delete. Every write runs in
+ * one transaction with its idempotency claim, its duplicate-key locks, its contact row lock and
+ * its event, so a write is either wholly there (with its event) or not at all.
+ */
+import { randomUUID } from "node:crypto";
+import type { Knex } from "knex";
+import type { JsonValue } from "@bufbuild/protobuf";
+import type { ContactInfoJson, ContactJson, MemberInfoJson } from "../../../gen/contacts/v1/contact_pb.js";
+import type { Caller } from "../domain/caller.js";
+import {
+  applyUpdate,
+  CONTACT_LIMITS,
+  changedPaths,
+  dropEmpty,
+  duplicateKeys,
+  hasContactData,
+  normaliseInfo,
+} from "../domain/contact-info.js";
+import {
+  activity,
+  assertDeletable,
+  assertMemberEmailUnchanged,
+  presentContact,
+  sourceOf,
+  type StoredContact,
+  validateExtendedFieldValues,
+} from "../domain/contacts.js";
+import { DomainError, invalidField, notFound } from "../domain/errors.js";
+import { ENTITY_FQDN, type NewEvent } from "../domain/events.js";
+import * as store from "../store/contacts.js";
+import { appendEvents } from "../store/events.js";
+import { extendedFieldsByKey } from "../store/extended-field-defs.js";
+import type { ServiceDeps } from "./deps.js";
+import { type MutationMeta, runMutation } from "./mutation.js";
+
+export function contactNotFound(id: string): DomainError {
+  return notFound("CONTACT_NOT_FOUND", `contact "${id}" not found`, { contactId: id });
+}
+
+/** The event of a contact change. */
+export function contactEvent(
+  type: "contact_created" | "contact_updated" | "contact_deleted",
+  contact: StoredContact,
+  extra: { modifiedFields?: string[]; originatedFrom?: string } = {},
+): NewEvent {
+  const slug = type === "contact_created" ? "created" : type === "contact_updated" ? "updated" : "deleted";
+  return {
+    eventType: type,
+    entityFqdn: ENTITY_FQDN.contact,
+    slug,
+    entityId: contact.id,
+    ...extra,
+    payload: { kind: "contact", contact: presentContact(contact) },
+  };
+}
+
+/** Locks the contact's duplicate keys and fails if another contact holds one (unless allowed). */
+async function checkDuplicates(
+  trx: Knex.Transaction,
+  caller: Caller,
+  info: ContactInfoJson,
+  allowDuplicates: boolean,
+  selfId?: string,
+): Promise<void> {
+  const keys = duplicateKeys(info);
+  await store.lockDedupeKeys(trx, caller.tenantId, [...keys.emails.map((e) => `e:${e}`), ...keys.phones.map((p) => `p:${p}`)]);
+  if (allowDuplicates) return;
+  const dup = await store.findDuplicate(trx, caller.tenantId, keys, selfId);
+  if (dup) {
+    throw new DomainError(
+      "already_exists",
+      "DUPLICATE_CONTACT_EXISTS",
+      dup.email ? `a contact with email ${dup.email} already exists` : `a contact with phone ${dup.phone} already exists`,
+      {
+        duplicateContactId: dup.contactId,
+        ...(dup.email ? { duplicateEmail: dup.email } : {}),
+        ...(dup.phone ? { duplicatePhone: dup.phone } : {}),
+      },
+    );
+  }
+}
+
+/** Fails with LABEL_NOT_FOUND for the first key that is not a label of the tenant. */
+async function assertLabelsExist(db: Knex | Knex.Transaction, caller: Caller, keys: readonly string[]): Promise<void> {
+  if (keys.length === 0) return;
+  const existing = await store.existingLabelKeys(db, caller.tenantId, keys);
+  const missing = keys.find((k) => !existing.has(k));
+  if (missing) throw notFound("LABEL_NOT_FOUND", `label "${missing}" not found`, { labelKey: missing });
+}
+
+/** Validates the extended field values that `next` sets differently from `previous`. */
+async function checkExtendedFields(
+  db: Knex | Knex.Transaction,
+  caller: Caller,
+  next: ContactInfoJson,
+  previous: ContactInfoJson,
+): Promise<ContactInfoJson> {
+  const items = next.extendedFields?.items ?? {};
+  const before = previous.extendedFields?.items ?? {};
+  const changed = Object.fromEntries(
+    Object.entries(items).filter(([k, v]) => JSON.stringify(before[k]) !== JSON.stringify(v)),
+  ) as Record<string, JsonValue>;
+  if (Object.keys(changed).length === 0) return next;
+  const defs = await extendedFieldsByKey(db, caller.tenantId, Object.keys(changed));
+  const valid = validateExtendedFieldValues(changed, defs);
+  const merged: Record<string, JsonValue> = {};
+  for (const [k, v] of Object.entries(items)) {
+    if (!(k in changed)) merged[k] = v;
+    else if (k in valid) merged[k] = valid[k] as JsonValue;
+  }
+  return dropEmpty({ ...next, extendedFields: { items: merged } });
+}
+
+function insufficient(reason: string, message: string): DomainError {
+  return new DomainError("invalid_argument", reason, message, {}, [
+    { field: "info", description: "needs a name, an email or a phone" },
+  ]);
+}
+
+export async function createContact(
+  deps: ServiceDeps,
+  caller: Caller,
+  rawInfo: ContactInfoJson,
+  allowDuplicates: boolean,
+  meta: MutationMeta,
+): Promise<ContactJson> {
+  const info = normaliseInfo(rawInfo);
+  if (!hasContactData(info)) {
+    throw insufficient("INSUFFICIENT_CONTACT_DATA", "a contact needs a name, an email or a phone");
+  }
+  return runMutation(deps, caller, meta, async (trx) => {
+    await checkDuplicates(trx, caller, info, allowDuplicates);
+    await assertLabelsExist(trx, caller, info.labelKeys?.items ?? []);
+    const checked = await checkExtendedFields(trx, caller, info, {});
+    const now = Date.now();
+    const contact: StoredContact = {
+      id: randomUUID(),
+      revision: 1,
+      createdDate: now,
+      updatedDate: now,
+      source: sourceOf(caller),
+      lastActivity: activity("CONTACT_ACTIVITY_TYPE_CONTACT_CREATED", now),
+      info: checked,
+    };
+    await store.insertContact(trx, caller.tenantId, contact);
+    await appendEvents(trx, caller, [contactEvent("contact_created", contact)]);
+    return presentContact(contact);
+  });
+}
+
+/** A contact by id; a merged-away id resolves to the contact it was merged into. */
+export async function getContact(
+  deps: ServiceDeps,
+  caller: Caller,
+  id: string,
+): Promise<{ contact: ContactJson; merged: boolean }> {
+  await deps.tenants.ensure(caller.tenantId);
+  const found = await store.getContact(deps.db, caller.tenantId, id);
+  if (found) return { contact: presentContact(found), merged: false };
+  const target = await store.redirectTarget(deps.db, caller.tenantId, id);
+  const merged = target ? await store.getContact(deps.db, caller.tenantId, target) : undefined;
+  if (!merged) throw contactNotFound(id);
+  return { contact: presentContact(merged), merged: true };
+}
+
+async function lockedContact(trx: Knex.Transaction, caller: Caller, id: string): Promise<StoredContact> {
+  const c = await store.getContact(trx, caller.tenantId, id, true);
+  if (!c) throw contactNotFound(id);
+  return c;
+}
+
+/** Saves a changed contact with its revision bumped and its event; unchanged contacts are left alone. */
+async function saveChange(
+  trx: Knex.Transaction,
+  caller: Caller,
+  before: StoredContact,
+  change: Partial<Pick<StoredContact, "info" | "memberInfo" | "lastActivity">>,
+  modifiedFields: string[],
+): Promise<ContactJson> {
+  if (modifiedFields.length === 0) return presentContact(before);
+  const after: StoredContact = { ...before, ...change, revision: before.revision + 1, updatedDate: Date.now() };
+  if ("memberInfo" in change && change.memberInfo === undefined) delete after.memberInfo;
+  await store.updateContact(trx, caller.tenantId, before, after);
+  await appendEvents(trx, caller, [contactEvent("contact_updated", after, { modifiedFields })]);
+  return presentContact(after);
+}
+
+export interface UpdateRequest {
+  contactId: string;
+  revision: number;
+  info: ContactInfoJson;
+  /** Validated mask paths (domain/contact-info.ts parseFieldMask), or undefined for none. */
+  mask: string[] | undefined;
+  allowDuplicates: boolean;
+}
+
+/** The parts of `info` a mask names: the rest of the request is ignored, as the reference says. */
+function maskedPart(info: ContactInfoJson, mask: readonly string[]): ContactInfoJson {
+  const tops = new Set(mask.map((p) => p.split(".")[1]));
+  const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  return Object.fromEntries(Object.entries(info).filter(([k]) => [...tops].some((t) => camel(t ?? "") === k)));
+}
+
+export async function updateContact(deps: ServiceDeps, caller: Caller, req: UpdateRequest, meta: MutationMeta): Promise<ContactJson> {
+  if (req.revision <= 0) throw invalidField("INVALID_REVISION", "revision", "is required: the contact's current revision");
+  return runMutation(deps, caller, meta, async (trx) => {
+    const before = await lockedContact(trx, caller, req.contactId);
+    if (before.revision !== req.revision) {
+      throw new DomainError("aborted", "CONTACT_ALREADY_CHANGED", "Contact has been updated since the requested revision.", {
+        contactId: before.id,
+        currentRevision: String(before.revision),
+        requestedRevision: String(req.revision),
+      });
+    }
+    const patch = normaliseInfo(req.mask ? maskedPart(req.info, req.mask) : req.info, before.info);
+    let next = dropEmpty(applyUpdate(before.info, patch, req.mask));
+    if (!hasContactData(next)) {
+      throw insufficient("INSUFFICIENT_UPDATE_CONTACT_DATA", "after the update the contact would have no name, email or phone");
+    }
+    assertMemberEmailUnchanged(before, next);
+    const paths = changedPaths(before.info, next);
+    if (paths.includes("info.emails") || paths.includes("info.phones")) {
+      await checkDuplicates(trx, caller, next, req.allowDuplicates, before.id);
+    }
+    const previousLabels = new Set(before.info.labelKeys?.items ?? []);
+    await assertLabelsExist(trx, caller, (next.labelKeys?.items ?? []).filter((k) => !previousLabels.has(k)));
+    next = await checkExtendedFields(trx, caller, next, before.info);
+    return saveChange(trx, caller, before, { info: next }, changedPaths(before.info, next));
+  });
+}
+
+export async function deleteContact(deps: ServiceDeps, caller: Caller, contactId: string, meta: MutationMeta): Promise<void> {
+  await runMutation(deps, caller, meta, async (trx) => {
+    const before = await lockedContact(trx, caller, contactId);
+    assertDeletable(before);
+    await store.deleteContact(trx, caller.tenantId, contactId);
+    await appendEvents(trx, caller, [contactEvent("contact_deleted", before)]);
+    return null;
+  });
+}
+
+/** LabelContact / UnlabelContact: set operations that need no revision. */
+export async function changeLabels(
+  deps: ServiceDeps,
+  caller: Caller,
+  contactId: string,
+  keys: readonly string[],
+  mode: "add" | "remove",
+  meta: MutationMeta,
+): Promise<ContactJson> {
+  return runMutation(deps, caller, meta, async (trx) => {
+    await assertLabelsExist(trx, caller, keys);
+    const before = await lockedContact(trx, caller, contactId);
+    const current = before.info.labelKeys?.items ?? [];
+    const remove = new Set(keys);
+    const items = mode === "add" ? [...new Set([...current, ...keys])] : current.filter((k) => !remove.has(k));
+    if (items.length > CONTACT_LIMITS.labelKeys) {
+      throw invalidField("TOO_MANY_ITEMS", "label_keys", `a contact can have at most ${CONTACT_LIMITS.labelKeys} labels`);
+    }
+    const info = dropEmpty({ ...before.info, labelKeys: { items } });
+    return saveChange(trx, caller, before, { info }, changedPaths(before.info, info));
+  });
+}
+
+const MEMBER_ID_MAX = 100;
+
+export async function updateMemberInfo(
+  deps: ServiceDeps,
+  caller: Caller,
+  contactId: string,
+  member: MemberInfoJson | undefined,
+  meta: MutationMeta,
+): Promise<ContactJson> {
+  if (member) {
+    const id = member.memberId ?? "";
+    if (id.length === 0) throw invalidField("REQUIRED_FIELD_MISSING", "member_info.member_id", "is required");
+    if (id.length > MEMBER_ID_MAX) throw invalidField("VALUE_TOO_LONG", "member_info.member_id", `must be at most ${MEMBER_ID_MAX} characters`);
+  }
+  return runMutation(deps, caller, meta, async (trx) => {
+    const before = await lockedContact(trx, caller, contactId);
+    const next: MemberInfoJson | undefined = member && {
+      memberId: member.memberId ?? "",
+      status: !member.status || member.status === "MEMBER_STATUS_UNSPECIFIED" ? "MEMBER_STATUS_ACTIVE" : member.status,
+      role: !member.role || member.role === "MEMBER_ROLE_UNSPECIFIED" ? "MEMBER_ROLE_MEMBER" : member.role,
+      signupDate: before.memberInfo?.signupDate ?? new Date().toISOString(),
+    };
+    const changed = JSON.stringify(before.memberInfo) !== JSON.stringify(next);
+    return saveChange(trx, caller, before, { memberInfo: next }, changed ? ["memberInfo"] : []);
+  });
+}
