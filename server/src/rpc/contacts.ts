@@ -45,8 +45,15 @@ function validateId(id: string, field: string): string {
   return id;
 }
 
-export function infoToJson(info: ContactInfo | undefined): ContactInfoJson {
-  return info ? (toJson(ContactInfoSchema, info) as ContactInfoJson) : {};
+export function infoToJson(info: ContactInfo | undefined, field = "info"): ContactInfoJson {
+  if (!info) return {};
+  try {
+    return toJson(ContactInfoSchema, info) as ContactInfoJson;
+  } catch (err) {
+    // Only values the JSON mapping cannot express get here: a google.protobuf.Value with no kind
+    // set, or a NaN/Infinity number, in an extended field.
+    throw invalidField("INVALID_EXTENDED_FIELD_VALUE", `${field}.extended_fields`, `has a value that is not JSON: ${(err as Error).message}`);
+  }
 }
 
 export function contactToProto(contact: ContactJson): Contact {
