@@ -15,11 +15,13 @@ import { ExtendedFieldsService } from "../../gen/contacts/v1/extended_fields_ser
 import { LabelsService } from "../../gen/contacts/v1/labels_service_pb.js";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
+import { devAuthenticator, tokenAuthenticator } from "./auth/authenticate.js";
+import { createTokenVerifier } from "./auth/jwt.js";
 import type { Config } from "./config.js";
 import { contactsHandlers } from "./rpc/contacts.js";
 import { extendedFieldsHandlers } from "./rpc/extended-fields.js";
 import { healthService } from "./rpc/health.js";
-import { devCaller, errorInterceptor, loggingInterceptor, tenancyInterceptor } from "./rpc/interceptors.js";
+import { errorInterceptor, loggingInterceptor, tenancyInterceptor } from "./rpc/interceptors.js";
 import { labelsHandlers } from "./rpc/labels.js";
 import { reflectionServices } from "./rpc/reflection.js";
 import { closeGrpcGracefully, createGrpcServer } from "./rpc/transport/grpc-server.js";
@@ -92,7 +94,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const services = [...api, spec(health.service, health.impl), ...reflection];
 
   const shutdown = new AbortController();
-  const interceptors = [loggingInterceptor(log), errorInterceptor(log), tenancyInterceptor(devCaller)];
+  const authenticate = config.auth ? tokenAuthenticator(createTokenVerifier(config.auth)) : devAuthenticator;
+  const interceptors = [loggingInterceptor(log), errorInterceptor(log), tenancyInterceptor(authenticate)];
 
   const grpcServer = createGrpcServer(services, {
     interceptors,

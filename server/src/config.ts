@@ -1,3 +1,5 @@
+import type { AuthConfig } from "./auth/jwt.js";
+
 /**
  * Configuration from the environment. This and main.ts are the only places that read
  * `process.env`; everything else takes a `Config`.
@@ -35,6 +37,20 @@ export interface Config {
   logLevel: string;
   /** No authentication configured: tenant from `x-tenant-id`, loopback only. */
   devMode: boolean;
+  /** Token verification; absent in dev mode. */
+  auth: AuthConfig | undefined;
+  /** TLS for both ports; absent → plaintext (h2c). */
+  tls: TlsConfig | undefined;
+}
+
+/** PEM file paths. With `clientCaFile`, clients must present a certificate it signed (mTLS). */
+export interface TlsConfig {
+  /** `TLS_CERT`. */
+  certFile: string;
+  /** `TLS_KEY`. */
+  keyFile: string;
+  /** `TLS_CLIENT_CA`. */
+  clientCaFile?: string;
 }
 
 export const DEFAULTS: Config = {
@@ -54,6 +70,8 @@ export const DEFAULTS: Config = {
   migrateOnStart: true,
   logLevel: "info",
   devMode: true,
+  auth: undefined,
+  tls: undefined,
 };
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -66,14 +84,15 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 
 /** Reads the configuration; throws with a clear message on a bad or unsafe setting. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Config {
-  // Authentication arrives with the security work; until then every server is in dev mode.
-  const devMode = true;
+  const auth = authFromEnv(env);
+  const devMode = auth === undefined;
   if (devMode && env.NODE_ENV === "production") {
     throw new Error(
       "NODE_ENV=production but no authentication is configured: refusing to start an open server. " +
-        "Configure authentication, or unset NODE_ENV for a loopback-only dev server.",
+        "Set AUTH_JWT_SECRET, AUTH_JWKS_URL or AUTH_JWKS_FILE, or unset NODE_ENV for a loopback-only dev server.",
     );
   }
+  const tls = tlsFromEnv(env);
   return {
     grpcPort: int(env, "GRPC_PORT", DEFAULTS.grpcPort),
     httpPort: int(env, "HTTP_PORT", DEFAULTS.httpPort),
@@ -91,5 +110,37 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     migrateOnStart: env.MIGRATE_ON_START !== "false",
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
     devMode,
+    auth,
+    tls,
   };
+}
+
+function authFromEnv(env: NodeJS.ProcessEnv): AuthConfig | undefined {
+  const secret = env.AUTH_JWT_SECRET || undefined;
+  const jwksUrl = env.AUTH_JWKS_URL || undefined;
+  const jwksFile = env.AUTH_JWKS_FILE || undefined;
+  const sources = [secret, jwksUrl, jwksFile].filter(Boolean).length;
+  if (sources === 0) return undefined;
+  if (sources > 1) throw new Error("set only one of AUTH_JWT_SECRET, AUTH_JWKS_URL and AUTH_JWKS_FILE");
+  if (secret && Buffer.byteLength(secret) < 32) throw new Error("AUTH_JWT_SECRET must be at least 32 bytes");
+  return {
+    ...(secret ? { secret } : {}),
+    ...(jwksUrl ? { jwksUrl } : {}),
+    ...(jwksFile ? { jwksFile } : {}),
+    ...(env.AUTH_ISSUER ? { issuer: env.AUTH_ISSUER } : {}),
+    ...(env.AUTH_AUDIENCE ? { audience: env.AUTH_AUDIENCE } : {}),
+    clockToleranceS: int(env, "AUTH_CLOCK_TOLERANCE_S", 30),
+    jwksAlgorithms: (env.AUTH_JWT_ALGORITHMS || "RS256,ES256").split(",").map((a) => a.trim()).filter(Boolean),
+  };
+}
+
+function tlsFromEnv(env: NodeJS.ProcessEnv): TlsConfig | undefined {
+  const certFile = env.TLS_CERT || undefined;
+  const keyFile = env.TLS_KEY || undefined;
+  if (!certFile && !keyFile) {
+    if (env.TLS_CLIENT_CA) throw new Error("TLS_CLIENT_CA needs TLS_CERT and TLS_KEY");
+    return undefined;
+  }
+  if (!certFile || !keyFile) throw new Error("TLS needs both TLS_CERT and TLS_KEY");
+  return { certFile, keyFile, ...(env.TLS_CLIENT_CA ? { clientCaFile: env.TLS_CLIENT_CA } : {}) };
 }

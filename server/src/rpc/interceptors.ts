@@ -1,7 +1,6 @@
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import type { Caller } from "../domain/caller.js";
-import { invalidField } from "../domain/errors.js";
+import type { Authenticator } from "../auth/authenticate.js";
 import { kCaller } from "./context.js";
 import { toConnectError } from "./errors.js";
 
@@ -42,24 +41,13 @@ export function errorInterceptor(log: Logger): Interceptor {
   };
 }
 
-const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/**
- * Dev mode: the tenant comes from the `x-tenant-id` header (default `dev`), so grpcurl and
- * buf curl work without a token. Production replaces only `resolveCaller`, not this plumbing.
- */
-export function devCaller(header: Headers): Caller {
-  const tenantId = header.get("x-tenant-id") ?? "dev";
-  if (!TENANT_ID.test(tenantId)) {
-    throw invalidField("INVALID_TENANT_ID", "x-tenant-id", "must be 1–64 letters, digits, '.', '_' or '-'");
-  }
-  return { tenantId, subject: "dev", identityType: "USER" };
-}
-
 /** Puts the caller of every tenant-scoped call into the request context (`kCaller`). */
-export function tenancyInterceptor(resolveCaller: (header: Headers) => Caller | Promise<Caller>): Interceptor {
+export function tenancyInterceptor(authenticate: Authenticator): Interceptor {
   return (next) => async (req) => {
-    if (isTenantScoped(req.service.typeName)) req.contextValues.set(kCaller, await resolveCaller(req.header));
+    const service = req.service.typeName;
+    if (isTenantScoped(service)) {
+      req.contextValues.set(kCaller, await authenticate(req.header, `${service}/${req.method.name}`));
+    }
     return next(req);
   };
 }

@@ -1,0 +1,71 @@
+/**
+ * Which scope each RPC needs (API.md "Tenancy, identity and scopes"). Every method of every
+ * tenant-scoped service is listed; a method missing here is refused, so a new RPC cannot ship
+ * unprotected by accident (a test checks the table covers the whole contract).
+ */
+export type Scope =
+  | "contacts.read"
+  | "contacts.manage"
+  | "labels.manage"
+  | "extended-fields.manage"
+  | "members.manage"
+  | "contacts.admin";
+
+export const SCOPES: readonly Scope[] = [
+  "contacts.read",
+  "contacts.manage",
+  "labels.manage",
+  "extended-fields.manage",
+  "members.manage",
+  "contacts.admin",
+];
+
+const READ: Scope = "contacts.read";
+
+/** Fully-qualified method (`contacts.v1.LabelsService/GetLabel`) → required scope. */
+export const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
+  "contacts.v1.ContactsService/CreateContact": "contacts.manage",
+  "contacts.v1.ContactsService/GetContact": READ,
+  "contacts.v1.ContactsService/UpdateContact": "contacts.manage",
+  "contacts.v1.ContactsService/DeleteContact": "contacts.manage",
+  "contacts.v1.ContactsService/LabelContact": "contacts.manage",
+  "contacts.v1.ContactsService/UnlabelContact": "contacts.manage",
+  "contacts.v1.ContactsService/MergeContacts": "contacts.manage",
+  "contacts.v1.ContactsService/PreviewMergeContacts": "contacts.manage",
+  "contacts.v1.ContactsService/QueryContacts": READ,
+  "contacts.v1.ContactsService/ListContacts": READ,
+  "contacts.v1.ContactsService/ListFacets": READ,
+  "contacts.v1.ContactsService/QueryFacets": READ,
+  "contacts.v1.ContactsService/UpdateMemberInfo": "members.manage",
+  "contacts.v1.LabelsService/FindOrCreateLabel": "labels.manage",
+  "contacts.v1.LabelsService/GetLabel": READ,
+  "contacts.v1.LabelsService/ListLabels": READ,
+  "contacts.v1.LabelsService/QueryLabels": READ,
+  "contacts.v1.LabelsService/RenameLabel": "labels.manage",
+  "contacts.v1.LabelsService/DeleteLabel": "labels.manage",
+  "contacts.v1.ExtendedFieldsService/FindOrCreateExtendedField": "extended-fields.manage",
+  "contacts.v1.ExtendedFieldsService/GetExtendedField": READ,
+  "contacts.v1.ExtendedFieldsService/ListExtendedFields": READ,
+  "contacts.v1.ExtendedFieldsService/QueryExtendedFields": READ,
+  "contacts.v1.ExtendedFieldsService/RenameExtendedField": "extended-fields.manage",
+  "contacts.v1.ExtendedFieldsService/DeleteExtendedField": "extended-fields.manage",
+  // Contact, label and field events alike are reads (API.md); the stream filters by entity type.
+  "contacts.v1.EventsService/WatchEvents": READ,
+};
+
+/** Scopes that grant others: admin grants everything, manage grants read. */
+const IMPLIED: Readonly<Record<Scope, readonly Scope[]>> = {
+  "contacts.admin": SCOPES,
+  "contacts.manage": ["contacts.manage", "contacts.read"],
+  "contacts.read": ["contacts.read"],
+  "labels.manage": ["labels.manage"],
+  "extended-fields.manage": ["extended-fields.manage"],
+  "members.manage": ["members.manage"],
+};
+
+/** Every scope a set of granted scopes amounts to. Unknown scope names grant nothing. */
+export function effectiveScopes(granted: readonly string[]): Set<Scope> {
+  const out = new Set<Scope>();
+  for (const g of granted) for (const s of IMPLIED[g as Scope] ?? []) out.add(s);
+  return out;
+}
