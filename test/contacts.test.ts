@@ -2,7 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Contact, ContactInfo } from "../gen/contacts/v1/contact_pb.js";
+import type { Contact } from "../gen/contacts/v1/contact_pb.js";
 import { EmailTag, MemberRole, PhoneTag } from "../gen/contacts/v1/contact_pb.js";
 import { ContactFieldSet, GetContactResponseType } from "../gen/contacts/v1/contacts_service_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
@@ -567,6 +567,3 @@ describe.each(STORES)("ContactsService on %s", (store) => {
     expect((await stored(c.id)).contacts).toBe(1);
   });
 });
-
-// Keep the import of ContactInfo used for readers: InfoInit is its init shape.
-export type { ContactInfo };

@@ -57,6 +57,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     sqliteFile: config.sqliteFile,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     poolMax: config.dbPoolMax,
+    log: {
+      warn: (msg) => log.warn({ component: "knex" }, msg),
+      error: (msg) => log.error({ component: "knex" }, msg),
+    },
   });
   try {
     if (config.migrateOnStart) await migrateLatest(db);

@@ -75,7 +75,7 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
           : (await jwtVerify(match[1], key, options)).payload;
     } catch (err) {
       if (err instanceof errors.JWTExpired) throw unauthenticated("TOKEN_EXPIRED", "the token has expired");
-      if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError)) {
+      if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError) || err.code === "ERR_JOSE_GENERIC") {
         throw new DomainError("unavailable", "JWKS_UNAVAILABLE", "the token keys could not be fetched; retry later");
       }
       // Never say more about why a token is bad than that it is.

@@ -66,6 +66,6 @@ const IMPLIED: Readonly<Record<Scope, readonly Scope[]>> = {
 /** Every scope a set of granted scopes amounts to. Unknown scope names grant nothing. */
 export function effectiveScopes(granted: readonly string[]): Set<Scope> {
   const out = new Set<Scope>();
-  for (const g of granted) for (const s of IMPLIED[g as Scope] ?? []) out.add(s);
+  for (const g of granted) for (const s of Object.hasOwn(IMPLIED, g) ? IMPLIED[g as Scope] : []) out.add(s);
   return out;
 }

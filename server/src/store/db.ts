@@ -14,6 +14,19 @@ export interface DatabaseOptions {
   statementTimeoutMs: number;
   /** Most pooled MySQL connections. */
   poolMax: number;
+  /** Where knex's own warnings and errors go (connection errors, pool trouble). */
+  log?: { warn(msg: string): void; error(msg: string): void };
+}
+
+function knexLog(log: DatabaseOptions["log"]) {
+  if (!log) return undefined;
+  const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
+  return {
+    warn: (m: unknown) => log.warn(text(m)),
+    error: (m: unknown) => log.error(text(m)),
+    deprecate: (m: unknown) => log.warn(text(m)),
+    debug: () => {},
+  };
 }
 
 export function isMysql(db: Executor): boolean {
@@ -55,6 +68,7 @@ export function openDatabase(options: DatabaseOptions): Db {
       },
       acquireConnectionTimeout: 5_000,
       migrations: { migrationSource, tableName: "knex_migrations" },
+      ...(options.log ? { log: knexLog(options.log) } : {}),
     });
   }
   return knex({
@@ -76,6 +90,7 @@ export function openDatabase(options: DatabaseOptions): Db {
       },
     },
     migrations: { migrationSource, tableName: "knex_migrations" },
+    ...(options.log ? { log: knexLog(options.log) } : {}),
   });
 }
 

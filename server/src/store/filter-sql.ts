@@ -36,6 +36,8 @@ export function applyFilter(qb: Knex.QueryBuilder, filter: Filter, columns: Colu
         qb.where((sub) => sub.whereNot(c, filter.value).orWhereNull(c));
         return;
       }
+      // System labels and fields have no dates (stored as 0): no date comparison matches them.
+      if (filter.field.type.kind === "timestamp") qb.where(c, "<>", 0);
       const sqlOp = { $eq: "=", $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" }[filter.op];
       qb.where(c, sqlOp, filter.value);
       return;

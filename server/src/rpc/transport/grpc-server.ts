@@ -97,7 +97,9 @@ const signalSlots = ((): { events: symbol; dependants: symbol } | undefined => {
   AbortSignal.any([probe]);
   const dependants = Object.getOwnPropertySymbols(probe).find((x) => !before.includes(x));
   if (events === undefined || dependants === undefined) return undefined;
-  if (!((probe as unknown as Record<symbol, unknown>)[events] instanceof Map)) return undefined;
+  // Node's internal SafeMap is not `instanceof Map`; check the shape.
+  const map = (probe as unknown as Record<symbol, { size?: unknown } | undefined>)[events];
+  if (typeof map?.size !== "number") return undefined;
   return { events, dependants };
 })();
 
@@ -573,7 +575,9 @@ function errorToStatus(e: unknown, trailer: Headers | undefined): StatusOut {
       ? e
       : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
   const md = trailer !== undefined && !isEmpty(trailer) ? headersToMetadata(trailer) : new grpc.Metadata();
-  err.metadata.forEach((value, key) => addMetadata(md, key, value, true));
+  err.metadata.forEach((value, key) => {
+    addMetadata(md, key, value, true);
+  });
   if (err.details.length > 0) {
     const status = create(StatusSchema, {
       code: err.code,
@@ -698,7 +702,9 @@ const reservedMetadata = new Set([
 
 function headersToMetadata(h: Headers): grpc.Metadata {
   const md = new grpc.Metadata();
-  h.forEach((value, key) => addMetadata(md, key, value, false));
+  h.forEach((value, key) => {
+    addMetadata(md, key, value, false);
+  });
   return md;
 }
 

@@ -1,0 +1,76 @@
+/**
+ * A TCP proxy for outage tests: the server talks to the database through it, and the test cuts
+ * the line (`pause`) and restores it (`resume`) without touching the database itself.
+ */
+import net from "node:net";
+
+export interface TcpProxy {
+  /** The local port to connect to instead of the target's. */
+  port: number;
+  /** Resets every open connection and refuses (resets) new ones until `resume`. */
+  pause(): void;
+  /** Accepts and forwards connections again. */
+  resume(): void;
+  /** Resets every connection and stops listening. */
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+  let paused = false;
+  const open = new Set<net.Socket>();
+
+  const track = (socket: net.Socket) => {
+    open.add(socket);
+    socket.once("close", () => open.delete(socket));
+    // Errors are expected (resets): ignore them rather than crash the test process.
+    socket.on("error", () => {});
+  };
+  const reset = (socket: net.Socket) => {
+    if (!socket.destroyed) socket.resetAndDestroy();
+  };
+
+  const server = net.createServer((client) => {
+    track(client);
+    if (paused) {
+      reset(client);
+      return;
+    }
+    client.pause();
+    const upstream = net.connect({ host: targetHost, port: targetPort });
+    track(upstream);
+    upstream.once("connect", () => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    });
+    // One side going away takes the other with it, as a real network failure would.
+    client.once("close", () => reset(upstream));
+    upstream.once("close", () => reset(client));
+  });
+  server.on("error", () => {});
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+
+  return {
+    port,
+    pause() {
+      paused = true;
+      for (const socket of open) reset(socket);
+    },
+    resume() {
+      paused = false;
+    },
+    close() {
+      paused = true;
+      for (const socket of open) reset(socket);
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
