@@ -29,6 +29,7 @@ import { closeGracefully, createHttpServer } from "./rpc/transport/http-server.j
 import { resumeCleanups } from "./services/cleanup.js";
 import { type ServiceDeps, TenantDirectory } from "./services/deps.js";
 import { type Db, migrateLatest, openDatabase } from "./store/db.js";
+import { bindQueriesToCalls } from "./store/call-scope.js";
 import { DatabaseHealth } from "./store/health.js";
 
 export interface RunningServer {
@@ -62,6 +63,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       error: (msg) => log.error({ component: "knex" }, msg),
     },
   });
+  bindQueriesToCalls(db);
   try {
     if (config.migrateOnStart) await migrateLatest(db);
   } catch (err) {

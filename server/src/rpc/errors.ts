@@ -7,6 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { DomainError, type ErrorKind } from "../domain/errors.js";
+import { QueryAbandonedError } from "../store/call-scope.js";
 
 export const ERROR_DOMAIN = "contacts.v1";
 
@@ -47,7 +48,6 @@ export function isDatabaseOutage(err: unknown): boolean {
   if (!e || typeof e !== "object") return false;
   if (e.code && OUTAGE_CODES.has(e.code)) return true;
   if (e.fatal === true) return true;
-  if (e.name === "KnexTimeoutError") return true;
   return typeof e.message === "string" && /Timeout acquiring a connection|Connection lost|connect ETIMEDOUT/.test(e.message);
 }
 
@@ -69,6 +69,9 @@ export function toConnectError(err: unknown): { error: ConnectError; bug: boolea
       });
     }
     return { error: new ConnectError(err.message, CODES[err.kind], undefined, details), bug: false };
+  }
+  if (err instanceof QueryAbandonedError) {
+    return { error: new ConnectError("the call's deadline passed or it was cancelled", Code.DeadlineExceeded), bug: false };
   }
   const errno = (err as { errno?: number }).errno;
   if (isDatabaseOutage(err) || (errno !== undefined && OVERLOAD_ERRNOS.has(errno))) {

@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Authenticator } from "../auth/authenticate.js";
+import { withCallSignal } from "../store/call-scope.js";
 import { kCaller } from "./context.js";
 import { toConnectError } from "./errors.js";
 
@@ -48,7 +49,8 @@ export function tenancyInterceptor(authenticate: Authenticator): Interceptor {
     if (isTenantScoped(service)) {
       req.contextValues.set(kCaller, await authenticate(req.header, `${service}/${req.method.name}`));
     }
-    return next(req);
+    // Every query the call runs is abandoned and killed when the call's deadline passes.
+    return withCallSignal(req.signal, () => next(req));
   };
 }
 
