@@ -5,7 +5,7 @@
  * test ran at all.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -36,7 +36,9 @@ const args = [
   ...userArgs,
 ];
 
-const child = spawn(vitestBin, args, { cwd: root, stdio: "inherit" });
+const auditDir = join(tmp, "tenant-audit");
+mkdirSync(auditDir);
+const child = spawn(vitestBin, args, { cwd: root, stdio: "inherit", env: { ...process.env, CONTACTS_TENANT_AUDIT_DIR: auditDir } });
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => child.kill(sig));
 }
@@ -65,8 +67,19 @@ child.on("close", (code, signal) => {
     }
   } catch {
     // No report: vitest failed before running anything (config or global setup error).
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
+  }
+  let audited = 0;
+  let unscoped = 0;
+  for (const file of readdirSync(auditDir)) {
+    for (const line of readFileSync(join(auditDir, file), "utf8").split("\n").filter(Boolean)) {
+      const entry = JSON.parse(line) as { checked: number; violations: number };
+      audited += entry.checked;
+      unscoped += entry.violations;
+    }
+  }
+  rmSync(tmp, { recursive: true, force: true });
+  if (audited > 0) {
+    console.log(`[scenario 9] whole suite: statements on tenant tables=${audited} withoutTenantPredicate=${unscoped}`);
   }
 
   let exitCode = code ?? 1;

@@ -11,7 +11,11 @@ import { ExtendedFieldsService } from "../../gen/contacts/v1/extended_fields_ser
 import { LabelsService } from "../../gen/contacts/v1/labels_service_pb.js";
 import { type RunningServer, startServer } from "../../server/src/app.js";
 import { type Config, DEFAULTS } from "../../server/src/config.js";
+import { inCall } from "../../server/src/store/call-scope.js";
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 import { createTestDatabase } from "./databases.js";
+import { attachTenantAudit } from "./tenant-audit.js";
 
 export type StoreName = "mysql" | "sqlite";
 export const STORES: readonly StoreName[] = ["mysql", "sqlite"];
@@ -44,6 +48,10 @@ export async function startTestServer(store: StoreName, overrides: Partial<Confi
   };
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const server = await startServer(config, log);
+  // RELIABILITY scenario 9 over the whole suite: every server a test starts is audited, and
+  // run-tests.ts adds up what each one saw.
+  // Only statements the server runs for a call count; a test's own checks through db do not.
+  const audit = attachTenantAudit(server.db, inCall);
   const grpcUrl = `http://127.0.0.1:${server.grpcPort}`;
   const transports = new Map<string, ReturnType<typeof createGrpcTransport>>();
   const transportFor = (tenantId: string) => {
@@ -73,6 +81,15 @@ export async function startTestServer(store: StoreName, overrides: Partial<Confi
     async close() {
       await server.close();
       await database?.drop();
+      audit.detach();
+      const violations = audit.violations();
+      const dir = process.env.CONTACTS_TENANT_AUDIT_DIR;
+      if (dir) {
+        appendFileSync(join(dir, `${process.pid}.jsonl`), `${JSON.stringify({ checked: audit.checked().length, violations: violations.length })}\n`);
+      }
+      if (violations.length > 0) {
+        throw new Error(`statements on tenant tables without a tenant predicate:\n${violations.map((v) => v.sql).join("\n")}`);
+      }
     },
   };
 }

@@ -188,11 +188,15 @@ export interface TenantAudit {
   detach(): void;
 }
 
-/** Starts recording every statement run through `db` (and its transactions). */
-export function attachTenantAudit(db: Knex): TenantAudit {
+/**
+ * Starts recording every statement run through `db` (and its transactions); with `only`, just
+ * the statements for which it returns true (e.g. those the server runs inside a call).
+ */
+export function attachTenantAudit(db: Knex, only?: () => boolean): TenantAudit {
   const statements: RecordedStatement[] = [];
   const onQuery = (q: { sql?: string }) => {
     if (typeof q.sql !== "string") return;
+    if (only && !only()) return;
     statements.push({ sql: q.sql, verdict: auditStatement(q.sql) });
   };
   db.on("query", onQuery);

@@ -18,6 +18,11 @@ export function withCallSignal<T>(signal: AbortSignal, work: () => T): T {
   return scope.run({ signal }, work);
 }
 
+/** True inside an RPC (or work it started), i.e. for statements the service runs for a caller. */
+export function inCall(): boolean {
+  return scope.getStore() !== undefined;
+}
+
 /** The error a query gets when its call is aborted first. */
 export class QueryAbandonedError extends Error {
   override readonly name = "QueryAbandonedError";
