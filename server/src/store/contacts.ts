@@ -3,24 +3,12 @@
  * always written together in the caller's transaction.
  */
 import type { Knex } from "knex";
-import { duplicateKeys } from "../domain/contact-info.js";
 import type { StoredContact } from "../domain/contacts.js";
+import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows } from "./contact-index.js";
 import { type Executor, isMysql } from "./db.js";
 import type { ContactRow } from "./tables.js";
 
-function toRow(tenantId: string, c: StoredContact): ContactRow {
-  return {
-    tenant_id: tenantId,
-    id: c.id,
-    revision: c.revision,
-    created_at: c.createdDate,
-    updated_at: c.updatedDate,
-    member_id: c.memberInfo?.memberId ?? null,
-    doc: JSON.stringify(c),
-  };
-}
-
-function fromRow(row: ContactRow): StoredContact {
+function fromRow(row: { doc: string }): StoredContact {
   return JSON.parse(row.doc) as StoredContact;
 }
 
@@ -49,74 +37,53 @@ export async function getContactsForUpdate(trx: Executor, tenantId: string, ids:
   return rows.map(fromRow);
 }
 
-interface IndexRows {
-  emails: { tenant_id: string; contact_id: string; email_key: string }[];
-  phones: { tenant_id: string; contact_id: string; phone_key: string }[];
-  labels: { tenant_id: string; contact_id: string; label_key: string }[];
-  fields: { tenant_id: string; contact_id: string; field_key: string }[];
-}
-
-function indexRows(tenantId: string, c: StoredContact): IndexRows {
-  const base = { tenant_id: tenantId, contact_id: c.id };
-  const { emails } = duplicateKeys(c.info);
-  // Phones are indexed always (lookups); the duplicate rule decides when to consult them.
-  const phones = [...new Set((c.info.phones?.items ?? []).map((p) => p.e164Phone || (p.phone ?? "").replace(/\D/g, "")))].filter(
-    Boolean,
-  );
-  return {
-    emails: emails.map((email_key) => ({ ...base, email_key })),
-    phones: phones.map((phone_key) => ({ ...base, phone_key: phone_key.slice(0, 50) })),
-    labels: (c.info.labelKeys?.items ?? []).map((label_key) => ({ ...base, label_key })),
-    fields: Object.keys(c.info.extendedFields?.items ?? {}).map((field_key) => ({ ...base, field_key })),
-  };
-}
-
-const INDEX_TABLES = {
-  emails: "contact_emails",
-  phones: "contact_phones",
-  labels: "contact_labels",
-  fields: "contact_field_values",
-} as const;
-
-async function insertIndexRows(trx: Executor, rows: IndexRows): Promise<void> {
-  for (const [part, table] of Object.entries(INDEX_TABLES) as [keyof IndexRows, string][]) {
-    if (rows[part].length > 0) await trx.batchInsert(table, rows[part] as object[], 500).transacting(trx as Knex.Transaction);
+async function insertIndexRows(trx: Executor, rows: Partial<IndexRows>): Promise<void> {
+  for (const table of INDEX_TABLE_NAMES) {
+    const list = rows[table] ?? [];
+    if (list.length > 0) await trx.batchInsert(table, list, 500).transacting(trx as Knex.Transaction);
   }
 }
 
-async function deleteIndexRows(trx: Executor, tenantId: string, contactIds: readonly string[], parts: readonly (keyof IndexRows)[]) {
-  for (const part of parts) {
-    await trx(INDEX_TABLES[part]).where({ tenant_id: tenantId }).whereIn("contact_id", [...contactIds]).delete();
+async function deleteIndexRows(trx: Executor, tenantId: string, contactIds: readonly string[], tables: readonly string[]) {
+  for (const table of tables) {
+    await trx(table).where({ tenant_id: tenantId }).whereIn("contact_id", [...contactIds]).delete();
   }
 }
 
 export async function insertContact(trx: Executor, tenantId: string, c: StoredContact): Promise<void> {
-  await trx("contacts").insert(toRow(tenantId, c));
+  await trx("contacts").insert(contactRow(tenantId, c));
   await insertIndexRows(trx, indexRows(tenantId, c));
 }
 
-/** Writes a changed contact; rewrites only the index rows whose part of `info` changed. */
+/**
+ * Inserts many new contacts at once (seeding, imports): multi-row inserts in chunks, in the
+ * caller's transaction. The same rows as insertContact, so queries cannot tell them apart.
+ */
+export async function insertContacts(trx: Knex.Transaction, tenantId: string, contacts: readonly StoredContact[]): Promise<void> {
+  await trx.batchInsert("contacts", contacts.map((c) => contactRow(tenantId, c)), 500).transacting(trx);
+  const all: Partial<IndexRows> = {};
+  for (const c of contacts) {
+    const rows = indexRows(tenantId, c);
+    for (const table of INDEX_TABLE_NAMES) (all[table] ??= []).push(...rows[table]);
+  }
+  await insertIndexRows(trx, all);
+}
+
+/** Writes a changed contact; rewrites only the index tables whose rows changed. */
 export async function updateContact(trx: Executor, tenantId: string, before: StoredContact, after: StoredContact): Promise<void> {
-  const row = toRow(tenantId, after);
-  await trx("contacts")
-    .where({ tenant_id: tenantId, id: after.id })
-    .update({ revision: row.revision, updated_at: row.updated_at, member_id: row.member_id, doc: row.doc });
+  const { tenant_id: _t, id: _i, ...columns } = contactRow(tenantId, after);
+  await trx("contacts").where({ tenant_id: tenantId, id: after.id }).update(columns);
   const oldRows = indexRows(tenantId, before);
   const newRows = indexRows(tenantId, after);
-  const changed = (Object.keys(INDEX_TABLES) as (keyof IndexRows)[]).filter(
-    (part) => JSON.stringify(oldRows[part]) !== JSON.stringify(newRows[part]),
-  );
+  const changed = INDEX_TABLE_NAMES.filter((table) => JSON.stringify(oldRows[table]) !== JSON.stringify(newRows[table]));
   if (changed.length === 0) return;
   await deleteIndexRows(trx, tenantId, [after.id], changed);
-  const only = Object.fromEntries(
-    (Object.keys(INDEX_TABLES) as (keyof IndexRows)[]).map((p) => [p, changed.includes(p) ? newRows[p] : []]),
-  ) as unknown as IndexRows;
-  await insertIndexRows(trx, only);
+  await insertIndexRows(trx, Object.fromEntries(changed.map((table) => [table, newRows[table]])));
 }
 
 export async function deleteContact(trx: Executor, tenantId: string, id: string): Promise<void> {
   await trx("contacts").where({ tenant_id: tenantId, id }).delete();
-  await deleteIndexRows(trx, tenantId, [id], Object.keys(INDEX_TABLES) as (keyof IndexRows)[]);
+  await deleteIndexRows(trx, tenantId, [id], INDEX_TABLE_NAMES);
 }
 
 /**

@@ -63,6 +63,10 @@ export interface ContactRow {
   revision: number;
   created_at: number;
   updated_at: number;
+  last_activity_at: number;
   member_id: string | null;
+  member_status: string | null;
+  /** Filter and sort columns (store/contact-index.ts): `<field>`, `<field>_lc`, `<field>_key`, … */
+  [column: string]: string | number | null;
   doc: string;
 }

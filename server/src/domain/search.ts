@@ -1,0 +1,42 @@
+/**
+ * Free-text search (reference §5.6) over names, emails and phones: a contact matches when every
+ * word of the search is a prefix of one of its words. Words are lower-case runs of letters and
+ * digits; an email also counts whole, and a phone also as its digits (so "+1 201" and
+ * "2015550123" both find +1 201 555 0123).
+ */
+import type { ContactInfoJson } from "../../../gen/contacts/v1/contact_pb.js";
+
+export const SEARCH_MAX = 100;
+const TOKEN_MAX = 100;
+
+function words(text: string): string[] {
+  return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+}
+
+/** The words a contact can be found by. */
+export function searchTokens(info: ContactInfoJson): string[] {
+  const out = new Set<string>();
+  for (const part of [info.name?.first, info.name?.last]) for (const w of words(part ?? "")) out.add(w);
+  for (const e of info.emails?.items ?? []) {
+    const email = (e.email ?? "").trim().toLowerCase();
+    if (email) out.add(email);
+    for (const w of words(email)) out.add(w);
+  }
+  for (const p of info.phones?.items ?? []) {
+    for (const w of words(p.phone ?? "")) out.add(w);
+    const digits = (p.phone ?? "").replace(/\D/g, "");
+    if (digits) out.add(digits);
+    const e164 = (p.e164Phone ?? "").replace(/\D/g, "");
+    if (e164) out.add(e164);
+  }
+  return [...out].map((t) => t.slice(0, TOKEN_MAX));
+}
+
+/** The words of a search string; a contact must have a token starting with each. */
+export function searchTerms(search: string): string[] {
+  const terms = new Set(words(search).map((t) => t.slice(0, TOKEN_MAX)));
+  // An email-looking search also matches whole emails.
+  const trimmed = search.trim().toLowerCase();
+  if (trimmed.includes("@") && !/\s/.test(trimmed)) return [trimmed.slice(0, TOKEN_MAX)];
+  return [...terms];
+}

@@ -1,0 +1,128 @@
+/**
+ * Everything the store derives from a contact for filtering, sorting and search: the columns of
+ * its `contacts` row and the rows of its index tables. Derived on every write from the stored
+ * contact, so the index can never disagree with the document.
+ */
+import type { JsonValue } from "@bufbuild/protobuf";
+import { emailKey, phoneKey, primaryEmail, primaryPhone } from "../domain/contact-info.js";
+import type { StoredContact } from "../domain/contacts.js";
+import { searchTokens } from "../domain/search.js";
+import type { ContactRow } from "./tables.js";
+
+export const SORT_KEY_LENGTH = 190;
+
+/** A text field's three columns: as sent, lower-cased, and the indexed sort key. */
+export function textColumns(value: string | undefined): { raw: string | null; lc: string | null; key: string } {
+  if (value === undefined || value === "") return { raw: null, lc: null, key: "" };
+  const lc = value.toLowerCase();
+  return { raw: value, lc, key: lc.slice(0, SORT_KEY_LENGTH) };
+}
+
+function triple(prefix: string, value: string | undefined): Record<string, string | null> {
+  const t = textColumns(value);
+  return { [prefix]: t.raw, [`${prefix}_lc`]: t.lc, [`${prefix}_key`]: t.key };
+}
+
+/** The street of an address as one line: the free line, or "number name". */
+export function streetOf(address: { addressLine?: string; streetAddress?: { number?: string; name?: string } } | undefined): string {
+  if (!address) return "";
+  if (address.addressLine) return address.addressLine;
+  const s = address.streetAddress;
+  return [s?.number, s?.name].filter(Boolean).join(" ");
+}
+
+export function contactRow(tenantId: string, c: StoredContact): ContactRow {
+  const info = c.info;
+  const email = primaryEmail(info)?.email;
+  const phone = primaryPhone(info);
+  return {
+    tenant_id: tenantId,
+    id: c.id,
+    revision: c.revision,
+    created_at: c.createdDate,
+    updated_at: c.updatedDate,
+    last_activity_at: c.lastActivity.activityDate,
+    member_id: c.memberInfo?.memberId ?? null,
+    member_status: c.memberInfo?.status ?? null,
+    ...triple("first_name", info.name?.first),
+    ...triple("last_name", info.name?.last),
+    ...triple("company", info.company),
+    ...triple("job_title", info.jobTitle),
+    // Emails compare case-insensitively: the "as sent" column holds the normalised form too.
+    ...triple("primary_email", email ? emailKey(email) : undefined),
+    birthdate: info.birthdate || null,
+    locale: info.locale || null,
+    primary_phone: phone?.phone ?? null,
+    primary_phone_lc: phone?.phone ? phone.phone.toLowerCase() : null,
+    primary_phone_e164: phone?.e164Phone || null,
+    primary_phone_formatted: phone?.formattedPhone || null,
+    primary_phone_formatted_key: (phone?.formattedPhone ?? "").toLowerCase(),
+    primary_phone_country: phone?.countryCode || null,
+    primary_phone_country_key: phone?.countryCode ?? "",
+    label_count: info.labelKeys?.items?.length ?? 0,
+    doc: JSON.stringify(c),
+  } as ContactRow;
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** One extended field value in all the forms a query may compare it in. */
+function fieldValueColumns(value: JsonValue): Record<string, string | number | null> {
+  if (typeof value === "number") return { text_value: null, text_lc: null, text_key: null, num_value: value, date_value: null };
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  const t = textColumns(text);
+  return { text_value: t.raw, text_lc: t.lc, text_key: t.key, num_value: null, date_value: DATE.test(text) ? text : null };
+}
+
+export type IndexRows = Record<(typeof INDEX_TABLE_NAMES)[number], object[]>;
+
+export const INDEX_TABLE_NAMES = [
+  "contact_emails",
+  "contact_phones",
+  "contact_addresses",
+  "contact_labels",
+  "contact_locations",
+  "contact_field_values",
+  "contact_search_tokens",
+] as const;
+
+export function indexRows(tenantId: string, c: StoredContact): IndexRows {
+  const info = c.info;
+  const base = { tenant_id: tenantId, contact_id: c.id };
+  const emails = [...new Set((info.emails?.items ?? []).map((e) => emailKey(e.email ?? "")))];
+  return {
+    contact_emails: emails.map((email_key) => ({ ...base, email_key })),
+    contact_phones: (info.phones?.items ?? []).map((p, position) => ({
+      ...base,
+      position,
+      phone: p.phone ?? "",
+      phone_lc: (p.phone ?? "").toLowerCase(),
+      e164: p.e164Phone || null,
+      phone_key: phoneKey(p).slice(0, 50),
+    })),
+    contact_addresses: (info.addresses?.items ?? []).map((a, position) => {
+      const street = textColumns(streetOf(a.address));
+      const city = textColumns(a.address?.city);
+      return {
+        ...base,
+        position,
+        street: street.raw,
+        street_lc: street.lc,
+        street_key: street.key,
+        city: city.raw,
+        city_lc: city.lc,
+        city_key: city.key,
+        subdivision: a.address?.subdivision || null,
+        country: a.address?.country || null,
+      };
+    }),
+    contact_labels: (info.labelKeys?.items ?? []).map((label_key) => ({ ...base, label_key, created_at: c.createdDate })),
+    contact_locations: [...new Set(info.locations?.items ?? [])].map((location_id) => ({ ...base, location_id })),
+    contact_field_values: Object.entries(info.extendedFields?.items ?? {}).map(([field_key, value]) => ({
+      ...base,
+      field_key,
+      ...fieldValueColumns(value),
+    })),
+    contact_search_tokens: searchTokens(info).map((token) => ({ tenant_id: tenantId, token, contact_id: c.id })),
+  };
+}
