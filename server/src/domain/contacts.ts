@@ -141,7 +141,7 @@ export function validateExtendedFieldValues(
         break;
       case "NUMBER":
         if (typeof value !== "number" || !Number.isFinite(value)) throw invalidValue(key, path, "must be a number (NUMBER field)");
-        out[key] = value;
+        out[key] = value === 0 ? 0 : value; // -0 would come back as 0 from the stored JSON
         break;
       case "DATE":
         if (typeof value !== "string" || !isCalendarDate(value)) {

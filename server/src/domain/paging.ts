@@ -12,6 +12,8 @@ export interface PageInfo {
   count: number;
   offset: number;
   total?: number;
+  /** The total is a lower bound: counting stopped at a cap. */
+  tooManyToCount?: boolean;
   hasNext: boolean;
   nextCursor?: string;
 }

@@ -29,7 +29,7 @@ export function searchTokens(info: ContactInfoJson): string[] {
     const e164 = (p.e164Phone ?? "").replace(/\D/g, "");
     if (e164) out.add(e164);
   }
-  return [...out].map((t) => t.slice(0, TOKEN_MAX));
+  return [...new Set([...out].map((t) => [...t].slice(0, TOKEN_MAX).join("")))];
 }
 
 /** The words of a search string; a contact must have a token starting with each. */

@@ -61,7 +61,7 @@ export function pagingMetadata(page: PageInfo): PagingMetadata {
     count: page.count,
     offset: page.offset,
     total: page.total ?? 0,
-    tooManyToCount: false,
+    tooManyToCount: page.tooManyToCount ?? false,
     hasNext: page.hasNext,
     ...(page.nextCursor ? { cursors: { next: page.nextCursor } } : {}),
   });

@@ -27,14 +27,38 @@ import {
   UpdateContactResponseSchema,
   UpdateMemberInfoRequestSchema,
   UpdateMemberInfoResponseSchema,
+  QueryContactsResponseSchema,
+  ListContactsResponseSchema,
+  ListFacetsResponseSchema,
+  QueryFacetsResponseSchema,
 } from "../../../gen/contacts/v1/contacts_service_pb.js";
+import { type ContactsFacet, ContactsFacetSchema, FacetType } from "../../../gen/contacts/v1/contact_pb.js";
 import { normaliseLabelKeys, parseFieldMask } from "../domain/contact-info.js";
 import { invalidField } from "../domain/errors.js";
 import { type FieldSet, parseProjection, project } from "../domain/projection.js";
+import { CONTACT_QUERY_CODES, type PagingRules, resolvePage } from "../domain/query.js";
+import * as contactQuery from "../services/contact-query.js";
 import * as contacts from "../services/contacts.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { callerOf } from "./context.js";
-import { mutationMeta } from "./common.js";
+import { mutationMeta, pageSpec, pagingMetadata, sortEntries } from "./common.js";
+
+export const CONTACT_PAGING: PagingRules = { defaultLimit: 50, maxLimit: 1000, overMax: "fail" };
+const FACET_PAGING: PagingRules = { defaultLimit: 1000, maxLimit: 1000, overMax: "coerce" };
+
+function facetToProto(f: contactQuery.Facet): ContactsFacet {
+  return create(ContactsFacetSchema, { ...f, facetType: FacetType[f.facetType] });
+}
+
+/** One page of facets (they are few: one per label plus a handful). */
+function facetPage(all: contactQuery.Facet[], paging: { limit?: number; offset?: number } | undefined) {
+  const { limit, offset } = resolvePage(paging?.limit, paging?.offset, FACET_PAGING, CONTACT_QUERY_CODES, "paging");
+  const items = all.slice(offset, offset + limit);
+  return {
+    facets: items.map(facetToProto),
+    pagingMetadata: pagingMetadata({ count: items.length, offset, total: all.length, hasNext: offset + limit < all.length }),
+  };
+}
 
 const ID_MAX = 100;
 
@@ -128,6 +152,52 @@ export function contactsHandlers(deps: ServiceDeps): Partial<ServiceImpl<typeof 
       const meta = mutationMeta(ctx, UnlabelContactRequestSchema, req);
       const contact = await contacts.changeLabels(deps, callerOf(ctx), req.contactId, keys, "remove", meta);
       return create(UnlabelContactResponseSchema, { contact: contactToProto(contact) });
+    },
+
+    async queryContacts(req, ctx) {
+      const q = req.query;
+      const page = await contactQuery.queryContacts(deps, callerOf(ctx), {
+        filter: q?.filter,
+        sort: sortEntries(q?.sort ?? []),
+        search: req.search,
+        page: pageSpec(q?.pagingMethod ?? { case: undefined }, CONTACT_PAGING, CONTACT_QUERY_CODES, "query"),
+        projection: parseProjection(q?.fields ?? [], fieldSetNames(q?.fieldsets ?? []), "query"),
+        where: { filter: "query.filter", sort: "query.sort", cursor: "query.cursor_paging.cursor", search: "search" },
+      });
+      return create(QueryContactsResponseSchema, {
+        contacts: page.items.map(contactToProto),
+        pagingMetadata: pagingMetadata(page.page),
+      });
+    },
+
+    async listContacts(req, ctx) {
+      if (req.paging && req.cursorPaging) {
+        throw invalidField("INVALID_PAGING", "cursor_paging", "send paging or cursor_paging, not both");
+      }
+      const paging = req.cursorPaging
+        ? ({ case: "cursorPaging", value: req.cursorPaging } as const)
+        : req.paging
+          ? ({ case: "paging", value: req.paging } as const)
+          : ({ case: undefined } as const);
+      const page = await contactQuery.queryContacts(deps, callerOf(ctx), {
+        filter: undefined,
+        sort: req.sort ? sortEntries([req.sort]) : [],
+        page: pageSpec(paging, CONTACT_PAGING, CONTACT_QUERY_CODES, ""),
+        projection: parseProjection(req.fields, fieldSetNames(req.fieldsets)),
+        where: { filter: "", sort: "sort", cursor: "cursor_paging.cursor", search: "" },
+      });
+      return create(ListContactsResponseSchema, {
+        contacts: page.items.map(contactToProto),
+        pagingMetadata: pagingMetadata(page.page),
+      });
+    },
+
+    async listFacets(req, ctx) {
+      return create(ListFacetsResponseSchema, facetPage(await contactQuery.facets(deps, callerOf(ctx), undefined, "filter"), req.paging));
+    },
+
+    async queryFacets(req, ctx) {
+      return create(QueryFacetsResponseSchema, facetPage(await contactQuery.facets(deps, callerOf(ctx), req.filter, "filter"), req.paging));
     },
 
     async updateMemberInfo(req, ctx) {

@@ -58,7 +58,7 @@ export function contactRow(tenantId: string, c: StoredContact): ContactRow {
     primary_phone_formatted: phone?.formattedPhone || null,
     primary_phone_formatted_key: (phone?.formattedPhone ?? "").toLowerCase(),
     primary_phone_country: phone?.countryCode || null,
-    primary_phone_country_key: phone?.countryCode ?? "",
+    primary_phone_country_key: (phone?.countryCode ?? "").toLowerCase(),
     label_count: info.labelKeys?.items?.length ?? 0,
     doc: JSON.stringify(c),
   } as ContactRow;

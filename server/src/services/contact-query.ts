@@ -1,0 +1,155 @@
+/**
+ * Querying contacts: the filter language, sort, search, offset and cursor paging, projection,
+ * and facets. Validation happens against the tenant's own schema (its custom extended fields),
+ * then one page is read.
+ */
+import type { JsonValue } from "@bufbuild/protobuf";
+import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
+import type { Caller } from "../domain/caller.js";
+import { type ContactField, contactSchema, DEFAULT_CONTACT_SORT } from "../domain/contact-query.js";
+import { presentContact } from "../domain/contacts.js";
+import { invalidField } from "../domain/errors.js";
+import type { ExtendedField } from "../domain/extended-fields.js";
+import { decodeCursor, encodeCursor, hashOf, type Page, type PageSpec } from "../domain/paging.js";
+import { type Projection, project } from "../domain/projection.js";
+import { type Filter, parseFilter, parseSort, type Scalar } from "../domain/query.js";
+import { SEARCH_MAX } from "../domain/search.js";
+import type { CompileContext } from "../store/contact-query-sql.js";
+import { countByLabel, countContacts, queryContactPage } from "../store/contact-queries.js";
+import { extendedFieldFromRow } from "../store/extended-fields.js";
+import type { ExtendedFieldRow, LabelRow } from "../store/tables.js";
+import { labelFromRow } from "../store/labels.js";
+import type { ServiceDeps } from "./deps.js";
+
+/** Matches are counted up to this many; beyond, `too_many_to_count` is set. */
+export const COUNT_CAP = 10_000;
+
+export interface ContactQueryRequest {
+  filter: JsonValue | undefined;
+  sort: { fieldName: string; descending: boolean }[];
+  search?: string;
+  page: PageSpec;
+  projection: Projection;
+  /** Request paths for errors. */
+  where: { filter: string; sort: string; cursor: string; search: string };
+}
+
+async function customFields(deps: ServiceDeps, tenantId: string): Promise<ExtendedField[]> {
+  const rows = (await deps.db("extended_fields").where({ tenant_id: tenantId, namespace: "custom" })) as ExtendedFieldRow[];
+  return rows.map(extendedFieldFromRow);
+}
+
+async function compileContext(deps: ServiceDeps, caller: Caller) {
+  await deps.tenants.ensure(caller.tenantId);
+  const fields = await customFields(deps, caller.tenantId);
+  const cx: CompileContext = { db: deps.db, tenantId: caller.tenantId, customTypes: new Map(fields.map((f) => [f.key, f.dataType])) };
+  return { cx, schema: contactSchema(fields) };
+}
+
+export async function queryContacts(deps: ServiceDeps, caller: Caller, req: ContactQueryRequest): Promise<Page<ContactJson>> {
+  const search = req.search?.trim() ?? "";
+  if ([...search].length > SEARCH_MAX) throw invalidField("INVALID_SEARCH", req.where.search, `must be at most ${SEARCH_MAX} characters`);
+  const { cx, schema } = await compileContext(deps, caller);
+  const filter = parseFilter(req.filter, schema, req.where.filter);
+  const sort = parseSort(req.sort, schema, req.where.sort)[0] ?? DEFAULT_CONTACT_SORT;
+  const page = req.page;
+  const queryHash = hashOf({ f: filter, s: [sort.field.path, sort.descending], q: search });
+  const after = page.kind === "cursor" && page.cursor ? decodeCursor(page.cursor, queryHash, req.where.cursor) : undefined;
+  if (after && (after.length !== 2 || typeof after[1] !== "string")) {
+    throw invalidField("INVALID_CURSOR", req.where.cursor, "is not a cursor this service issued");
+  }
+  const result = await queryContactPage(cx, {
+    filter,
+    sort,
+    ...(search ? { search } : {}),
+    limit: page.limit,
+    ...(page.kind === "offset" ? { offset: page.offset, countUpTo: COUNT_CAP } : {}),
+    ...(after ? { after: [after[0] as Scalar, after[1] as string] as const } : {}),
+  });
+  const last = result.keys[result.keys.length - 1];
+  const nextCursor = page.kind === "cursor" && result.hasNext && last ? encodeCursor(last, queryHash) : undefined;
+  return {
+    items: result.contacts.map((c) => project(presentContact(c), req.projection)),
+    page: {
+      count: result.contacts.length,
+      offset: page.kind === "offset" ? page.offset : 0,
+      ...(result.total === undefined ? {} : { total: result.total, tooManyToCount: result.tooManyToCount ?? false }),
+      hasNext: result.hasNext,
+      ...(nextCursor ? { nextCursor } : {}),
+    },
+  };
+}
+
+export type FacetType = "ALL_CONTACTS" | "NOT_LABELED" | "LABEL" | "SUBSCRIPTION_STATUS" | "MEMBERSHIP_STATUS";
+
+export interface Facet {
+  facetType: FacetType;
+  namespace: string;
+  namespaceDisplayName: string;
+  facetKey: string;
+  facetDisplayName: string;
+  count: number;
+  queryFilter: Record<string, JsonValue>;
+}
+
+/** The paths QueryFacets accepts in its filter (reference §2.10). */
+const FACET_FILTER_PATHS = new Set([
+  "info.extendedFields.emailSubscriptions.effectiveEmail",
+  "info.extendedFields.emailSubscriptions.subscriptionStatus",
+  "info.extendedFields.emailSubscriptions.deliverabilityStatus",
+]);
+
+/** Every facet with its count among the contacts matching `filterJson` (all, when absent). */
+export async function facets(deps: ServiceDeps, caller: Caller, filterJson: JsonValue | undefined, where: string): Promise<Facet[]> {
+  const { cx, schema } = await compileContext(deps, caller);
+  const facetSchema = {
+    ...schema,
+    field: (path: string): ContactField | undefined => (FACET_FILTER_PATHS.has(path) ? schema.field(path) : undefined),
+  };
+  const filter: Filter = parseFilter(filterJson, facetSchema, where);
+  const and = (extra: Filter): Filter => ({ kind: "and", filters: [filter, extra] });
+  const labelsField = schema.field("info.labelKeys") as ContactField;
+  const statusField = schema.field("info.extendedFields.emailSubscriptions.subscriptionStatus") as ContactField;
+  const [all, notLabeled, byLabel, subscribed, labels] = await Promise.all([
+    countContacts(cx, filter),
+    countContacts(cx, and({ kind: "exists", field: labelsField, exists: false })),
+    countByLabel(cx, filter),
+    countContacts(cx, and({ kind: "compare", field: statusField, op: "$eq", value: "NOT_SET" })),
+    deps.db("labels").where({ tenant_id: caller.tenantId }).orderBy("display_name") as Promise<LabelRow[]>,
+  ]);
+  const out: Facet[] = [
+    { facetType: "ALL_CONTACTS", namespace: "contacts", namespaceDisplayName: "Contacts", facetKey: "all", facetDisplayName: "All contacts", count: all, queryFilter: {} },
+    {
+      facetType: "NOT_LABELED",
+      namespace: "contacts",
+      namespaceDisplayName: "Contacts",
+      facetKey: "not-labeled",
+      facetDisplayName: "Not labeled",
+      count: notLabeled,
+      queryFilter: { "info.labelKeys": { $exists: false } },
+    },
+  ];
+  for (const row of labels) {
+    const label = labelFromRow(row);
+    out.push({
+      facetType: "LABEL",
+      namespace: label.namespace,
+      namespaceDisplayName: label.namespaceDisplayName,
+      facetKey: label.key,
+      facetDisplayName: label.displayName,
+      count: byLabel.get(label.key) ?? 0,
+      queryFilter: { "info.labelKeys": { $hasSome: [label.key] } },
+    });
+  }
+  // Every address starts NOT_SET here: subscriptions are managed elsewhere.
+  out.push({
+    facetType: "SUBSCRIPTION_STATUS",
+    namespace: "emailSubscriptions",
+    namespaceDisplayName: "Email subscriptions",
+    facetKey: "NOT_SET",
+    facetDisplayName: "Not set",
+    count: subscribed,
+    queryFilter: { "info.extendedFields.emailSubscriptions.subscriptionStatus": "NOT_SET" },
+  });
+  return out;
+}

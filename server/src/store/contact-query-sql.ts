@@ -1,0 +1,262 @@
+/**
+ * Compiles contact queries (domain/contact-query.ts) to SQL over the `contacts` row (alias `c`)
+ * and its index tables. Every subquery names the tenant. Text compares exactly on the column as
+ * sent, with the indexed lower-case key alongside so the index does the work; `$startsWith`
+ * compares lower-case prefixes; list fields match when any element does (`$ne`/`$nin`: when
+ * none does).
+ */
+import type { Knex } from "knex";
+import { emailKey } from "../domain/contact-info.js";
+import { type ContactField, extendedFieldKeyOf } from "../domain/contact-query.js";
+import type { ExtendedField } from "../domain/extended-fields.js";
+import type { Filter, Scalar, Sort } from "../domain/query.js";
+import { SORT_KEY_LENGTH } from "./contact-index.js";
+
+type Text = { raw: string; lc: string; key: string };
+type Target =
+  | { kind: "text"; cols: Text }
+  | { kind: "plain"; col: string }
+  | { kind: "expr"; sql: string }
+  | { kind: "nameExists" }
+  | { kind: "list"; table: string; cols: Text }
+  | { kind: "has"; table: string; col: string }
+  | { kind: "custom"; key: string; def: ExtendedField["dataType"] };
+
+const same = (col: string): Text => ({ raw: col, lc: col, key: col });
+const triple = (col: string): Text => ({ raw: `c.${col}`, lc: `c.${col}_lc`, key: `c.${col}_key` });
+const EMAIL_STATUS = "(case when c.primary_email is null then null else 'NOT_SET' end)";
+const PHONE_STATUS =
+  "(case when c.primary_phone is null then null when c.primary_phone_e164 is null then 'NO_SUBSCRIPTION_STATUS' else 'NOT_SET' end)";
+
+const TARGETS: Record<string, Target> = {
+  id: { kind: "plain", col: "c.id" },
+  createdDate: { kind: "plain", col: "c.created_at" },
+  updatedDate: { kind: "plain", col: "c.updated_at" },
+  "lastActivity.activityDate": { kind: "plain", col: "c.last_activity_at" },
+  "primaryInfo.email": { kind: "text", cols: triple("primary_email") },
+  "primaryEmail.email": { kind: "text", cols: triple("primary_email") },
+  "primaryEmail.subscriptionStatus": { kind: "expr", sql: EMAIL_STATUS },
+  "primaryEmail.deliverabilityStatus": { kind: "expr", sql: EMAIL_STATUS },
+  "primaryInfo.phone": { kind: "text", cols: { raw: "c.primary_phone", lc: "c.primary_phone_lc", key: "c.primary_phone_lc" } },
+  "primaryPhone.phone": { kind: "text", cols: { raw: "c.primary_phone", lc: "c.primary_phone_lc", key: "c.primary_phone_lc" } },
+  "primaryPhone.e164Phone": { kind: "text", cols: same("c.primary_phone_e164") },
+  "primaryPhone.formattedPhone": {
+    kind: "text",
+    cols: { raw: "c.primary_phone_formatted", lc: "c.primary_phone_formatted_key", key: "c.primary_phone_formatted_key" },
+  },
+  "primaryPhone.countryCode": {
+    kind: "text",
+    cols: { raw: "c.primary_phone_country", lc: "c.primary_phone_country_key", key: "c.primary_phone_country_key" },
+  },
+  "primaryPhone.subscriptionStatus": { kind: "expr", sql: PHONE_STATUS },
+  "info.name.first": { kind: "text", cols: triple("first_name") },
+  "info.name.last": { kind: "text", cols: triple("last_name") },
+  "info.company": { kind: "text", cols: triple("company") },
+  "info.jobTitle": { kind: "text", cols: triple("job_title") },
+  "info.birthdate": { kind: "plain", col: "c.birthdate" },
+  "info.locale": { kind: "text", cols: same("c.locale") },
+  "info.emails.email": { kind: "list", table: "contact_emails", cols: same("email_key") },
+  "info.phones.phone": { kind: "list", table: "contact_phones", cols: { raw: "phone", lc: "phone_lc", key: "phone_lc" } },
+  "info.phones.e164Phone": { kind: "list", table: "contact_phones", cols: same("e164") },
+  "info.addresses.street": { kind: "list", table: "contact_addresses", cols: { raw: "street", lc: "street_lc", key: "street_key" } },
+  "info.addresses.city": { kind: "list", table: "contact_addresses", cols: { raw: "city", lc: "city_lc", key: "city_key" } },
+  "info.addresses.subdivision": { kind: "list", table: "contact_addresses", cols: same("subdivision") },
+  "info.addresses.country": { kind: "list", table: "contact_addresses", cols: same("country") },
+  "info.labelKeys": { kind: "has", table: "contact_labels", col: "label_key" },
+  "info.locations": { kind: "has", table: "contact_locations", col: "location_id" },
+  "info.extendedFields.contacts.displayByFirstName": { kind: "nameExists" },
+  "info.extendedFields.emailSubscriptions.subscriptionStatus": { kind: "expr", sql: EMAIL_STATUS },
+  "info.extendedFields.emailSubscriptions.deliverabilityStatus": { kind: "expr", sql: EMAIL_STATUS },
+  "info.extendedFields.emailSubscriptions.effectiveEmail": { kind: "text", cols: triple("primary_email") },
+};
+
+function target(field: ContactField, customTypes: ReadonlyMap<string, ExtendedField["dataType"]>): Target {
+  const fixed = TARGETS[field.path];
+  if (fixed) return fixed;
+  const key = extendedFieldKeyOf(field.path);
+  const def = key ? customTypes.get(key) : undefined;
+  if (!key || !def) throw new Error(`no SQL for contact query field ${field.path}`);
+  return { kind: "custom", key, def };
+}
+
+const likeEscape = (s: string) => s.replace(/[!%_]/g, (c) => `!${c}`);
+
+/** Emails compare case-insensitively: filter values are normalised like the stored keys. */
+function norm(field: ContactField, v: Scalar): Scalar {
+  return field.text === "email" && typeof v === "string" ? emailKey(v) : v;
+}
+
+/** A text condition on (raw, lc, key) columns, positive form (no negation). */
+function textCondition(qb: Knex.QueryBuilder, cols: Text, op: "$eq" | "$in" | "$startsWith", values: Scalar[]): void {
+  if (op === "$startsWith") {
+    const lp = String(values[0]).toLowerCase();
+    qb.whereRaw(`${cols.key} like ? escape '!'`, [`${likeEscape(lp.slice(0, SORT_KEY_LENGTH))}%`]);
+    // The key holds only the first 190 characters; a longer prefix is checked on the full text.
+    if (lp.length > SORT_KEY_LENGTH && cols.lc !== cols.key) qb.whereRaw(`${cols.lc} like ? escape '!'`, [`${likeEscape(lp)}%`]);
+    return;
+  }
+  const strings = values.map(String);
+  if (cols.key !== cols.raw) qb.whereIn(qb.client.raw(cols.key), [...new Set(strings.map((v) => v.toLowerCase().slice(0, SORT_KEY_LENGTH)))]);
+  qb.whereIn(qb.client.raw(cols.raw), strings);
+}
+
+/** `c.id in (select contact_id from <table> where tenant_id = ? and …)`. */
+function inTable(
+  qb: Knex.QueryBuilder,
+  db: Knex,
+  tenantId: string,
+  table: string,
+  negate: boolean,
+  where: (sub: Knex.QueryBuilder) => void,
+): void {
+  const sub = db(table).select("contact_id").where(`${table}.tenant_id`, tenantId);
+  where(sub);
+  if (negate) qb.whereNotIn("c.id", sub);
+  else qb.whereIn("c.id", sub);
+}
+
+export interface CompileContext {
+  db: Knex;
+  tenantId: string;
+  /** Data types of the tenant's custom extended fields, by key. */
+  customTypes: ReadonlyMap<string, ExtendedField["dataType"]>;
+}
+
+const CMP = { $eq: "=", $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" } as const;
+
+export function applyContactFilter(qb: Knex.QueryBuilder, filter: Filter, cx: CompileContext): void {
+  switch (filter.kind) {
+    case "and":
+      for (const f of filter.filters) qb.where((sub) => applyContactFilter(sub, f, cx));
+      return;
+    case "or":
+      qb.where((outer) => {
+        for (const f of filter.filters) outer.orWhere((sub) => applyContactFilter(sub, f, cx));
+      });
+      return;
+    case "not":
+      qb.whereNot((sub) => applyContactFilter(sub, filter.filter, cx));
+      return;
+    default:
+      applyCondition(qb, filter, cx);
+  }
+}
+
+type Condition = Exclude<Filter, { kind: "and" | "or" | "not" }>;
+
+function applyCondition(qb: Knex.QueryBuilder, f: Condition, cx: CompileContext): void {
+  const field = f.field as ContactField;
+  const t = target(field, cx.customTypes);
+  // A negation is "not (the positive condition)". Positive conditions are two-valued (a NULL
+  // column makes them false, never unknown), so for SQL as for the domain a missing value is
+  // "not equal", and `$not` works on missing values too; for lists it means "no element matches".
+  if (f.kind === "compare" && f.op === "$ne") {
+    qb.whereNot((sub) => applyPositive(sub, { ...f, op: "$eq" }, field, t, cx));
+  } else if (f.kind === "in" && f.negate) {
+    qb.whereNot((sub) => applyPositive(sub, { ...f, negate: false }, field, t, cx));
+  } else {
+    applyPositive(qb, f, field, t, cx);
+  }
+}
+
+function applyPositive(
+  qb: Knex.QueryBuilder,
+  f: Condition,
+  field: ContactField,
+  t: Target,
+  cx: CompileContext,
+): void {
+  const values = (vs: Scalar[]) => vs.map((v) => norm(field, v));
+  switch (t.kind) {
+    case "text":
+    case "plain":
+    case "expr": {
+      const col = t.kind === "text" ? t.cols.raw : t.kind === "plain" ? t.col : t.sql;
+      if (f.kind === "exists") {
+        qb.whereRaw(`${col} is ${f.exists ? "not " : ""}null`);
+        return;
+      }
+      qb.whereRaw(`${col} is not null`);
+      if (f.kind === "startsWith") {
+        if (t.kind !== "text") throw new Error(`$startsWith on ${field.path}`);
+        textCondition(qb, t.cols, "$startsWith", [f.prefix]);
+      } else if (f.kind === "in" || (f.kind === "compare" && f.op === "$eq")) {
+        const vs = values(f.kind === "in" ? f.values : [f.value]);
+        if (t.kind === "text") textCondition(qb, t.cols, "$in", vs);
+        else qb.whereIn(qb.client.raw(col), vs);
+      } else if (f.kind === "compare") {
+        qb.whereRaw(`${col} ${CMP[f.op as keyof typeof CMP]} ?`, [norm(field, f.value)]);
+      } else {
+        throw new Error(`${f.kind} on ${field.path}`);
+      }
+      return;
+    }
+    case "nameExists":
+      if (f.kind !== "exists") throw new Error(`${f.kind} on ${field.path}`);
+      if (f.exists) qb.where((sub) => sub.whereNotNull("c.first_name").orWhereNotNull("c.last_name"));
+      else qb.whereNull("c.first_name").whereNull("c.last_name");
+      return;
+    case "has": {
+      if (f.kind === "exists") {
+        inTable(qb, cx.db, cx.tenantId, t.table, !f.exists, () => {});
+        return;
+      }
+      if (f.kind !== "has") throw new Error(`${f.kind} on ${field.path}`);
+      const keys = f.values.map(String);
+      if (!f.all) {
+        inTable(qb, cx.db, cx.tenantId, t.table, false, (sub) => sub.whereIn(t.col, keys));
+      } else {
+        for (const key of new Set(keys)) inTable(qb, cx.db, cx.tenantId, t.table, false, (sub) => sub.where(t.col, key));
+      }
+      return;
+    }
+    case "list": {
+      const negate = f.kind === "exists" && !f.exists;
+      inTable(qb, cx.db, cx.tenantId, t.table, negate, (sub) => {
+        if (f.kind === "exists") sub.whereNotNull(t.cols.raw);
+        else if (f.kind === "startsWith") textCondition(sub, t.cols, "$startsWith", [f.prefix]);
+        else if (f.kind === "in") textCondition(sub, t.cols, "$in", values(f.values));
+        else if (f.kind === "compare" && f.op === "$eq") textCondition(sub, t.cols, "$in", values([f.value]));
+        else throw new Error(`${f.kind} on ${field.path}`);
+      });
+      return;
+    }
+    case "custom": {
+      inTable(qb, cx.db, cx.tenantId, "contact_field_values", false, (sub) => {
+        sub.where("field_key", t.key);
+        const text = { raw: "text_value", lc: "text_lc", key: "text_key" };
+        const col = t.def === "NUMBER" ? "num_value" : t.def === "DATE" ? "date_value" : undefined;
+        if (f.kind === "startsWith") textCondition(sub, text, "$startsWith", [f.prefix]);
+        else if (f.kind === "in") col ? sub.whereIn(col, f.values) : textCondition(sub, text, "$in", f.values);
+        else if (f.kind === "compare" && col) sub.whereRaw(`${col} ${CMP[f.op as keyof typeof CMP]} ?`, [f.value]);
+        else if (f.kind === "compare" && f.op === "$eq") textCondition(sub, text, "$in", [f.value]);
+        else throw new Error(`${f.kind} on ${field.path}`);
+      });
+      return;
+    }
+  }
+}
+
+/** The SQL expression a sort orders by (never NULL), plus a join it needs, if any. */
+export function sortExpression(sort: Sort, cx: CompileContext): { sql: string; join?: { key: string } } {
+  const field = sort.field as ContactField;
+  const t = target(field, cx.customTypes);
+  switch (t.kind) {
+    case "text":
+      return { sql: t.cols.key };
+    case "plain":
+      return { sql: t.col === "c.birthdate" ? "coalesce(c.birthdate, '')" : t.col };
+    case "custom":
+      return {
+        sql:
+          t.def === "NUMBER"
+            ? "coalesce(sv.num_value, -1.7976931348623157e308)"
+            : t.def === "DATE"
+              ? "coalesce(sv.date_value, '')"
+              : "coalesce(sv.text_key, '')",
+        join: { key: t.key },
+      };
+    default:
+      throw new Error(`cannot sort by ${field.path}`);
+  }
+}
