@@ -19,6 +19,7 @@ import { devAuthenticator, tokenAuthenticator } from "./auth/authenticate.js";
 import { createTokenVerifier } from "./auth/jwt.js";
 import type { Config } from "./config.js";
 import { contactsHandlers } from "./rpc/contacts.js";
+import { eventsHandlers } from "./rpc/events.js";
 import { extendedFieldsHandlers } from "./rpc/extended-fields.js";
 import { healthService } from "./rpc/health.js";
 import { errorInterceptor, loggingInterceptor, tenancyInterceptor } from "./rpc/interceptors.js";
@@ -28,6 +29,7 @@ import { closeGrpcGracefully, createGrpcServer } from "./rpc/transport/grpc-serv
 import { closeGracefully, createHttpServer } from "./rpc/transport/http-server.js";
 import { resumeCleanups } from "./services/cleanup.js";
 import { type ServiceDeps, TenantDirectory } from "./services/deps.js";
+import { EventBus } from "./services/events.js";
 import { type Db, migrateLatest, openDatabase } from "./store/db.js";
 import { bindQueriesToCalls } from "./store/call-scope.js";
 import { DatabaseHealth } from "./store/health.js";
@@ -78,18 +80,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota },
     tenants: new TenantDirectory(db),
     onBackgroundError: (err) => log.error({ err }, "background work failed"),
+    eventBus: new EventBus(),
   };
   deps.tenants.onFirstSeen = (tenantId) => {
     resumeCleanups(deps, tenantId, deps.onBackgroundError).catch(deps.onBackgroundError);
   };
 
-  // Methods without handlers yet (merge, query, events) answer UNIMPLEMENTED; the services are
-  // registered so the whole contract is visible through reflection.
   const api: ServiceImplSpec[] = [
     spec(LabelsService, labelsHandlers(deps)),
     spec(ExtendedFieldsService, extendedFieldsHandlers(deps)),
     spec(ContactsService, contactsHandlers(deps)),
-    spec(EventsService, {}),
+    spec(
+      EventsService,
+      eventsHandlers(deps, { retentionMs: config.eventsRetentionDays * 86_400_000, pollMs: config.eventsPollMs, batch: 500 }),
+    ),
   ];
   const apiServices = api.map((s) => s.service);
   const health = healthService(dbHealth, apiServices.map((s) => s.typeName));

@@ -31,6 +31,10 @@ export interface Config {
   labelsQuota: number;
   /** Custom extended fields per tenant. `FIELDS_QUOTA`, default 100. */
   fieldsQuota: number;
+  /** How long events are kept for WatchEvents. `EVENTS_RETENTION_DAYS`, default 30. */
+  eventsRetentionDays: number;
+  /** How often a watcher checks for commits made by other server processes. `EVENTS_POLL_MS`, default 500. */
+  eventsPollMs: number;
   /** Run migrations at start. `MIGRATE_ON_START`, default true. */
   migrateOnStart: boolean;
   /** pino level. `LOG_LEVEL`, default info. */
@@ -67,6 +71,8 @@ export const DEFAULTS: Config = {
   shutdownGraceMs: 10_000,
   labelsQuota: 1000,
   fieldsQuota: 100,
+  eventsRetentionDays: 30,
+  eventsPollMs: 500,
   migrateOnStart: true,
   logLevel: "info",
   devMode: true,
@@ -107,6 +113,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULTS.shutdownGraceMs),
     labelsQuota: int(env, "LABELS_QUOTA", DEFAULTS.labelsQuota),
     fieldsQuota: int(env, "FIELDS_QUOTA", DEFAULTS.fieldsQuota),
+    eventsRetentionDays: int(env, "EVENTS_RETENTION_DAYS", DEFAULTS.eventsRetentionDays),
+    eventsPollMs: Math.max(10, int(env, "EVENTS_POLL_MS", DEFAULTS.eventsPollMs)),
     migrateOnStart: env.MIGRATE_ON_START !== "false",
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
     devMode,

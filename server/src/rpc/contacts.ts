@@ -28,6 +28,9 @@ import {
   UpdateMemberInfoRequestSchema,
   UpdateMemberInfoResponseSchema,
   QueryContactsResponseSchema,
+  MergeContactsRequestSchema,
+  MergeContactsResponseSchema,
+  PreviewMergeContactsResponseSchema,
   ListContactsResponseSchema,
   ListFacetsResponseSchema,
   QueryFacetsResponseSchema,
@@ -39,6 +42,7 @@ import { type FieldSet, parseProjection, project } from "../domain/projection.js
 import { CONTACT_QUERY_CODES, type PagingRules, resolvePage } from "../domain/query.js";
 import * as contactQuery from "../services/contact-query.js";
 import * as contacts from "../services/contacts.js";
+import * as merge from "../services/merge.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { callerOf } from "./context.js";
 import { mutationMeta, pageSpec, pagingMetadata, sortEntries } from "./common.js";
@@ -93,7 +97,7 @@ function labelKeys(keys: readonly string[]): string[] {
   return normaliseLabelKeys(keys, "label_keys", 100);
 }
 
-export function contactsHandlers(deps: ServiceDeps): Partial<ServiceImpl<typeof ContactsService>> {
+export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof ContactsService> {
   return {
     async createContact(req, ctx) {
       if (!req.info) throw invalidField("INSUFFICIENT_CONTACT_DATA", "info", "is required");
@@ -198,6 +202,21 @@ export function contactsHandlers(deps: ServiceDeps): Partial<ServiceImpl<typeof 
 
     async queryFacets(req, ctx) {
       return create(QueryFacetsResponseSchema, facetPage(await contactQuery.facets(deps, callerOf(ctx), req.filter, "filter"), req.paging));
+    },
+
+    async mergeContacts(req, ctx) {
+      validateId(req.targetContactId, "target_contact_id");
+      req.sourceContactIds.forEach((id, i) => validateId(id, `source_contact_ids[${i}]`));
+      const meta = mutationMeta(ctx, MergeContactsRequestSchema, req);
+      const contact = await merge.mergeContacts(deps, callerOf(ctx), req, meta);
+      return create(MergeContactsResponseSchema, { contact: contactToProto(contact) });
+    },
+
+    async previewMergeContacts(req, ctx) {
+      validateId(req.targetContactId, "target_contact_id");
+      req.sourceContactIds.forEach((id, i) => validateId(id, `source_contact_ids[${i}]`));
+      const contact = await merge.previewMergeContacts(deps, callerOf(ctx), req);
+      return create(PreviewMergeContactsResponseSchema, { contact: contactToProto(contact) });
     },
 
     async updateMemberInfo(req, ctx) {

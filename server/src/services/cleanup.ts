@@ -61,7 +61,11 @@ export async function runCleanup(
   onBackgroundError: (err: unknown) => void,
 ): Promise<boolean> {
   const deadline = Date.now() + budgetMs;
-  const step = () => inTransaction(deps.db, (trx) => runBatch(trx, caller, kind, key));
+  const step = async () => {
+    const changed = await inTransaction(deps.db, (trx) => runBatch(trx, caller, kind, key));
+    if (changed > 0) deps.eventBus.notify(caller.tenantId);
+    return changed;
+  };
   while (Date.now() <= deadline) {
     if ((await step()) === 0) return true;
   }

@@ -2,6 +2,7 @@ import type { Db } from "../store/db.js";
 import { ensureTenant } from "../store/tenants.js";
 import { SYSTEM_FIELDS } from "../domain/extended-fields.js";
 import { SYSTEM_LABELS } from "../domain/labels.js";
+import type { EventBus } from "./events.js";
 
 /** Tunables of the services, from configuration. */
 export interface ServiceConfig {
@@ -18,6 +19,8 @@ export interface ServiceDeps {
   tenants: TenantDirectory;
   /** Reports failures of work that goes on after a call returned (cleanups). */
   onBackgroundError: (err: unknown) => void;
+  /** Wakes event watchers when a tenant commits events. */
+  eventBus: EventBus;
 }
 
 /**

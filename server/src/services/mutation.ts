@@ -28,7 +28,7 @@ export async function runMutation<T>(
   work: (trx: Knex.Transaction) => Promise<T>,
 ): Promise<T> {
   await deps.tenants.ensure(caller.tenantId);
-  return inTransaction(deps.db, async (trx) => {
+  const result = await inTransaction(deps.db, async (trx) => {
     const requestId = meta.requestId;
     if (requestId) {
       const claim = await claimRequestId(trx, {
@@ -53,4 +53,6 @@ export async function runMutation<T>(
     if (requestId) await recordResponse(trx, caller.tenantId, requestId, encodeJson(result ?? null));
     return result;
   });
+  deps.eventBus.notify(caller.tenantId);
+  return result;
 }

@@ -27,14 +27,25 @@ export async function getContact(
 
 /** Several contacts by id, locked in id order (one lock order everywhere avoids deadlocks). */
 export async function getContactsForUpdate(trx: Executor, tenantId: string, ids: readonly string[]): Promise<StoredContact[]> {
+  return getContacts(trx, tenantId, ids, true);
+}
+
+/** Several contacts by id (in id order); `lock` takes their row locks in that order. */
+export async function getContacts(db: Executor, tenantId: string, ids: readonly string[], lock = false): Promise<StoredContact[]> {
   if (ids.length === 0) return [];
-  const rows = (await trx("contacts")
-    .where({ tenant_id: tenantId })
-    .whereIn("id", [...ids])
-    .orderBy("id")
-    .forUpdate()
-    .select("doc")) as ContactRow[];
-  return rows.map(fromRow);
+  const q = db("contacts").where({ tenant_id: tenantId }).whereIn("id", [...ids]).orderBy("id").select("doc");
+  if (lock) q.forUpdate();
+  return ((await q) as ContactRow[]).map(fromRow);
+}
+
+/**
+ * Makes merged-away ids resolve to `targetId`: new redirects for the sources, and redirects that
+ * pointed at a source now point at the target, so chains (A→B, then B→C) resolve in one step.
+ */
+export async function redirectToTarget(trx: Executor, tenantId: string, sourceIds: readonly string[], targetId: string): Promise<void> {
+  await trx("contact_redirects").where({ tenant_id: tenantId }).whereIn("target_id", [...sourceIds]).update({ target_id: targetId });
+  const now = Date.now();
+  await trx("contact_redirects").insert(sourceIds.map((source_id) => ({ tenant_id: tenantId, source_id, target_id: targetId, created_at: now })));
 }
 
 async function insertIndexRows(trx: Executor, rows: Partial<IndexRows>): Promise<void> {

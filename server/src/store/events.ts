@@ -79,6 +79,25 @@ export function eventFromRow(row: EventRow): StoredEvent {
   };
 }
 
+/** The tenant's last event sequence number, and the one up to which events were pruned. */
+export async function eventPositions(db: Executor, tenantId: string): Promise<{ last: number; pruned: number }> {
+  const row = await db("tenants").where({ tenant_id: tenantId }).first("event_seq", "events_pruned_seq");
+  return { last: Number(row?.event_seq ?? 0), pruned: Number(row?.events_pruned_seq ?? 0) };
+}
+
+/**
+ * Removes the tenant's events older than `cutoff` (epoch ms) and records how far it removed, so
+ * that a cursor into the removed part is refused rather than silently skipping events.
+ */
+export async function pruneEvents(db: Executor, tenantId: string, cutoff: number): Promise<number> {
+  const newest = await db("events").where({ tenant_id: tenantId }).andWhere("created_at", "<", cutoff).max({ s: "seq" }).first();
+  const through = Number(newest?.s ?? 0);
+  if (!through) return 0;
+  const removed = await db("events").where({ tenant_id: tenantId }).andWhere("seq", "<=", through).delete();
+  await db("tenants").where({ tenant_id: tenantId }).andWhere("events_pruned_seq", "<", through).update({ events_pruned_seq: through });
+  return removed;
+}
+
 /** Events of a tenant after position `afterSeq`, oldest first. */
 export async function eventsAfter(db: Executor, tenantId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
   const rows = (await db("events")

@@ -23,6 +23,8 @@ export async function up(knex: Knex): Promise<void> {
     t.string("tenant_id", 64).notNullable();
     // The last event sequence number handed out; rows are locked to append events in commit order.
     t.bigInteger("event_seq").notNullable().defaultTo(0);
+    // Events up to this sequence number were removed by retention; older cursors have expired.
+    t.bigInteger("events_pruned_seq").notNullable().defaultTo(0);
     t.bigInteger("created_at").notNullable();
     t.primary(["tenant_id"], "tenants_pk");
   });

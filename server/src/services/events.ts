@@ -1,0 +1,112 @@
+/**
+ * The change stream. Events are appended to the outbox in the same transaction as their change
+ * under a per-tenant sequence number taken under the tenant row lock, so sequence order is
+ * commit order and a transaction cannot commit a number lower than one already visible: reading
+ * "everything after my cursor" can never skip a late-committing event. A watcher reads the log
+ * after its cursor, then waits for a commit notification (or a short poll, for commits made by
+ * other processes) and reads again.
+ */
+import { EventEmitter } from "node:events";
+import type { Caller } from "../domain/caller.js";
+import { failedPrecondition, invalidField } from "../domain/errors.js";
+import type { StoredEvent } from "../domain/events.js";
+import { eventPositions, eventsAfter, pruneEvents } from "../store/events.js";
+import type { ServiceDeps } from "./deps.js";
+
+/** In-process "tenant X committed events" signal, so watchers wake within milliseconds. */
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+  notify(tenantId: string): void {
+    this.emitter.emit(tenantId);
+  }
+  /** Resolves on the next notification for the tenant, after `pollMs`, or when `signal` aborts. */
+  wait(tenantId: string, pollMs: number, signal: AbortSignal): { ready: Promise<void>; cancel(): void } {
+    let done!: () => void;
+    const ready = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const timer = setTimeout(() => finish(), pollMs);
+    const finish = () => {
+      clearTimeout(timer);
+      this.emitter.off(tenantId, finish);
+      signal.removeEventListener("abort", finish);
+      done();
+    };
+    this.emitter.on(tenantId, finish);
+    signal.addEventListener("abort", finish);
+    return { ready, cancel: finish };
+  }
+}
+
+const CURSOR_PREFIX = "ev1.";
+
+export function encodeEventCursor(seq: number): string {
+  return CURSOR_PREFIX + Buffer.from(String(seq)).toString("base64url");
+}
+
+function decodeEventCursor(cursor: string): number {
+  const seq = cursor.startsWith(CURSOR_PREFIX) ? Number(Buffer.from(cursor.slice(CURSOR_PREFIX.length), "base64url").toString()) : Number.NaN;
+  if (!Number.isSafeInteger(seq) || seq < 0) throw invalidField("INVALID_CURSOR", "after_cursor", "is not an event cursor this service issued");
+  return seq;
+}
+
+export interface WatchRequest {
+  afterCursor?: string;
+  start: "NOW" | "OLDEST";
+  entityFqdns: readonly string[];
+  slugs: readonly string[];
+}
+
+export interface WatchOptions {
+  /** How long events are kept. */
+  retentionMs: number;
+  /** How often a watcher looks for commits made by other processes. */
+  pollMs: number;
+  batch: number;
+}
+
+export const DEFAULT_WATCH: WatchOptions = { retentionMs: 30 * 24 * 3600 * 1000, pollMs: 500, batch: 500 };
+
+export async function* watchEvents(
+  deps: ServiceDeps,
+  caller: Caller,
+  req: WatchRequest,
+  signal: AbortSignal,
+  options: WatchOptions = DEFAULT_WATCH,
+): AsyncGenerator<StoredEvent> {
+  await deps.tenants.ensure(caller.tenantId);
+  await pruneEvents(deps.db, caller.tenantId, Date.now() - options.retentionMs);
+  const positions = await eventPositions(deps.db, caller.tenantId);
+  let last: number;
+  if (req.afterCursor) {
+    last = decodeEventCursor(req.afterCursor);
+    if (last > positions.last) throw invalidField("INVALID_CURSOR", "after_cursor", "is ahead of this tenant's event log");
+    if (last < positions.pruned) {
+      throw failedPrecondition("CURSOR_EXPIRED", "events after this cursor were removed by retention; resume from the oldest (start: OLDEST)", {
+        oldestAvailableAfter: encodeEventCursor(positions.pruned),
+      });
+    }
+  } else {
+    last = req.start === "OLDEST" ? positions.pruned : positions.last;
+  }
+  const fqdns = new Set(req.entityFqdns);
+  const slugs = new Set(req.slugs);
+  const wanted = (e: StoredEvent) => (fqdns.size === 0 || fqdns.has(e.entityFqdn)) && (slugs.size === 0 || slugs.has(e.slug));
+  while (!signal.aborted) {
+    // Listen before reading, so a commit between the read and the wait is not slept through.
+    const waiter = deps.eventBus.wait(caller.tenantId, options.pollMs, signal);
+    const batch = await eventsAfter(deps.db, caller.tenantId, last, options.batch);
+    for (const event of batch) {
+      last = event.seq;
+      if (wanted(event)) yield event;
+    }
+    if (batch.length === options.batch) {
+      waiter.cancel();
+      continue;
+    }
+    await waiter.ready;
+  }
+}
