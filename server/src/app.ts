@@ -75,12 +75,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const dbHealth = new DatabaseHealth(db);
   await dbHealth.start();
 
+  const draining = new AbortController();
   const deps: ServiceDeps = {
     db,
     config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota },
     tenants: new TenantDirectory(db),
     onBackgroundError: (err) => log.error({ err }, "background work failed"),
     eventBus: new EventBus(),
+    draining: draining.signal,
   };
   deps.tenants.onFirstSeen = (tenantId) => {
     resumeCleanups(deps, tenantId, deps.onBackgroundError).catch(deps.onBackgroundError);
@@ -147,7 +149,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     deps,
     close() {
       closing ??= (async () => {
+        // Health says NOT_SERVING and streams end (clients resume elsewhere); unary calls in
+        // flight finish within the grace period; stragglers are then aborted.
         dbHealth.close();
+        draining.abort();
         await Promise.all([
           closeGrpcGracefully(grpcServer, config.shutdownGraceMs),
           closeGracefully(httpServer, config.shutdownGraceMs),

@@ -21,6 +21,8 @@ export interface ServiceDeps {
   onBackgroundError: (err: unknown) => void;
   /** Wakes event watchers when a tenant commits events. */
   eventBus: EventBus;
+  /** Aborted when the server starts draining: long-lived streams end so the drain can finish. */
+  draining: AbortSignal;
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { Caller } from "../domain/caller.js";
-import { failedPrecondition, invalidField } from "../domain/errors.js";
+import { DomainError, failedPrecondition, invalidField } from "../domain/errors.js";
 import type { StoredEvent } from "../domain/events.js";
 import { eventPositions, eventsAfter, pruneEvents } from "../store/events.js";
 import type { ServiceDeps } from "./deps.js";
@@ -95,9 +95,14 @@ export async function* watchEvents(
   const fqdns = new Set(req.entityFqdns);
   const slugs = new Set(req.slugs);
   const wanted = (e: StoredEvent) => (fqdns.size === 0 || fqdns.has(e.entityFqdn)) && (slugs.size === 0 || slugs.has(e.slug));
+  const stop = AbortSignal.any([signal, deps.draining]);
   while (!signal.aborted) {
+    if (deps.draining.aborted) {
+      // The client resumes from its last cursor on another server (or this one, restarted).
+      throw new DomainError("unavailable", "SERVER_DRAINING", "the server is shutting down; resume from your last cursor");
+    }
     // Listen before reading, so a commit between the read and the wait is not slept through.
-    const waiter = deps.eventBus.wait(caller.tenantId, options.pollMs, signal);
+    const waiter = deps.eventBus.wait(caller.tenantId, options.pollMs, stop);
     const batch = await eventsAfter(deps.db, caller.tenantId, last, options.batch);
     for (const event of batch) {
       last = event.seq;
