@@ -2,7 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Contact } from "../gen/contacts/v1/contact_pb.js";
+import type { Contact, ContactInfo } from "../gen/contacts/v1/contact_pb.js";
 import { EmailTag, MemberRole, PhoneTag } from "../gen/contacts/v1/contact_pb.js";
 import { ContactFieldSet, GetContactResponseType } from "../gen/contacts/v1/contacts_service_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
@@ -402,6 +402,24 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       await expectError(upd({ labelKeys: { items: ["custom.nope"] } }), { code: Code.NotFound, reason: "LABEL_NOT_FOUND" });
       await expectError(upd({ name: { first: "x".repeat(1001) } }), { code: Code.InvalidArgument, reason: "VALUE_TOO_LONG" });
       expect((await c.contacts.getContact({ id: before.id })).contact).toEqual(before);
+    });
+
+    it("accepts a fetched info sent back whole (its computed system values are ignored), refuses a changed one", async () => {
+      const c = tenant();
+      const before = await created(c);
+      const { contact } = await c.contacts.updateContact({
+        contactId: before.id,
+        revision: 1,
+        info: { ...(before.info as ContactInfo), company: "Echo" },
+      });
+      expect(contact?.info?.company).toBe("Echo");
+      expect(ext(contact)["contacts.displayByFirstName"]).toBe("Ada Lovelace");
+      const info = { ...(contact?.info as ContactInfo) };
+      info.extendedFields = { $typeName: "contacts.v1.ExtendedFields", items: values({ "contacts.displayByFirstName": "Someone Else" }) };
+      await expectError(c.contacts.updateContact({ contactId: before.id, revision: 2, info }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_EXTENDED_FIELD_VALUE",
+      });
     });
 
     it("CONTACT_NOT_FOUND for an unknown contact", async () => {

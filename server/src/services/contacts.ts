@@ -24,6 +24,7 @@ import {
   presentContact,
   sourceOf,
   type StoredContact,
+  systemFieldValues,
   validateExtendedFieldValues,
 } from "../domain/contacts.js";
 import { DomainError, invalidField, notFound } from "../domain/errors.js";
@@ -202,6 +203,20 @@ function maskedPart(info: ContactInfoJson, mask: readonly string[]): ContactInfo
   return Object.fromEntries(Object.entries(info).filter(([k]) => [...tops].some((t) => camel(t ?? "") === k)));
 }
 
+/**
+ * A client that read a contact and sends its info back echoes the server-computed system field
+ * values: those are dropped (they are recomputed), while a changed system value is still refused.
+ */
+function withoutEchoedSystemValues(info: ContactInfoJson, before: StoredContact): ContactInfoJson {
+  const items = info.extendedFields?.items;
+  if (!items) return info;
+  const computed = systemFieldValues(before.info);
+  const kept = Object.fromEntries(
+    Object.entries(items).filter(([key, value]) => !(key in computed && JSON.stringify(computed[key]) === JSON.stringify(value))),
+  );
+  return { ...info, extendedFields: { items: kept } };
+}
+
 export async function updateContact(deps: ServiceDeps, caller: Caller, req: UpdateRequest, meta: MutationMeta): Promise<ContactJson> {
   if (req.revision <= 0) throw invalidField("INVALID_REVISION", "revision", "is required: the contact's current revision");
   return runMutation(deps, caller, meta, async (trx) => {
@@ -213,7 +228,7 @@ export async function updateContact(deps: ServiceDeps, caller: Caller, req: Upda
         requestedRevision: String(req.revision),
       });
     }
-    const patch = normaliseInfo(req.mask ? maskedPart(req.info, req.mask) : req.info, before.info);
+    const patch = normaliseInfo(withoutEchoedSystemValues(req.mask ? maskedPart(req.info, req.mask) : req.info, before), before.info);
     let next = dropEmpty(applyUpdate(before.info, patch, req.mask));
     if (!hasContactData(next)) {
       throw insufficient("INSUFFICIENT_UPDATE_CONTACT_DATA", "after the update the contact would have no name, email or phone");

@@ -1,0 +1,450 @@
+/**
+ * `client.contacts`: the reference SDK's contacts functions, one for one, over
+ * contacts.v1.ContactsService.
+ */
+import type { JsonObject } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { type CallOptions, runMutation, runRead } from "./call.js";
+import { enumToProto, request, sdkToJson, toSdk } from "./codec.js";
+import { ContactFieldSetSchema, ContactsService } from "./gen/contacts/v1/contacts_service_pb.js";
+import { ContactInfoSchema, ContactSchema, ContactsFacetSchema, MemberInfoSchema } from "./gen/contacts/v1/contact_pb.js";
+import {
+  CreateContactRequestSchema,
+  DeleteContactRequestSchema,
+  GetContactRequestSchema,
+  LabelContactRequestSchema,
+  ListContactsRequestSchema,
+  ListFacetsRequestSchema,
+  MergeContactsRequestSchema,
+  PreviewMergeContactsRequestSchema,
+  QueryContactsRequestSchema,
+  QueryFacetsRequestSchema,
+  UnlabelContactRequestSchema,
+  UpdateContactRequestSchema,
+  UpdateMemberInfoRequestSchema,
+} from "./gen/contacts/v1/contacts_service_pb.js";
+import { CONTACT_FIELD_NAMES, type ContactQueryField, contactField, wireName } from "./query-fields.js";
+import { QueryBuilder, type QueryResult } from "./query.js";
+import { pagingOf, pagingToWire, requireString, requireStrings, type Runtime, sortToWire } from "./runtime.js";
+import type {
+  Contact,
+  ContactFieldSet,
+  ContactInfo,
+  ContactsFacet,
+  CursorPaging,
+  MemberInfo,
+  Paging,
+  PagingMetadata,
+  Sorting,
+} from "./types.js";
+
+/** Options of `createContact`. */
+export interface CreateContactOptions extends CallOptions {
+  /** Create the contact even when another has the same email (or phone, without email). Default false. */
+  allowDuplicates?: boolean;
+}
+
+/** Options of `updateContact`. */
+export interface UpdateContactOptions extends CallOptions {
+  /** Update even when another contact has the same email (or phone). Default false. */
+  allowDuplicates?: boolean;
+  /**
+   * Paths under `info` to change, e.g. `["info.company", "info.name.last"]`; a masked path absent
+   * from `info` is cleared. Without a mask each sub-field present in `info` replaces the stored
+   * one whole and absent ones stay.
+   */
+  fieldMask?: string[];
+}
+
+/** Projection: which parts of a contact to return (`id` and `revision` always come back). */
+export interface ProjectionOptions {
+  /** Fields to return, e.g. `["info.name", "info.emails", "_createdDate"]`, at most 100. */
+  fields?: string[];
+  /** Predefined projections, at most 10; united with `fields`. Default `["FULL"]`. */
+  fieldsets?: ContactFieldSet[];
+}
+
+/** Options of `getContact`. */
+export interface GetContactOptions extends CallOptions, ProjectionOptions {}
+
+/** Options of `mergeContacts`. */
+export interface MergeContactsOptions extends CallOptions {
+  /** 1–5 distinct contacts to merge into the target and delete; none may be a member. */
+  sourceContactIds: string[];
+}
+
+/** Options of `previewMergeContacts`. */
+export interface PreviewMergeContactsOptions extends CallOptions {
+  /** 1–5 distinct contacts that would be merged into the target. */
+  sourceContactIds: string[];
+}
+
+/** The contact fields `listContacts` and the builder can sort by. */
+export type ContactSortField = ContactQueryField;
+
+/** Options of `listContacts`. */
+export interface ListContactsOptions extends CallOptions, ProjectionOptions {
+  /** Sort by one field. Default `{ fieldName: "_createdDate", order: "DESC" }`. */
+  sort?: Sorting<ContactSortField>;
+  /** Offset paging. Default `{ limit: 50, offset: 0 }`; at most 1000 per page. */
+  paging?: Paging;
+  /** Cursor paging instead of `paging`: stable and as fast at any depth. */
+  cursorPaging?: CursorPaging;
+}
+
+/** Options of `queryContacts`. */
+export interface QueryContactsOptions extends ProjectionOptions {
+  /** Free text (≤100 characters) matched against names, emails and phones, ANDed with the filter. */
+  search?: string;
+}
+
+/** Options of `listFacets`. */
+export interface ListFacetsOptions extends CallOptions {
+  /** Default `{ limit: 1000, offset: 0 }`. */
+  paging?: Paging;
+  /** Accepted and ignored. */
+  language?: string;
+}
+
+/** Options of `queryFacets`. */
+export interface QueryFacetsOptions extends ListFacetsOptions {
+  /**
+   * Filter on `info.extendedFields.emailSubscriptions.effectiveEmail` (`$exists`),
+   * `…subscriptionStatus` and `…deliverabilityStatus` (`$eq $ne $in $nin`).
+   */
+  filter?: Record<string, unknown>;
+}
+
+/** `{ contact }`: the answer of createContact, updateContact, labelContact, unlabelContact, mergeContacts, previewMergeContacts, updateMemberInfo. */
+export interface ContactResponse {
+  /** The contact after the call. */
+  contact: Contact;
+}
+
+/** The answer of `listContacts`. */
+export interface ListContactsResponse {
+  /** The contacts of this page. */
+  contacts: Contact[];
+  /** Paging metadata. */
+  pagingMetadata: PagingMetadata;
+}
+
+/** The answer of `listFacets` and `queryFacets`. */
+export interface FacetsResponse {
+  /** The facets of this page. */
+  facets: ContactsFacet[];
+  /** Paging metadata. */
+  pagingMetadata: PagingMetadata;
+}
+
+/** A contacts query builder (see QueryBuilder for every method). */
+export type ContactsQueryBuilder = QueryBuilder<Contact, ContactQueryField>;
+/** A page of contacts. */
+export type ContactsQueryResult = QueryResult<Contact, ContactsQueryBuilder>;
+
+/** The contacts module: `client.contacts`. */
+export interface ContactsModule {
+  /**
+   * Creates a contact. `info` needs a name, an email or a phone.
+   *
+   * @example
+   * const { contact } = await contacts.createContact(
+   *   { name: { first: "Ada", last: "Lovelace" }, emails: { items: [{ email: "ada@example.com", tag: "WORK" }] } },
+   *   { allowDuplicates: false },
+   * );
+   * @throws AlreadyExistsError `DUPLICATE_CONTACT_EXISTS` (`details.duplicateContactId`), InvalidArgumentError `INSUFFICIENT_CONTACT_DATA`, …
+   */
+  createContact(info: ContactInfo, options?: CreateContactOptions): Promise<ContactResponse>;
+  /**
+   * Returns a contact. A merged-away ID returns the contact it was merged into.
+   *
+   * @example
+   * const contact = await contacts.getContact(contactId, { fieldsets: ["BASIC"] });
+   * @throws NotFoundError `CONTACT_NOT_FOUND`
+   */
+  getContact(_id: string, options?: GetContactOptions): Promise<Contact>;
+  /**
+   * Changes a contact at a known revision.
+   *
+   * @example
+   * const { contact } = await contacts.updateContact(c._id, { company: "Analytical Engines" }, c.revision);
+   * @throws AbortedError `CONTACT_ALREADY_CHANGED` when `revision` is stale
+   */
+  updateContact(contactId: string, info: ContactInfo, revision: number, options?: UpdateContactOptions): Promise<ContactResponse>;
+  /**
+   * Deletes a contact permanently.
+   *
+   * @example
+   * await contacts.deleteContact(contactId);
+   * @throws FailedPreconditionError `CANNOT_DELETE_MEMBER` for a member
+   */
+  deleteContact(contactId: string, options?: CallOptions): Promise<void>;
+  /**
+   * Adds labels to a contact (no revision needed; labels already there are kept).
+   *
+   * @example
+   * const { contact } = await contacts.labelContact(contactId, ["custom.vip-customer"]);
+   * @throws NotFoundError `LABEL_NOT_FOUND` for an unknown key
+   */
+  labelContact(contactId: string, labelKeys: string[], options?: CallOptions): Promise<ContactResponse>;
+  /**
+   * Removes labels from a contact.
+   *
+   * @example
+   * const { contact } = await contacts.unlabelContact(contactId, ["custom.vip-customer"]);
+   */
+  unlabelContact(contactId: string, labelKeys: string[], options?: CallOptions): Promise<ContactResponse>;
+  /**
+   * Merges 1–5 source contacts into a target and deletes the sources. Irreversible.
+   *
+   * @example
+   * const { contact } = await contacts.mergeContacts(target._id, target.revision, { sourceContactIds: [dup._id] });
+   * @throws AbortedError `CONTACT_ALREADY_CHANGED`, FailedPreconditionError `ILLEGAL_MERGE`
+   */
+  mergeContacts(targetContactId: string, targetContactRevision: number, options: MergeContactsOptions): Promise<ContactResponse>;
+  /**
+   * Shows what `mergeContacts` would make of the target, storing nothing.
+   *
+   * @example
+   * const { contact } = await contacts.previewMergeContacts(target._id, { sourceContactIds: [dup._id] });
+   */
+  previewMergeContacts(targetContactId: string, options: PreviewMergeContactsOptions): Promise<ContactResponse>;
+  /**
+   * Lists contacts, sorted and paged.
+   *
+   * @example
+   * const { contacts: page, pagingMetadata } = await contacts.listContacts({
+   *   sort: { fieldName: "info.name.last", order: "ASC" },
+   *   paging: { limit: 20 },
+   * });
+   */
+  listContacts(options?: ListContactsOptions): Promise<ListContactsResponse>;
+  /**
+   * Starts a contacts query. Defaults: `skip(0)`, `limit(50)`, `descending("_createdDate")`.
+   *
+   * @example
+   * const { items, totalCount } = await contacts
+   *   .queryContacts()
+   *   .startsWith("info.name.last", "Love")
+   *   .hasSome("info.labelKeys", ["custom.vip-customer"])
+   *   .descending("_createdDate")
+   *   .limit(10)
+   *   .find();
+   */
+  queryContacts(options?: QueryContactsOptions): ContactsQueryBuilder;
+  /**
+   * Counts contacts per label, without labels and in total.
+   *
+   * @example
+   * const { facets } = await contacts.listFacets();
+   */
+  listFacets(options?: ListFacetsOptions): Promise<FacetsResponse>;
+  /**
+   * Like `listFacets`, restricted by an email-subscription filter.
+   *
+   * @example
+   * const { facets } = await contacts.queryFacets({
+   *   filter: { "info.extendedFields.emailSubscriptions.subscriptionStatus": { $eq: "NOT_SET" } },
+   * });
+   */
+  queryFacets(options?: QueryFacetsOptions): Promise<FacetsResponse>;
+  /**
+   * Records a contact's site membership, or clears it (`null`). Not in the reference SDK, whose
+   * membership comes from the Members API.
+   *
+   * @example
+   * const { contact } = await contacts.updateMemberInfo(contactId, { memberId: "m-1", role: "MEMBER" });
+   */
+  updateMemberInfo(contactId: string, memberInfo: MemberInfo | null, options?: CallOptions): Promise<ContactResponse>;
+}
+
+const QUERY_LIMITS = { maxSort: 1, maxLimit: 1000 };
+
+function contactOf(message: Parameters<typeof toSdk>[1] | undefined): Contact {
+  if (!message) throw new Error("the server answered without a contact");
+  return toSdk<Contact>(ContactSchema, message);
+}
+
+function projection(fn: string, options: ProjectionOptions | undefined): JsonObject {
+  const out: JsonObject = {};
+  if (options?.fields !== undefined) out.fields = requireStrings(fn, "options.fields", options.fields).map(wireName);
+  if (options?.fieldsets !== undefined) {
+    if (!Array.isArray(options.fieldsets)) throw new TypeError(`${fn}(): options.fieldsets must be an array`);
+    out.fieldsets = options.fieldsets.map((s, i) => enumToProto(ContactFieldSetSchema, s, `${fn}(): options.fieldsets[${i}]`));
+  }
+  return out;
+}
+
+/** Creates `client.contacts`. */
+export function contactsModule(rt: Runtime): ContactsModule {
+  const client = createClient(ContactsService, rt.transport);
+  const ctx = rt.ctx;
+
+  const queryContacts = (options?: QueryContactsOptions): ContactsQueryBuilder => {
+    const extra: JsonObject = projection("queryContacts", options);
+    if (options?.search !== undefined && typeof options.search !== "string") {
+      throw new TypeError("queryContacts(): options.search must be a string");
+    }
+    return new QueryBuilder<Contact, ContactQueryField>({
+      name: "queryContacts()",
+      field: contactField,
+      fieldNames: CONTACT_FIELD_NAMES,
+      ...QUERY_LIMITS,
+      async run(q, callOptions) {
+        const req = request(
+          QueryContactsRequestSchema,
+          {
+            query: { ...(q.filter ? { filter: q.filter } : {}), sort: q.sort, paging: q.paging, ...extra },
+            ...(options?.search ? { search: options.search } : {}),
+          },
+          "queryContacts",
+        );
+        const res = await runRead(ctx, callOptions, req, (r, o) => client.queryContacts(r, o));
+        return { items: res.contacts.map((c) => contactOf(c)), pagingMetadata: pagingOf(res.pagingMetadata) };
+      },
+    });
+  };
+
+  return {
+    async createContact(info, options) {
+      const infoJson = sdkToJson(ContactInfoSchema, info, "createContact(): info");
+      const res = await runMutation(
+        ctx,
+        options,
+        (requestId) => request(CreateContactRequestSchema, { info: infoJson, allowDuplicates: options?.allowDuplicates === true, requestId }, "createContact"),
+        (r, o) => client.createContact(r, o),
+      );
+      return { contact: contactOf(res.contact) };
+    },
+
+    async getContact(_id, options) {
+      const req = request(GetContactRequestSchema, { id: requireString("getContact", "_id", _id), ...projection("getContact", options) }, "getContact");
+      const res = await runRead(ctx, options, req, (r, o) => client.getContact(r, o));
+      return contactOf(res.contact);
+    },
+
+    async updateContact(contactId, info, revision, options) {
+      requireString("updateContact", "contactId", contactId);
+      if (!Number.isInteger(revision) || revision < 1) throw new TypeError(`updateContact(): revision must be a positive integer; got ${revision}`);
+      const json: JsonObject = {
+        contactId,
+        revision,
+        info: sdkToJson(ContactInfoSchema, info, "updateContact(): info"),
+        allowDuplicates: options?.allowDuplicates === true,
+      };
+      if (options?.fieldMask !== undefined) json.fieldMask = requireStrings("updateContact", "options.fieldMask", options.fieldMask).join(",");
+      const res = await runMutation(
+        ctx,
+        options,
+        (requestId) => request(UpdateContactRequestSchema, { ...json, requestId }, "updateContact"),
+        (r, o) => client.updateContact(r, o),
+      );
+      return { contact: contactOf(res.contact) };
+    },
+
+    async deleteContact(contactId, options) {
+      requireString("deleteContact", "contactId", contactId);
+      await runMutation(
+        ctx,
+        options,
+        (requestId) => request(DeleteContactRequestSchema, { contactId, requestId }, "deleteContact"),
+        (r, o) => client.deleteContact(r, o),
+      );
+    },
+
+    async labelContact(contactId, labelKeys, options) {
+      requireString("labelContact", "contactId", contactId);
+      requireStrings("labelContact", "labelKeys", labelKeys);
+      const res = await runMutation(
+        ctx,
+        options,
+        (requestId) => request(LabelContactRequestSchema, { contactId, labelKeys, requestId }, "labelContact"),
+        (r, o) => client.labelContact(r, o),
+      );
+      return { contact: contactOf(res.contact) };
+    },
+
+    async unlabelContact(contactId, labelKeys, options) {
+      requireString("unlabelContact", "contactId", contactId);
+      requireStrings("unlabelContact", "labelKeys", labelKeys);
+      const res = await runMutation(
+        ctx,
+        options,
+        (requestId) => request(UnlabelContactRequestSchema, { contactId, labelKeys, requestId }, "unlabelContact"),
+        (r, o) => client.unlabelContact(r, o),
+      );
+      return { contact: contactOf(res.contact) };
+    },
+
+    async mergeContacts(targetContactId, targetContactRevision, options) {
+      requireString("mergeContacts", "targetContactId", targetContactId);
+      if (!Number.isInteger(targetContactRevision) || targetContactRevision < 1) {
+        throw new TypeError(`mergeContacts(): targetContactRevision must be a positive integer; got ${targetContactRevision}`);
+      }
+      const sourceContactIds = requireStrings("mergeContacts", "options.sourceContactIds", options?.sourceContactIds);
+      const res = await runMutation(
+        ctx,
+        options,
+        (requestId) => request(MergeContactsRequestSchema, { targetContactId, targetContactRevision, sourceContactIds, requestId }, "mergeContacts"),
+        (r, o) => client.mergeContacts(r, o),
+      );
+      return { contact: contactOf(res.contact) };
+    },
+
+    async previewMergeContacts(targetContactId, options) {
+      requireString("previewMergeContacts", "targetContactId", targetContactId);
+      const sourceContactIds = requireStrings("previewMergeContacts", "options.sourceContactIds", options?.sourceContactIds);
+      const req = request(PreviewMergeContactsRequestSchema, { targetContactId, sourceContactIds }, "previewMergeContacts");
+      const res = await runRead(ctx, options, req, (r, o) => client.previewMergeContacts(r, o));
+      return { contact: contactOf(res.contact) };
+    },
+
+    async listContacts(options) {
+      const json: JsonObject = { ...projection("listContacts", options) };
+      const sort = sortToWire("listContacts", options?.sort, contactField);
+      if (sort) json.sort = sort;
+      if (options?.paging) json.paging = pagingToWire(options.paging);
+      if (options?.cursorPaging) json.cursorPaging = pagingToWire(options.cursorPaging);
+      const req = request(ListContactsRequestSchema, json, "listContacts");
+      const res = await runRead(ctx, options, req, (r, o) => client.listContacts(r, o));
+      return { contacts: res.contacts.map((c) => contactOf(c)), pagingMetadata: pagingOf(res.pagingMetadata) };
+    },
+
+    queryContacts,
+
+    async listFacets(options) {
+      const req = request(ListFacetsRequestSchema, { ...(options?.paging ? { paging: pagingToWire(options.paging) } : {}) }, "listFacets");
+      const res = await runRead(ctx, options, req, (r, o) => client.listFacets(r, o));
+      return { facets: res.facets.map((f) => toSdk<ContactsFacet>(ContactsFacetSchema, f)), pagingMetadata: pagingOf(res.pagingMetadata) };
+    },
+
+    async queryFacets(options) {
+      const json: JsonObject = {};
+      if (options?.filter !== undefined) json.filter = sdkFilter("queryFacets", options.filter);
+      if (options?.paging) json.paging = pagingToWire(options.paging);
+      const req = request(QueryFacetsRequestSchema, json, "queryFacets");
+      const res = await runRead(ctx, options, req, (r, o) => client.queryFacets(r, o));
+      return { facets: res.facets.map((f) => toSdk<ContactsFacet>(ContactsFacetSchema, f)), pagingMetadata: pagingOf(res.pagingMetadata) };
+    },
+
+    async updateMemberInfo(contactId, memberInfo, options) {
+      requireString("updateMemberInfo", "contactId", contactId);
+      const json: JsonObject = { contactId };
+      if (memberInfo !== null && memberInfo !== undefined) json.memberInfo = sdkToJson(MemberInfoSchema, memberInfo, "updateMemberInfo(): memberInfo");
+      const res = await runMutation(
+        ctx,
+        options,
+        (requestId) => request(UpdateMemberInfoRequestSchema, { ...json, requestId }, "updateMemberInfo"),
+        (r, o) => client.updateMemberInfo(r, o),
+      );
+      return { contact: contactOf(res.contact) };
+    },
+  };
+}
+
+function sdkFilter(fn: string, filter: unknown): JsonObject {
+  if (typeof filter !== "object" || filter === null || Array.isArray(filter)) {
+    throw new TypeError(`${fn}(): options.filter must be an object`);
+  }
+  return JSON.parse(JSON.stringify(filter)) as JsonObject;
+}

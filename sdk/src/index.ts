@@ -1,0 +1,83 @@
+/**
+ * `@contacts-api/sdk`: the Contacts API as the reference's JavaScript SDK spells it.
+ *
+ * @example
+ * import { createClient } from "@contacts-api/sdk";
+ * const { contacts } = createClient({ baseUrl: "http://127.0.0.1:50051", tenantId: "acme" });
+ * const { contact } = await contacts.createContact({ name: { first: "Ada" } }, { allowDuplicates: true });
+ * console.log(contact._id, contact._createdDate);
+ *
+ * @packageDocumentation
+ */
+export type { CallOptions, RetryOptions } from "./call.js";
+export { type ClientOptions, type ContactsClient, createClient } from "./client.js";
+export type {
+  ContactResponse,
+  ContactSortField,
+  ContactsModule,
+  ContactsQueryBuilder,
+  ContactsQueryResult,
+  CreateContactOptions,
+  FacetsResponse,
+  GetContactOptions,
+  ListContactsOptions,
+  ListContactsResponse,
+  ListFacetsOptions,
+  MergeContactsOptions,
+  PreviewMergeContactsOptions,
+  ProjectionOptions,
+  QueryContactsOptions,
+  QueryFacetsOptions,
+  UpdateContactOptions,
+} from "./contacts.js";
+export {
+  AbortedError,
+  AlreadyExistsError,
+  CancelledError,
+  ContactsApiError,
+  DeadlineExceededError,
+  type ErrorDetails,
+  FailedPreconditionError,
+  type FieldViolation,
+  type GrpcStatus,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  UnauthenticatedError,
+  UnavailableError,
+} from "./errors.js";
+export {
+  type ContactMergedData,
+  type ContactMergedEvent,
+  type ContactsEvent,
+  ENTITY_FQDN,
+  type EntityEvent,
+  type EventFilter,
+  type EventHandler,
+  type EventMetadata,
+  type EventsModule,
+  type SubscribeOptions,
+  type Subscription,
+  type WatchOptions,
+} from "./events.js";
+export type {
+  ExtendedFieldsModule,
+  ExtendedFieldsQueryBuilder,
+  ExtendedFieldsQueryResult,
+  FindOrCreateExtendedFieldResponse,
+  ListExtendedFieldsOptions,
+  ListExtendedFieldsResponse,
+} from "./extended-fields.js";
+export type {
+  FindOrCreateLabelResponse,
+  LabelsModule,
+  LabelsQueryBuilder,
+  LabelsQueryResult,
+  LanguageOptions,
+  ListLabelsOptions,
+  ListLabelsResponse,
+} from "./labels.js";
+export type { ContactQueryField, ExtendedFieldQueryField, LabelQueryField } from "./query-fields.js";
+export { QueryBuilder, type QueryResult, type QueryValue } from "./query.js";
+export type * from "./types.js";

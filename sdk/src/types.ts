@@ -1,0 +1,355 @@
+/**
+ * The SDK's plain-object types, as the reference's JavaScript SDK spells them: `_id`,
+ * `_createdDate`, `_updatedDate` as `Date`, enum values without a proto prefix (`"WORK"`), the
+ * `{ items: [...] }` wrappers of ContactInfo, and the address names of reference §1.6.
+ */
+import type {
+  AddressTag as AddressTagEnum,
+  ContactActivityType as ContactActivityTypeEnum,
+  ContactSourceType as ContactSourceTypeEnum,
+  EmailDeliverabilityStatus as EmailDeliverabilityStatusEnum,
+  EmailTag as EmailTagEnum,
+  FacetType as FacetTypeEnum,
+  MemberRole as MemberRoleEnum,
+  MemberStatus as MemberStatusEnum,
+  PhoneDeliverabilityStatus as PhoneDeliverabilityStatusEnum,
+  PhoneTag as PhoneTagEnum,
+  SubscriptionStatus as SubscriptionStatusEnum,
+} from "./gen/contacts/v1/contact_pb.js";
+import type { ContactFieldSet as ContactFieldSetEnum } from "./gen/contacts/v1/contacts_service_pb.js";
+import type { IdentityType as IdentityTypeEnum } from "./gen/contacts/v1/events_service_pb.js";
+import type { FieldDataType as FieldDataTypeEnum, FieldType as FieldTypeEnum } from "./gen/contacts/v1/extended_fields_service_pb.js";
+import type { LabelType as LabelTypeEnum } from "./gen/contacts/v1/labels_service_pb.js";
+
+/** The SDK spelling of a contract enum: its value names without the `UNSPECIFIED` zero value. */
+type ValuesOf<E> = Exclude<keyof E, "UNSPECIFIED">;
+
+/** `"UNTAGGED" | "MAIN" | "HOME" | "WORK"`. */
+export type EmailTag = ValuesOf<typeof EmailTagEnum>;
+/** `"UNTAGGED" | "MAIN" | "HOME" | "MOBILE" | "WORK" | "FAX"`. */
+export type PhoneTag = ValuesOf<typeof PhoneTagEnum>;
+/** `"UNTAGGED" | "HOME" | "WORK" | "BILLING" | "SHIPPING"`. */
+export type AddressTag = ValuesOf<typeof AddressTagEnum>;
+/** Who created a contact: `"ADMIN"`, `"WIX_APP"`, `"THIRD_PARTY"`, `"OTHER"`, … */
+export type ContactSourceType = ValuesOf<typeof ContactSourceTypeEnum>;
+/** The kind of a contact's last activity: `"CONTACT_CREATED"`, `"CONTACT_MERGED"`, … */
+export type ContactActivityType = ValuesOf<typeof ContactActivityTypeEnum>;
+/** `"NO_SUBSCRIPTION_STATUS" | "NOT_SET" | "PENDING" | "SUBSCRIBED" | "UNSUBSCRIBED"`. */
+export type SubscriptionStatus = ValuesOf<typeof SubscriptionStatusEnum>;
+/** `"NOT_SET" | "VALID" | "BOUNCED" | "SPAM_COMPLAINT" | "INACTIVE"`. */
+export type EmailDeliverabilityStatus = ValuesOf<typeof EmailDeliverabilityStatusEnum>;
+/** `"NO_PHONE_DELIVERABILITY_STATUS" | "NOT_SET"`. */
+export type PhoneDeliverabilityStatus = ValuesOf<typeof PhoneDeliverabilityStatusEnum>;
+/** `"PENDING" | "ACTIVE" | "DELETED" | "BLOCKED" | "OFFLINE"`. */
+export type MemberStatus = ValuesOf<typeof MemberStatusEnum>;
+/** `"MEMBER" | "CONTRIBUTOR" | "OWNER"`. */
+export type MemberRole = ValuesOf<typeof MemberRoleEnum>;
+/** `"ALL_CONTACTS" | "NOT_LABELED" | "LABEL" | "SUBSCRIPTION_STATUS" | "MEMBERSHIP_STATUS"`. */
+export type FacetType = ValuesOf<typeof FacetTypeEnum>;
+/** Predefined projections: `"BASIC" | "COMMUNICATION_DETAILS" | "EXTENDED" | "FULL"`. */
+export type ContactFieldSet = ValuesOf<typeof ContactFieldSetEnum>;
+/** `"SYSTEM" | "USER_DEFINED" | "WIX_APP_DEFINED"`. */
+export type LabelType = ValuesOf<typeof LabelTypeEnum>;
+/** `"TEXT" | "NUMBER" | "DATE" | "URL"`. */
+export type FieldDataType = ValuesOf<typeof FieldDataTypeEnum>;
+/** `"SYSTEM" | "USER_DEFINED"`. */
+export type FieldType = ValuesOf<typeof FieldTypeEnum>;
+/** The kind of caller that made a change: `"USER" | "APP" | "MEMBER" | "ANONYMOUS_VISITOR"`. */
+export type IdentityType = ValuesOf<typeof IdentityTypeEnum>;
+/** Sort direction. */
+export type SortOrder = "ASC" | "DESC";
+
+// ---------------------------------------------------------------------------------------------
+// Contacts
+
+/** A contact. Everything a client may write is in `info`; the rest is computed by the server. */
+export interface Contact {
+  /** Contact ID (UUID). */
+  _id: string;
+  /** Starts at 1, +1 on every change; pass it to `updateContact` and `mergeContacts`. */
+  revision: number;
+  /** Who created the contact. */
+  source?: ContactSource;
+  /** When the contact was created. */
+  _createdDate?: Date;
+  /** When the contact last changed. */
+  _updatedDate?: Date;
+  /** The contact's last activity (`CONTACT_CREATED` on create, `CONTACT_MERGED` after a merge). */
+  lastActivity?: ContactActivity;
+  /** The primary email and phone of `info`. */
+  primaryInfo?: PrimaryContactInfo;
+  /** The client-editable data. */
+  info?: ContactInfo;
+  /** The primary email with its marketing subscription and deliverability state. */
+  primaryEmail?: PrimaryEmail;
+  /** The primary phone with its SMS subscription state. */
+  primaryPhone?: PrimaryPhone;
+  /** Site membership, recorded by `updateMemberInfo`; absent for non-members. */
+  memberInfo?: MemberInfo;
+}
+
+/** The part of a contact clients write. The lists are wrapped in `{ items }` as in the reference. */
+export interface ContactInfo {
+  /** First and last name. */
+  name?: ContactName;
+  /** Email addresses, at most 50. */
+  emails?: { items?: ContactEmail[] };
+  /** Phone numbers, at most 50. */
+  phones?: { items?: ContactPhone[] };
+  /** Postal addresses, at most 50. */
+  addresses?: { items?: ContactAddress[] };
+  /** Company name, at most 1000 characters. */
+  company?: string;
+  /** Job title ("Position"), at most 1000 characters. */
+  jobTitle?: string;
+  /** Birth date, `YYYY-MM-DD`. */
+  birthdate?: string;
+  /** IETF BCP-47 language tag, e.g. `en-US`. */
+  locale?: string;
+  /** Keys of labels on the contact; each must exist (see `labels.findOrCreateLabel`). */
+  labelKeys?: { items?: string[] };
+  /**
+   * Extended field values by field key (`custom.shoe-size`): strings for TEXT and URL fields,
+   * numbers for NUMBER, `YYYY-MM-DD` strings for DATE. On output also the system fields.
+   */
+  extendedFields?: { items?: Record<string, unknown> };
+  /** Profile picture. */
+  picture?: { image?: string };
+  /** IDs of users assigned to the contact, at most 50. */
+  assignedUserIds?: { items?: string[] };
+  /** IDs of business locations, at most 50. */
+  locations?: { items?: string[] };
+}
+
+/** A person's name. */
+export interface ContactName {
+  /** First name, at most 1000 characters. */
+  first?: string;
+  /** Last name, at most 1000 characters. */
+  last?: string;
+}
+
+/** One email address of a contact. */
+export interface ContactEmail {
+  /** Item ID; echo it back on update to keep the item's identity. */
+  _id?: string;
+  /** Kind of address. Default `"UNTAGGED"`. */
+  tag?: EmailTag;
+  /** The address, 1–320 characters. */
+  email: string;
+  /** True for the primary email; at most one. Default: the first email. */
+  primary?: boolean;
+}
+
+/** One phone number of a contact. */
+export interface ContactPhone {
+  /** Item ID; echo it back on update to keep the item's identity. */
+  _id?: string;
+  /** Kind of number. Default `"UNTAGGED"`. */
+  tag?: PhoneTag;
+  /** ISO-3166 alpha-2 country code used to parse `phone`, e.g. `"US"`. */
+  countryCode?: string;
+  /** The number as typed, 1–50 characters. */
+  phone: string;
+  /** Read-only. E.164 form, when the number parses. */
+  e164Phone?: string;
+  /** Read-only. International format, when the number parses. */
+  formattedPhone?: string;
+  /** True for the primary phone; at most one. Default: the first phone. */
+  primary?: boolean;
+}
+
+/** One postal address of a contact. */
+export interface ContactAddress {
+  /** Item ID; echo it back on update to keep the item's identity. */
+  _id?: string;
+  /** Kind of address. Default `"UNTAGGED"`. */
+  tag?: AddressTag;
+  /** The address. */
+  address?: Address;
+}
+
+/** A postal address: a structured `streetAddress` or a free `addressLine1`, not both. */
+export interface Address {
+  /** Street number and name. */
+  streetAddress?: { number?: string; name?: string; apt?: string };
+  /** Free-text main address line (REST `addressLine`). */
+  addressLine1?: string;
+  /** Apartment, suite or floor. */
+  addressLine2?: string;
+  /** City. */
+  city?: string;
+  /** ISO 3166-2 subdivision code, e.g. `US-NY`. */
+  subdivision?: string;
+  /** ISO-3166 alpha-2 country code. */
+  country?: string;
+  /** Postal or ZIP code. */
+  postalCode?: string;
+  /** One-line rendering of the address (REST `formattedAddress`). */
+  formatted?: string;
+  /** Delivery hint. */
+  hint?: string;
+  /** Coordinates (REST `geocode`). */
+  location?: { latitude?: number; longitude?: number };
+}
+
+/** Who created a contact. */
+export interface ContactSource {
+  /** The kind of creator. */
+  sourceType?: ContactSourceType;
+  /** The creating app's ID, when an app created the contact. */
+  appId?: string;
+}
+
+/** The last thing a contact did. */
+export interface ContactActivity {
+  /** When it happened. */
+  activityDate?: Date;
+  /** What happened. */
+  activityType?: ContactActivityType;
+}
+
+/** The primary email and phone of a contact's info. */
+export interface PrimaryContactInfo {
+  /** The primary email. */
+  email?: string;
+  /** The primary phone as typed. */
+  phone?: string;
+}
+
+/** The primary email with its marketing state. */
+export interface PrimaryEmail {
+  /** The primary email. */
+  email?: string;
+  /** Marketing subscription status. */
+  subscriptionStatus?: SubscriptionStatus;
+  /** Deliverability status. */
+  deliverabilityStatus?: EmailDeliverabilityStatus;
+}
+
+/** The primary phone with its SMS state. */
+export interface PrimaryPhone {
+  /** The primary phone as typed. */
+  phone?: string;
+  /** Its country code. */
+  countryCode?: string;
+  /** Its E.164 form. */
+  e164Phone?: string;
+  /** Its international format. */
+  formattedPhone?: string;
+  /** SMS subscription status. */
+  subscriptionStatus?: SubscriptionStatus;
+  /** SMS deliverability status. */
+  deliverabilityStatus?: PhoneDeliverabilityStatus;
+}
+
+/** Site membership of a contact (written by `updateMemberInfo`). */
+export interface MemberInfo {
+  /** The member's ID in the membership system, 1–100 characters. */
+  memberId: string;
+  /** Membership status. Default `"ACTIVE"`. */
+  status?: MemberStatus;
+  /** Role on the site. Default `"MEMBER"`. */
+  role?: MemberRole;
+  /** Read-only. When the member info was first recorded. */
+  signupDate?: Date;
+}
+
+/** A count of contacts in one group, with the filter that selects them. */
+export interface ContactsFacet {
+  /** Kind of group. */
+  facetType?: FacetType;
+  /** Scope of the facet key. */
+  namespace?: string;
+  /** Display name of the namespace. */
+  namespaceDisplayName?: string;
+  /** The facet's key (for LABEL facets, the label key). */
+  facetKey?: string;
+  /** The facet's display name. */
+  facetDisplayName?: string;
+  /** Number of contacts in the facet. */
+  count: number;
+  /** Filter selecting the facet's contacts, for `queryContacts`-style REST filters. */
+  queryFilter?: Record<string, unknown>;
+}
+
+/** What a page says about itself. */
+export interface PagingMetadata {
+  /** Items in this page. */
+  count: number;
+  /** The offset of this page. */
+  offset: number;
+  /** Items matching in total. */
+  total: number;
+  /** True when `total` could not be counted in time and is a lower bound. */
+  tooManyToCount: boolean;
+  /** True when more items follow this page. */
+  hasNext: boolean;
+  /** Cursors, for cursor paging. */
+  cursors?: { next?: string; prev?: string };
+}
+
+/** Offset paging. */
+export interface Paging {
+  /** Items per page. */
+  limit?: number;
+  /** Items to skip. Default 0. */
+  offset?: number;
+}
+
+/** Cursor paging: stable and as fast at any depth. */
+export interface CursorPaging {
+  /** Items per page. */
+  limit?: number;
+  /** `pagingMetadata.cursors.next` of the previous page; absent for the first page. */
+  cursor?: string;
+}
+
+/** One sort entry. Field names as in the query builders (`"_createdDate"`, `"info.name.last"`). */
+export interface Sorting<F extends string = string> {
+  /** The field to sort by. */
+  fieldName: F;
+  /** Direction. Default `"ASC"`. */
+  order?: SortOrder;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Labels and extended fields
+
+/** A contact label. */
+export interface ContactLabel {
+  /** Namespace; labels made by `findOrCreateLabel` are in `custom`. */
+  namespace?: string;
+  /** Display name of the namespace. */
+  namespaceDisplayName?: string;
+  /** Label key, e.g. `custom.vip-customer`; never changes, even after a rename. */
+  key: string;
+  /** Display name, 1–180 characters. */
+  displayName: string;
+  /** Label type. */
+  labelType?: LabelType;
+  /** When the label was created (absent for system labels). */
+  _createdDate?: Date;
+  /** When the label last changed (absent for system labels). */
+  _updatedDate?: Date;
+}
+
+/** An extended field definition. */
+export interface ExtendedField {
+  /** Namespace; fields made by `findOrCreateExtendedField` are in `custom`. */
+  namespace?: string;
+  /** Field key, e.g. `custom.shoe-size`; values live at `info.extendedFields.items[key]`. */
+  key: string;
+  /** Display name, 1–150 characters. */
+  displayName: string;
+  /** Type of the field's values. */
+  dataType?: FieldDataType;
+  /** `SYSTEM` or `USER_DEFINED`. */
+  fieldType?: FieldType;
+  /** When the field was created (absent for system fields). */
+  _createdDate?: Date;
+  /** When the field last changed (absent for system fields). */
+  _updatedDate?: Date;
+  /** Description (system fields only). */
+  description?: string;
+}
