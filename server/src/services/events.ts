@@ -48,9 +48,21 @@ export function encodeEventCursor(seq: number): string {
 }
 
 function decodeEventCursor(cursor: string): number {
-  const seq = cursor.startsWith(CURSOR_PREFIX) ? Number(Buffer.from(cursor.slice(CURSOR_PREFIX.length), "base64url").toString()) : Number.NaN;
-  if (!Number.isSafeInteger(seq) || seq < 0) throw invalidField("INVALID_CURSOR", "after_cursor", "is not an event cursor this service issued");
+  // Only the exact encoding of a position counts: Buffer's base64 decoder skips characters it does
+  // not know, and Number() accepts "", " " or "0x10", so a loose check would read a corrupted
+  // cursor ("ev1.!!!", "ev1.") as position 0 and replay the whole log instead of refusing it.
+  const digits = cursor.startsWith(CURSOR_PREFIX) ? Buffer.from(cursor.slice(CURSOR_PREFIX.length), "base64url").toString() : "";
+  const seq = /^(0|[1-9][0-9]{0,15})$/.test(digits) ? Number(digits) : Number.NaN;
+  if (!Number.isSafeInteger(seq) || encodeEventCursor(seq) !== cursor) {
+    throw invalidField("INVALID_CURSOR", "after_cursor", "is not an event cursor this service issued");
+  }
   return seq;
+}
+
+function expired(pruned: number) {
+  return failedPrecondition("CURSOR_EXPIRED", "events after this cursor were removed by retention; resume from the oldest (start: OLDEST)", {
+    oldestAvailableAfter: encodeEventCursor(pruned),
+  });
 }
 
 export interface WatchRequest {
@@ -84,11 +96,7 @@ export async function* watchEvents(
   if (req.afterCursor) {
     last = decodeEventCursor(req.afterCursor);
     if (last > positions.last) throw invalidField("INVALID_CURSOR", "after_cursor", "is ahead of this tenant's event log");
-    if (last < positions.pruned) {
-      throw failedPrecondition("CURSOR_EXPIRED", "events after this cursor were removed by retention; resume from the oldest (start: OLDEST)", {
-        oldestAvailableAfter: encodeEventCursor(positions.pruned),
-      });
-    }
+    if (last < positions.pruned) throw expired(positions.pruned);
   } else {
     last = req.start === "OLDEST" ? positions.pruned : positions.last;
   }
@@ -104,6 +112,16 @@ export async function* watchEvents(
     // Listen before reading, so a commit between the read and the wait is not slept through.
     const waiter = deps.eventBus.wait(caller.tenantId, options.pollMs, stop);
     const batch = await eventsAfter(deps.db, caller.tenantId, last, options.batch);
+    // Positions are handed out without gaps (a rolled-back transaction takes its number back), so
+    // a gap after `last` means retention removed events this watcher has not seen yet: refuse
+    // rather than skip them. pruneEvents records its position before it removes anything.
+    if (batch.length > 0 && batch.at(-1)?.seq !== last + batch.length) {
+      const { pruned } = await eventPositions(deps.db, caller.tenantId);
+      if (pruned > last) {
+        waiter.cancel();
+        throw expired(pruned);
+      }
+    }
     for (const event of batch) {
       last = event.seq;
       if (wanted(event)) yield event;

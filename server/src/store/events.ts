@@ -1,5 +1,5 @@
 import type { Caller } from "../domain/caller.js";
-import type { NewEvent, StoredEvent } from "../domain/events.js";
+import { ENTITY_FQDN, type NewEvent, type StoredEvent } from "../domain/events.js";
 import { decodeJson, encodeJson } from "../domain/json.js";
 import type { Executor } from "./db.js";
 import type { EventRow } from "./tables.js";
@@ -13,17 +13,22 @@ export async function appendEvents(trx: Executor, caller: Caller, events: readon
   if (events.length === 0) return [];
   const now = Date.now();
   const first = await reserveEventSeq(trx, caller.tenantId, events.length);
+  // Read under the tenant row lock just taken, so a concurrent pruneEvents cannot move it meanwhile.
+  const { pruned } = await eventPositions(trx, caller.tenantId);
   const stored: StoredEvent[] = [];
   const nextEntitySeq = new Map<string, number>();
   for (const [i, e] of events.entries()) {
     const entityKey = `${e.entityFqdn}\u0000${e.entityId}`;
     let entitySeq = nextEntitySeq.get(entityKey);
     if (entitySeq === undefined) {
-      const row = await trx("events")
+      const newest = (await trx("events")
         .where({ tenant_id: caller.tenantId, entity_fqdn: e.entityFqdn, entity_id: e.entityId })
-        .max({ n: "entity_seq" })
-        .first();
-      entitySeq = Number(row?.n ?? 0) + 1;
+        .orderBy("entity_seq", "desc")
+        .first("seq", "entity_seq")) as Pick<EventRow, "seq" | "entity_seq"> | undefined;
+      entitySeq = Number(newest?.entity_seq ?? 0) + 1;
+      // An entity's newest event outlives retention only to number the entity's next event (see
+      // pruneEvents); this event takes over that role.
+      if (newest && Number(newest.seq) <= pruned) await trx("events").where({ tenant_id: caller.tenantId, seq: newest.seq }).delete();
     }
     nextEntitySeq.set(entityKey, entitySeq + 1);
     stored.push({
@@ -85,16 +90,63 @@ export async function eventPositions(db: Executor, tenantId: string): Promise<{ 
   return { last: Number(row?.event_seq ?? 0), pruned: Number(row?.events_pruned_seq ?? 0) };
 }
 
+/** How many event rows one pruning statement removes. */
+const PRUNE_BATCH = 1000;
+
 /**
  * Removes the tenant's events older than `cutoff` (epoch ms) and records how far it removed, so
- * that a cursor into the removed part is refused rather than silently skipping events.
+ * that a cursor into the removed part is refused rather than silently skipping events. The
+ * position is recorded before anything is removed: a watcher that reads past a removal then
+ * also sees the new position (see services/events.ts).
+ *
+ * Each entity's newest event stays, below the pruned position where no cursor reaches it,
+ * because appendEvents numbers an entity's next event after its newest stored one (and removes
+ * the old one then): removing them all would restart the entity's `entity_event_sequence` at 1.
+ * A contact's events all go once it is deleted, since a contact id never comes back.
+ *
+ * Only the newly expired range is examined, so the cost follows what expired, not the log size.
  */
 export async function pruneEvents(db: Executor, tenantId: string, cutoff: number): Promise<number> {
-  const newest = await db("events").where({ tenant_id: tenantId }).andWhere("created_at", "<", cutoff).max({ s: "seq" }).first();
-  const through = Number(newest?.s ?? 0);
-  if (!through) return 0;
-  const removed = await db("events").where({ tenant_id: tenantId }).andWhere("seq", "<=", through).delete();
+  const { last, pruned: before } = await eventPositions(db, tenantId);
+  // The first event (in time) that is still young marks the boundary; one index seek. Event
+  // times follow positions closely but not exactly (a time is taken before the tenant lock),
+  // so an event a few milliseconds younger than the cutoff may go with its older neighbours.
+  const young = (await db("events")
+    .where({ tenant_id: tenantId })
+    .andWhere("created_at", ">=", cutoff)
+    .orderBy("created_at", "asc")
+    .first("seq")) as Pick<EventRow, "seq"> | undefined;
+  const through = young ? Number(young.seq) - 1 : last;
+  if (through <= before) return 0;
   await db("tenants").where({ tenant_id: tenantId }).andWhere("events_pruned_seq", "<", through).update({ events_pruned_seq: through });
+  let removed = 0;
+  let floor = before;
+  for (;;) {
+    const seqs = ((await db("events as e")
+      .where("e.tenant_id", tenantId)
+      .andWhere("e.seq", ">", floor)
+      .andWhere("e.seq", "<=", through)
+      .andWhere((q) =>
+        q
+          .whereExists((sub) =>
+            sub
+              .select(db.raw("1"))
+              .from("events as n")
+              .where("n.tenant_id", tenantId)
+              .andWhereRaw("n.entity_fqdn = e.entity_fqdn")
+              .andWhereRaw("n.entity_id = e.entity_id")
+              .andWhereRaw("n.entity_seq > e.entity_seq"),
+          )
+          .orWhere((d) => d.where("e.entity_fqdn", ENTITY_FQDN.contact).andWhere("e.slug", "deleted")),
+      )
+      .orderBy("e.seq")
+      .limit(PRUNE_BATCH)
+      .pluck("e.seq")) as (number | string)[]).map(Number);
+    if (seqs.length === 0) break;
+    removed += await db("events").where({ tenant_id: tenantId }).whereIn("seq", seqs).delete();
+    floor = seqs.at(-1) ?? through;
+    if (seqs.length < PRUNE_BATCH) break;
+  }
   return removed;
 }
 
