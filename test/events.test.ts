@@ -33,6 +33,7 @@ const CURSOR = /^ev1\.[A-Za-z0-9_-]+$/;
 /** A watch running in the background, collecting what arrives and when. */
 class Watch {
   readonly events: Event[] = [];
+  readonly bookmarks: Event[] = [];
   readonly arrivals: number[] = [];
   readonly arrivalsWall: number[] = [];
   error: unknown;
@@ -44,6 +45,11 @@ class Watch {
     this.done = (async () => {
       try {
         for await (const e of client.watchEvents(req, { signal: this.abort.signal })) {
+          // Bookmarks carry only a position; the tests look at change events.
+          if (e.eventType === "bookmark") {
+            this.bookmarks.push(e);
+            continue;
+          }
           this.events.push(e);
           this.arrivals.push(performance.now());
           this.arrivalsWall.push(Date.now());
@@ -85,9 +91,9 @@ async function streamError(client: EventsClient, req: WatchInit): Promise<void> 
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), 5_000);
   try {
-    for await (const _ of client.watchEvents(req, { signal: abort.signal })) {
+    for await (const e of client.watchEvents(req, { signal: abort.signal })) {
       // An error must come before any event.
-      throw new Error("the watch yielded an event; expected an error");
+      throw new Error(`the watch yielded a ${e.eventType}; expected an error`);
     }
   } finally {
     clearTimeout(timer);
@@ -407,10 +413,11 @@ describe.each(STORES)("WatchEvents on %s", (store) => {
     // A slow consumer at position 2, reading two events at a time (the service layer, to set the batch).
     const abort = new AbortController();
     const caller = { tenantId: c.id, subject: "dev", identityType: "USER" as const };
-    const options = { retentionMs: 30 * 86_400_000, pollMs: 50, batch: 2 };
+    const options = { retentionMs: 30 * 86_400_000, pollMs: 50, batch: 2, bookmarkMs: 60_000 };
     const stream = watchEvents(t.server.deps, caller, { start: "OLDEST", entityFqdns: [], slugs: [] }, abort.signal, options);
-    expect((await stream.next()).value).toMatchObject({ seq: 1 });
-    expect((await stream.next()).value).toMatchObject({ seq: 2 });
+    expect((await stream.next()).value).toEqual({ kind: "bookmark", seq: 0 });
+    expect((await stream.next()).value).toMatchObject({ kind: "event", event: { seq: 1 } });
+    expect((await stream.next()).value).toMatchObject({ kind: "event", event: { seq: 2 } });
     // Meanwhile events 1–4 pass retention and another watch's start removes them.
     await t.server.db("events").where({ tenant_id: c.id }).andWhere("seq", "<=", 4).update({ created_at: Date.now() - 40 * 86_400_000 });
     await pruneEvents(t.server.db, c.id, Date.now() - options.retentionMs);
@@ -538,6 +545,7 @@ describe("WatchEvents from a plain @grpc/grpc-js + proto-loader client", () => {
         reject(new Error(`got ${got.length} of ${count} events`));
       }, 5_000);
       call.on("data", (e: EventObject) => {
+        if (e.eventType === "bookmark") return;
         got.push(e);
         if (got.length === count) {
           clearTimeout(timer);
@@ -554,6 +562,7 @@ describe("WatchEvents from a plain @grpc/grpc-js + proto-loader client", () => {
   }
 
   it("consumes the stream, cancels it, resumes from the last cursor, and reads INVALID_CURSOR", async () => {
+    // (bookmarks are skipped by read(); their cursors are covered below)
     const { contacts } = t.clients(tenant);
     const ids: string[] = [];
     for (const first of ["One", "Two", "Three"]) ids.push((await contacts.createContact({ info: { name: { first } } })).contact?.id ?? "");
@@ -587,5 +596,67 @@ describe("WatchEvents from a plain @grpc/grpc-js + proto-loader client", () => {
       (e: grpc.ServiceError) => e,
     );
     expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+});
+
+describe("bookmarks", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer("sqlite");
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("a watch from NOW that sees no change still holds a cursor that resumes without a gap", async () => {
+    const { contacts } = t.clients("bm");
+    const events = t.client(EventsService, "bm");
+    await contacts.createContact({ info: { name: { first: "Before" } } });
+    // Start at NOW, read only the opening bookmark, and drop the stream.
+    const firstOf = async (req: Parameters<typeof events.watchEvents>[0], skipBookmarks: boolean) => {
+      const abort = new AbortController();
+      try {
+        for await (const e of events.watchEvents(req, { signal: abort.signal })) {
+          if (skipBookmarks && e.eventType === "bookmark") continue;
+          abort.abort();
+          return e;
+        }
+      } catch (err) {
+        if (!abort.signal.aborted) throw err;
+      }
+      throw new Error("the stream ended");
+    };
+    const opening = await firstOf({ start: WatchStart.NOW }, false);
+    expect(opening.eventType).toBe("bookmark");
+    expect(opening.entity.case).toBeUndefined();
+    const cursor = opening.cursor;
+    // A change made while nobody watched is the first thing the resumed stream delivers.
+    const { contact } = await contacts.createContact({ info: { name: { first: "While away" } } });
+    expect(await firstOf({ afterCursor: cursor }, true)).toMatchObject({ eventType: "contact_created", entityId: contact?.id });
+  });
+
+  it("events filtered out still move the position forward with a bookmark", async () => {
+    const { labels } = t.clients("bm2");
+    const events = t.client(EventsService, "bm2");
+    const abort = new AbortController();
+    const seen: string[] = [];
+    const done = (async () => {
+      try {
+        for await (const e of events.watchEvents(
+          { start: WatchStart.NOW, filter: { entityFqdns: ["contacts.v1.contact"] } },
+          { signal: abort.signal },
+        )) {
+          seen.push(`${e.eventType}:${e.cursor}`);
+          if (seen.length === 2) abort.abort();
+        }
+      } catch {
+        // aborted
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    await labels.findOrCreateLabel({ displayName: "Not a contact event" });
+    await done;
+    expect(seen[0]?.startsWith("bookmark:")).toBe(true);
+    expect(seen[1]).toBe(`bookmark:${cursorOf(1)}`);
   });
 });

@@ -230,6 +230,8 @@ export function eventsModule(rt: Runtime): EventsModule {
         for await (const message of client.watchEvents(req, { signal: connection.signal, headers })) {
           failures = 0;
           cursor = message.cursor;
+          // A bookmark only moves the resume position forward.
+          if (message.eventType === "bookmark") continue;
           const event = eventToSdk(message);
           if (eventTypes.size > 0 && !eventTypes.has(event.metadata.eventType)) continue;
           yield event;

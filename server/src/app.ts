@@ -94,7 +94,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     spec(ContactsService, contactsHandlers(deps)),
     spec(
       EventsService,
-      eventsHandlers(deps, { retentionMs: config.eventsRetentionDays * 86_400_000, pollMs: config.eventsPollMs, batch: 500 }),
+      eventsHandlers(deps, {
+        retentionMs: config.eventsRetentionDays * 86_400_000,
+        pollMs: config.eventsPollMs,
+        batch: 500,
+        bookmarkMs: 15_000,
+      }),
     ),
   ];
   const apiServices = api.map((s) => s.service);

@@ -71,7 +71,17 @@ export function eventsHandlers(deps: ServiceDeps, options: WatchOptions): Servic
         ctx.signal,
         options,
       );
-      for await (const event of stream) yield eventToProto(event);
+      for await (const item of stream) {
+        yield item.kind === "event"
+          ? eventToProto(item.event)
+          : create(EventSchema, {
+              cursor: encodeEventCursor(item.seq),
+              eventType: "bookmark",
+              slug: "bookmark",
+              tenantId: callerOf(ctx).tenantId,
+              eventTime: timestamp(new Date()),
+            });
+      }
     },
   };
 }

@@ -78,9 +78,19 @@ export interface WatchOptions {
   /** How often a watcher looks for commits made by other processes. */
   pollMs: number;
   batch: number;
+  /** Longest quiet time before a bookmark is sent. */
+  bookmarkMs: number;
 }
 
-export const DEFAULT_WATCH: WatchOptions = { retentionMs: 30 * 24 * 3600 * 1000, pollMs: 500, batch: 500 };
+export const DEFAULT_WATCH: WatchOptions = { retentionMs: 30 * 24 * 3600 * 1000, pollMs: 500, batch: 500, bookmarkMs: 15_000 };
+
+/**
+ * What a watch yields: events, and bookmarks — the stream's current position without an event
+ * (as Kubernetes watches do). A bookmark is sent when the stream starts, when the events read
+ * were all filtered out, and after `bookmarkMs` of quiet, so a client always holds a cursor that
+ * resumes exactly where its stream was, even if it saw no change event.
+ */
+export type WatchItem = { kind: "event"; event: StoredEvent } | { kind: "bookmark"; seq: number };
 
 export async function* watchEvents(
   deps: ServiceDeps,
@@ -88,7 +98,7 @@ export async function* watchEvents(
   req: WatchRequest,
   signal: AbortSignal,
   options: WatchOptions = DEFAULT_WATCH,
-): AsyncGenerator<StoredEvent> {
+): AsyncGenerator<WatchItem> {
   await deps.tenants.ensure(caller.tenantId);
   await pruneEvents(deps.db, caller.tenantId, Date.now() - options.retentionMs);
   const positions = await eventPositions(deps.db, caller.tenantId);
@@ -104,6 +114,8 @@ export async function* watchEvents(
   const slugs = new Set(req.slugs);
   const wanted = (e: StoredEvent) => (fqdns.size === 0 || fqdns.has(e.entityFqdn)) && (slugs.size === 0 || slugs.has(e.slug));
   const stop = AbortSignal.any([signal, deps.draining]);
+  yield { kind: "bookmark", seq: last };
+  let lastSent = Date.now();
   while (!signal.aborted) {
     if (deps.draining.aborted) {
       // The client resumes from its last cursor on another server (or this one, restarted).
@@ -122,9 +134,18 @@ export async function* watchEvents(
         throw expired(pruned);
       }
     }
+    let sent = false;
     for (const event of batch) {
       last = event.seq;
-      if (wanted(event)) yield event;
+      if (wanted(event)) {
+        yield { kind: "event", event };
+        sent = true;
+      }
+    }
+    if (sent) lastSent = Date.now();
+    else if ((batch.length > 0 || Date.now() - lastSent >= options.bookmarkMs) && !signal.aborted) {
+      yield { kind: "bookmark", seq: last };
+      lastSent = Date.now();
     }
     if (batch.length === options.batch) {
       waiter.cancel();

@@ -41,7 +41,10 @@ export type Event = Message<"contacts.v1.Event"> & {
   cursor: string;
 
   /**
-   * Output only. The event type, e.g. `contact_created`, `label_deleted`, `contact_merged`.
+   * Output only. The event type, e.g. `contact_created`, `label_deleted`, `contact_merged`; or
+   * `bookmark`: no change, only the stream's current `cursor` (and no entity). Bookmarks come
+   * when the stream starts, when every event read was filtered out, and after 15 s of quiet, so
+   * a client always holds a cursor that resumes exactly where its stream was.
    *
    * @generated from field: string event_type = 3;
    */
@@ -172,7 +175,10 @@ export type EventJson = {
   cursor?: string;
 
   /**
-   * Output only. The event type, e.g. `contact_created`, `label_deleted`, `contact_merged`.
+   * Output only. The event type, e.g. `contact_created`, `label_deleted`, `contact_merged`; or
+   * `bookmark`: no change, only the stream's current `cursor` (and no entity). Bookmarks come
+   * when the stream starts, when every event read was filtered out, and after 15 s of quiet, so
+   * a client always holds a cursor that resumes exactly where its stream was.
    *
    * @generated from field: string event_type = 3;
    */
