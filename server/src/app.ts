@@ -2,7 +2,7 @@
  * Wires the server: database, services, handlers, interceptors and both transports. Used by
  * main.ts, by the tests (through real sockets) and by the SDK's test server.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import type { DescService } from "@bufbuild/protobuf";
@@ -122,10 +122,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
   });
+  const tlsFiles = config.tls && {
+    cert: readFileSync(config.tls.certFile),
+    key: readFileSync(config.tls.keyFile),
+    ...(config.tls.clientCaFile ? { ca: readFileSync(config.tls.clientCaFile) } : {}),
+  };
+  const credentials = tlsFiles
+    ? grpc.ServerCredentials.createSsl(tlsFiles.ca ?? null, [{ cert_chain: tlsFiles.cert, private_key: tlsFiles.key }], Boolean(tlsFiles.ca))
+    : grpc.ServerCredentials.createInsecure();
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    ),
+    grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, credentials, (err, port) => (err ? reject(err) : resolve(port))),
   );
 
   const httpServer = createHttpServer(services, {
@@ -135,6 +141,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     maxTimeoutMs: config.maxTimeoutMs,
     maxConcurrentStreams: config.maxConcurrentStreams,
     shutdownSignal: shutdown.signal,
+    ...(tlsFiles ? { tls: tlsFiles } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     httpServer.once("error", reject);

@@ -15,6 +15,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import type { Interceptor, MethodImpl, ServiceImplSpec } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 
@@ -28,6 +29,8 @@ export interface HttpServerOptions {
   interceptors: Interceptor[];
   /** Aborted on graceful shutdown; connect-node aborts every handler context with it. */
   shutdownSignal?: AbortSignal;
+  /** Serve TLS (PEM contents). With `ca`, clients must present a certificate it signed (mTLS). */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -104,6 +107,24 @@ export function createHttpServer(services: ServiceImplSpec[], opts: HttpServerOp
       if (st.closing && n === 0) endSocket(sock);
     });
   });
+
+  if (opts.tls) {
+    // With TLS, ALPN says which protocol the client speaks; no sniffing needed. A client
+    // without a valid certificate (when a CA is set) never gets past the handshake.
+    const { cert, key, ca } = opts.tls;
+    const front = tls.createServer(
+      { cert, key, ...(ca ? { ca, requestCert: true, rejectUnauthorized: true } : {}), ALPNProtocols: ["h2", "http/1.1"], allowHalfOpen: true },
+      (sock) => {
+        if (st.closing) {
+          sock.destroy();
+          return;
+        }
+        (sock.alpnProtocol === "h2" ? st.h2 : st.h1).emit("connection", sock);
+      },
+    );
+    internals.set(front, st);
+    return front;
+  }
 
   // allowHalfOpen: both node http servers expect it (they end sockets
   // themselves), and a client may half-close right after a short request.
