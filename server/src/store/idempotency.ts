@@ -25,7 +25,7 @@ export async function claimRequestId(
   // A locking read sees the latest committed row whatever the transaction's snapshot.
   const existing = (await trx("idempotency_keys")
     .where({ tenant_id: row.tenant_id, request_id: row.request_id })
-    .forUpdate()
+    .forShare() // FOR UPDATE would deadlock racing repeats: the failed insert already holds an S lock
     .first()) as IdempotencyKeyRow | undefined;
   if (!existing) throw new Error("idempotency key vanished after a duplicate-key error");
   if (Number(existing.created_at) < row.created_at - IDEMPOTENCY_WINDOW_MS) {
