@@ -189,7 +189,9 @@ function idsOf(items: readonly { id?: string }[] | undefined): Set<string> {
 function normaliseIdList(items: string[] | undefined, path: string): string[] {
   const list = items ?? [];
   checkCount(list, CONTACT_LIMITS.idList, `${path}.items`);
-  list.forEach((id, i) => checkLength(id, 100, `${path}.items[${i}]`));
+  list.forEach((id, i) => {
+    checkLength(id, 100, `${path}.items[${i}]`);
+  });
   return [...new Set(list)];
 }
 
