@@ -78,7 +78,7 @@ export function phoneKey(phone: ContactPhoneJson): string {
 /** E.164 and international format of a phone, from `phone` and `countryCode` (libphonenumber). */
 export function parsePhone(phone: string, countryCode: string | undefined): { e164?: string; formatted?: string } {
   const parsed = parsePhoneNumberFromString(phone, countryCode ? { defaultCountry: countryCode as CountryCode } : undefined);
-  if (!parsed || !parsed.isValid()) return {};
+  if (!parsed?.isValid()) return {};
   return { e164: parsed.number, formatted: parsed.formatInternational() };
 }
 

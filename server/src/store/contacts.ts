@@ -75,7 +75,9 @@ export async function insertContacts(trx: Knex.Transaction, tenantId: string, co
   const all: Partial<IndexRows> = {};
   for (const c of contacts) {
     const rows = indexRows(tenantId, c);
-    for (const table of INDEX_TABLE_NAMES) (all[table] ??= []).push(...rows[table]);
+    for (const table of INDEX_TABLE_NAMES) {
+      all[table] = [...(all[table] ?? []), ...rows[table]];
+    }
   }
   await insertIndexRows(trx, all);
 }
