@@ -76,7 +76,9 @@ export async function insertContacts(trx: Knex.Transaction, tenantId: string, co
   for (const c of contacts) {
     const rows = indexRows(tenantId, c);
     for (const table of INDEX_TABLE_NAMES) {
-      all[table] = [...(all[table] ?? []), ...rows[table]];
+      const list = all[table] ?? [];
+      list.push(...rows[table]);
+      all[table] = list;
     }
   }
   await insertIndexRows(trx, all);
