@@ -35,8 +35,12 @@ const ENUM_OPS: readonly Operator[] = ["$eq", "$ne", "$in", "$nin"];
 // facet's ready filter (`{"info.labelKeys": {"$exists": false}}`) is written.
 const HAS_OPS: readonly Operator[] = ["$hasSome", "$hasAll", "$exists"];
 
-/** Sort keys of text: lower-case, first 190 characters ('' when absent) — as the index stores them. */
-export const textSortKey = (v: string | undefined): string => (v ?? "").toLowerCase().slice(0, 190);
+/**
+ * Sort keys of text: lower-case, first 190 characters ('' when absent) — as the index stores them.
+ * Characters are code points: a key never ends in half a surrogate pair (which the stores would
+ * keep differently: MariaDB as U+FFFD, SQLite as the lone surrogate).
+ */
+export const textSortKey = (v: string | undefined): string => [...(v ?? "").toLowerCase()].slice(0, 190).join("");
 
 const ms = (iso: string | undefined): number => (iso ? Date.parse(iso) : 0);
 
@@ -179,10 +183,11 @@ export function customFieldSpec(def: ExtendedField): ContactField {
         sortKey: (c) => (typeof value(c) === "string" ? (value(c) as string) : ""),
       });
     default:
+      // An empty text is no value, as for every other text path (the index stores it as none).
       return field(path, STR, ["$eq", "$ne", "$in", "$startsWith"], {
         text: "exact",
         sortable: true,
-        read: (c) => (typeof value(c) === "string" ? (value(c) as string) : undefined),
+        read: (c) => (typeof value(c) === "string" && value(c) !== "" ? (value(c) as string) : undefined),
         sortKey: (c) => textSortKey(typeof value(c) === "string" ? (value(c) as string) : undefined),
       });
   }

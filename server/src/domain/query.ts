@@ -163,8 +163,9 @@ function parseObject(node: Json, schema: QuerySchema, where: string, depth: numb
 }
 
 function parseFieldCondition(field: FieldSpec, value: Json, schema: QuerySchema, path: string): Filter[] {
-  // A bare value (or array) means $eq.
-  if (!isObject(value)) return [parseOperator(field, "$eq", value, schema, path)];
+  // A bare value (or array) means $eq; so does a bare `{"$date": …}`, the query language's
+  // spelling of a timestamp value.
+  if (!isObject(value) || isDateValue(value)) return [parseOperator(field, "$eq", value, schema, path)];
   const entries = Object.entries(value);
   if (entries.length === 0) throw invalidField(schema.codes.malformed, path, "needs an operator");
   return entries.map(([op, operand]) => parseOperator(field, op, operand, schema, `${path}.${op}`));
@@ -216,6 +217,7 @@ function readList(field: FieldSpec, operand: Json, codes: QueryErrorCodes, path:
 }
 
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
 
 /** Reads one filter value according to the field's type. */
 export function readValue(field: FieldSpec, value: Json, codes: QueryErrorCodes, path: string): Scalar {
@@ -236,7 +238,9 @@ export function readValue(field: FieldSpec, value: Json, codes: QueryErrorCodes,
     case "timestamp": {
       const text = isObject(value) && typeof value.$date === "string" ? value.$date : value;
       if (typeof text !== "string") throw invalidField(codes.unsupportedValueType, path, "must be an ISO-8601 string");
-      const ms = Date.parse(text);
+      // Without an offset a date-time is UTC, like a date alone (JavaScript would take the
+      // server's local time zone).
+      const ms = Date.parse(LOCAL_DATE_TIME.test(text) ? `${text}Z` : text);
       if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(ms)) {
         throw invalidField(codes.unsupportedValue, path, "must be an ISO-8601 timestamp");
       }
@@ -251,6 +255,11 @@ export function readValue(field: FieldSpec, value: Json, codes: QueryErrorCodes,
       return resolved;
     }
   }
+}
+
+function isDateValue(value: { [key: string]: Json }): boolean {
+  const keys = Object.keys(value);
+  return keys.length === 1 && keys[0] === "$date";
 }
 
 function isObject(value: Json): value is { [key: string]: Json } {
@@ -270,7 +279,7 @@ export function parseSort(
   return entries.map((entry, i) => {
     const path = `${where}[${i}].field_name`;
     const field = schema.field(entry.fieldName);
-    if (!field || !field.sortable) {
+    if (!field?.sortable) {
       throw invalidField(codes.badSort, path, `cannot sort by "${entry.fieldName}"`);
     }
     return { field, descending: entry.descending };

@@ -13,6 +13,9 @@ function words(text: string): string[] {
   return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
 }
 
+/** The first TOKEN_MAX characters (code points: a surrogate pair is never cut in two). */
+const clip = (t: string): string => [...t].slice(0, TOKEN_MAX).join("");
+
 /** The words a contact can be found by. */
 export function searchTokens(info: ContactInfoJson): string[] {
   const out = new Set<string>();
@@ -29,14 +32,14 @@ export function searchTokens(info: ContactInfoJson): string[] {
     const e164 = (p.e164Phone ?? "").replace(/\D/g, "");
     if (e164) out.add(e164);
   }
-  return [...new Set([...out].map((t) => [...t].slice(0, TOKEN_MAX).join("")))];
+  return [...new Set([...out].map(clip))];
 }
 
 /** The words of a search string; a contact must have a token starting with each. */
 export function searchTerms(search: string): string[] {
-  const terms = new Set(words(search).map((t) => t.slice(0, TOKEN_MAX)));
+  const terms = new Set(words(search).map(clip));
   // An email-looking search also matches whole emails.
   const trimmed = search.trim().toLowerCase();
-  if (trimmed.includes("@") && !/\s/.test(trimmed)) return [trimmed.slice(0, TOKEN_MAX)];
+  if (trimmed.includes("@") && !/\s/.test(trimmed)) return [clip(trimmed)];
   return [...terms];
 }

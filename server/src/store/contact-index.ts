@@ -15,7 +15,8 @@ export const SORT_KEY_LENGTH = 190;
 export function textColumns(value: string | undefined): { raw: string | null; lc: string | null; key: string } {
   if (value === undefined || value === "") return { raw: null, lc: null, key: "" };
   const lc = value.toLowerCase();
-  return { raw: value, lc, key: lc.slice(0, SORT_KEY_LENGTH) };
+  // Cut by code points: half a surrogate pair would be stored differently by MariaDB and SQLite.
+  return { raw: value, lc, key: [...lc].slice(0, SORT_KEY_LENGTH).join("") };
 }
 
 function triple(prefix: string, value: string | undefined): Record<string, string | null> {

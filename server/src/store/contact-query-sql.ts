@@ -86,18 +86,97 @@ function norm(field: ContactField, v: Scalar): Scalar {
   return field.text === "email" && typeof v === "string" ? emailKey(v) : v;
 }
 
+/**
+ * `col in (values)`, exactly. MariaDB's utf8mb4_bin is a PAD SPACE collation: there 'a' = 'a ',
+ * so string values are also compared as bytes (NO PAD); `col in (…)` stays for the index.
+ */
+function exactIn(qb: Knex.QueryBuilder, col: string, values: readonly Scalar[]): void {
+  qb.whereIn(qb.client.raw(col), [...values]);
+  const strings = values.filter((v): v is string => typeof v === "string");
+  if (strings.length > 0 && qb.client.config.client === "mysql2") {
+    qb.whereRaw(`cast(${col} as binary) in (${strings.map(() => "?").join(", ")})`, strings);
+  }
+}
+
+/**
+ * `col` starts with `prefix`, exactly, as an index range on `col`. Not `col like 'prefix%'` alone:
+ * MariaDB turns that into an index range ending at U+FFFF, which misses every value where a
+ * character outside the BMP follows the prefix ("jo😀" for "jo"), and SQLite cannot use an index
+ * for LIKE on BINARY columns at all. The range is `[lower, successor(prefix))`; the LIKE, kept
+ * away from the range optimizer, makes it exact.
+ */
+export function whereStartsWith(qb: Knex.QueryBuilder, col: string, prefix: string): void {
+  const mysql = qb.client.config.client === "mysql2";
+  const lower = mysql ? padSpaceLowerBound(prefix) : prefix;
+  const upper = successor(prefix);
+  if (lower) qb.whereRaw(`${col} >= ?`, [lower]);
+  if (upper !== undefined) qb.whereRaw(`${col} < ?`, [upper]);
+  qb.whereRaw(`${mysql ? `cast(${col} as binary)` : col} like ? escape '!'`, [`${likeEscape(prefix)}%`]);
+}
+
+/** The least string greater than every string starting with `prefix` (code point order). */
+function successor(prefix: string): string | undefined {
+  const chars = [...prefix];
+  while (chars.length > 0) {
+    const cp = (chars.pop() as string).codePointAt(0) as number;
+    if (cp < 0x10ffff) return chars.join("") + String.fromCodePoint(cp + 1 === 0xd800 ? 0xe000 : cp + 1);
+  }
+  return undefined;
+}
+
+/**
+ * A lower bound of the strings starting with `prefix` under MariaDB's PAD SPACE collations, where
+ * "ab\tc" < "ab" (the shorter side is padded with spaces), so `prefix` itself is not one. With
+ * `c` the prefix's last character above U+0020 and `a` what precedes it: `a`, the character
+ * before `c`, and U+10FFFF — below every string starting with `a c`, above all others but those
+ * starting with `a`, that character and U+10FFFF. ('' — no bound — when there is no such `c`.)
+ */
+function padSpaceLowerBound(prefix: string): string {
+  const chars = [...prefix];
+  let i = chars.length - 1;
+  while (i >= 0 && ((chars[i] as string).codePointAt(0) as number) <= 0x20) i--;
+  if (i < 0) return "";
+  const c = (chars[i] as string).codePointAt(0) as number;
+  return `${chars.slice(0, i).join("")}${String.fromCodePoint(c - 1 === 0xdfff ? 0xd7ff : c - 1)}\u{10FFFF}`;
+}
+
 /** A text condition on (raw, lc, key) columns, positive form (no negation). */
 function textCondition(qb: Knex.QueryBuilder, cols: Text, op: "$eq" | "$in" | "$startsWith", values: Scalar[]): void {
   if (op === "$startsWith") {
     const lp = String(values[0]).toLowerCase();
-    qb.whereRaw(`${cols.key} like ? escape '!'`, [`${likeEscape(lp.slice(0, SORT_KEY_LENGTH))}%`]);
-    // The key holds only the first 190 characters; a longer prefix is checked on the full text.
-    if (lp.length > SORT_KEY_LENGTH && cols.lc !== cols.key) qb.whereRaw(`${cols.lc} like ? escape '!'`, [`${likeEscape(lp)}%`]);
+    if (cols.lc === cols.key) {
+      // The column is the whole lower-case text (emails, phones, codes): compare the whole prefix.
+      whereStartsWith(qb, cols.key, lp);
+      return;
+    }
+    // The key holds only the start of the text: it narrows by the part of the prefix every key
+    // holds, and a longer prefix is checked on the full text.
+    const head = keyHead(lp);
+    if (head) whereStartsWith(qb, cols.key, head);
+    if (lp.length > head.length) qb.whereRaw(`${cols.lc} like ? escape '!'`, [`${likeEscape(lp)}%`]);
     return;
   }
   const strings = values.map(String);
-  if (cols.key !== cols.raw) qb.whereIn(qb.client.raw(cols.key), [...new Set(strings.map((v) => v.toLowerCase().slice(0, SORT_KEY_LENGTH)))]);
-  qb.whereIn(qb.client.raw(cols.raw), strings);
+  if (cols.key !== cols.raw) qb.whereIn(qb.client.raw(cols.key), [...new Set(strings.flatMap((v) => keysOf(v.toLowerCase())))]);
+  exactIn(qb, cols.raw, strings);
+}
+
+/**
+ * The sort key of a lower-case text: its first SORT_KEY_LENGTH characters (code points, as
+ * domain/contact-query.ts `textSortKey` says). A store that still cuts at UTF-16 units keys
+ * differently only when a pair straddles the cut, so `$eq` accepts either key.
+ */
+function keysOf(lc: string): string[] {
+  const units = lc.slice(0, SORT_KEY_LENGTH);
+  const points = [...lc].slice(0, SORT_KEY_LENGTH).join("");
+  return units === points ? [units] : [units, points];
+}
+
+/** The longest start of `lc` that every key of a text starting with `lc` starts with. */
+function keyHead(lc: string): string {
+  const head = lc.slice(0, SORT_KEY_LENGTH);
+  const last = head.charCodeAt(head.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? head.slice(0, -1) : head;
 }
 
 /** `c.id in (select contact_id from <table> where tenant_id = ? and …)`. */
@@ -127,9 +206,13 @@ const CMP = { $eq: "=", $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" } as const;
 export function applyContactFilter(qb: Knex.QueryBuilder, filter: Filter, cx: CompileContext): void {
   switch (filter.kind) {
     case "and":
+      // `{}` matches everything. Knex drops an empty group, which is right on its own but not
+      // under `$not` or among `$or` alternatives: say it.
+      if (filter.filters.length === 0) qb.whereRaw("1 = 1");
       for (const f of filter.filters) qb.where((sub) => applyContactFilter(sub, f, cx));
       return;
     case "or":
+      if (filter.filters.length === 0) qb.whereRaw("1 = 0");
       qb.where((outer) => {
         for (const f of filter.filters) outer.orWhere((sub) => applyContactFilter(sub, f, cx));
       });
@@ -183,7 +266,7 @@ function applyPositive(
       } else if (f.kind === "in" || (f.kind === "compare" && f.op === "$eq")) {
         const vs = values(f.kind === "in" ? f.values : [f.value]);
         if (t.kind === "text") textCondition(qb, t.cols, "$in", vs);
-        else qb.whereIn(qb.client.raw(col), vs);
+        else exactIn(qb, col, vs);
       } else if (f.kind === "compare") {
         qb.whereRaw(`${col} ${CMP[f.op as keyof typeof CMP]} ?`, [norm(field, f.value)]);
       } else {
@@ -204,9 +287,9 @@ function applyPositive(
       if (f.kind !== "has") throw new Error(`${f.kind} on ${field.path}`);
       const keys = f.values.map(String);
       if (!f.all) {
-        inTable(qb, cx.db, cx.tenantId, t.table, false, (sub) => sub.whereIn(t.col, keys));
+        inTable(qb, cx.db, cx.tenantId, t.table, false, (sub) => exactIn(sub, t.col, keys));
       } else {
-        for (const key of new Set(keys)) inTable(qb, cx.db, cx.tenantId, t.table, false, (sub) => sub.where(t.col, key));
+        for (const key of new Set(keys)) inTable(qb, cx.db, cx.tenantId, t.table, false, (sub) => exactIn(sub, t.col, [key]));
       }
       return;
     }
@@ -227,7 +310,7 @@ function applyPositive(
         const text = { raw: "text_value", lc: "text_lc", key: "text_key" };
         const col = t.def === "NUMBER" ? "num_value" : t.def === "DATE" ? "date_value" : undefined;
         if (f.kind === "startsWith") textCondition(sub, text, "$startsWith", [f.prefix]);
-        else if (f.kind === "in") col ? sub.whereIn(col, f.values) : textCondition(sub, text, "$in", f.values);
+        else if (f.kind === "in") col ? exactIn(sub, col, f.values) : textCondition(sub, text, "$in", f.values);
         else if (f.kind === "compare" && col) sub.whereRaw(`${col} ${CMP[f.op as keyof typeof CMP]} ?`, [f.value]);
         else if (f.kind === "compare" && f.op === "$eq") textCondition(sub, text, "$in", [f.value]);
         else throw new Error(`${f.kind} on ${field.path}`);

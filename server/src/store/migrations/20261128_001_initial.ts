@@ -3,7 +3,8 @@ import type { Knex } from "knex";
 /**
  * Tenants, labels, extended fields, the event outbox and idempotency keys. Every table is keyed
  * by tenant first; timestamps are epoch milliseconds (BIGINT) so both stores compare them the
- * same way; text compares byte-wise (utf8mb4_bin) as it does in SQLite.
+ * same way; text compares byte-wise and without padding (utf8mb4_nopad_bin: "a" and "a " differ)
+ * as it does in SQLite.
  */
 export const name = "20261128_001_initial";
 
@@ -13,7 +14,7 @@ function binaryText(t: Knex.CreateTableBuilder): void {
   // SQLite compares text byte-wise already and has no table charsets.
   if (!onMysql) return;
   t.charset("utf8mb4");
-  t.collate("utf8mb4_bin");
+  t.collate("utf8mb4_nopad_bin");
 }
 
 export async function up(knex: Knex): Promise<void> {

@@ -21,7 +21,7 @@ export async function up(knex: Knex): Promise<void> {
   const binaryText = (t: Knex.CreateTableBuilder) => {
     if (!mysql) return;
     t.charset("utf8mb4");
-    t.collate("utf8mb4_bin");
+    t.collate("utf8mb4_nopad_bin");
   };
   const textTriple = (t: Knex.CreateTableBuilder, name: string, max: number) => {
     t.string(name, max).nullable();
