@@ -81,8 +81,8 @@ describe("scenario 7: outbox and a resumable consumer on mysql", () => {
           }
         } catch (err) {
           if (abort.signal.aborted) return;
-          // The server caps every call, streams included, at MAX_TIMEOUT_MS (30 s by default) and
-          // then ends it with DEADLINE_EXCEEDED; a consumer resumes from its cursor, as after a kill.
+          // A stream that ends with DEADLINE_EXCEEDED (a client-set deadline) is resumed from its
+          // cursor, as after a kill.
           if (!(err instanceof ConnectError && err.code === Code.DeadlineExceeded)) {
             streamErrors.push(err instanceof ConnectError ? `${Code[err.code]} ${err.rawMessage}` : String(err));
           }

@@ -88,8 +88,6 @@ const FIXTURE: Record<string, ContactInfoJson> = {
   long2: { name: { first: `${P.toUpperCase()}beta`, last: "Long" }, emails: { items: [{ email: `${LONG_EMAIL_LOCAL}b@long.example.com` }] } },
 };
 const ALL = Object.keys(FIXTURE).sort();
-/** Runs the tests pinning open store bugs (see the sort tests). */
-const KNOWN_BUGS = process.env.QUERY_KNOWN_BUGS === "1";
 
 describe.each(STORES)("contact queries on %s", (store) => {
   let t: TestServer;
@@ -552,10 +550,8 @@ describe.each(STORES)("contact queries on %s", (store) => {
       await checkSort("info.extendedFields.custom.score", ["ada2", "grace", "ada", "alan"]);
     });
 
-    // Open store bugs, reported (not in the query compiler); QUERY_KNOWN_BUGS=1 runs these.
-    // store/contact-index.ts cuts sort keys at 190 UTF-16 units, splitting a pair that straddles
-    // the cut (MariaDB keeps U+FFFD, SQLite the lone surrogate); keys are 190 code points.
-    it.runIf(KNOWN_BUGS)("long text: keys keep 190 characters, never half a surrogate pair", async () => {
+    // Sort keys keep 190 code points: a pair straddling 190 UTF-16 units is not cut in two.
+    it("long text: keys keep 190 characters, never half a surrogate pair", async () => {
       const other = t.clients("sort-cut");
       const base = "b".repeat(189);
       const ids: Record<string, string> = {};
@@ -573,7 +569,7 @@ describe.each(STORES)("contact queries on %s", (store) => {
 
     // MariaDB's utf8mb4_bin is PAD SPACE: "hello" = "hello " and "mary\tann" < "mary" as sort
     // keys there; the contact tables need utf8mb4_nopad_bin.
-    it.runIf(store === "sqlite" || KNOWN_BUGS)("text differing only in trailing spaces or control characters sorts by code point", async () => {
+    it("text differing only in trailing spaces or control characters sorts by code point", async () => {
       const other = t.clients("sort-pad");
       await other.fields.findOrCreateExtendedField({ displayName: "Notes", dataType: FieldDataType.TEXT });
       const ids: Record<string, string> = {};
@@ -632,11 +628,8 @@ describe.each(STORES)("contact queries on %s", (store) => {
       expect((await other.contacts.queryContacts({ search: word })).contacts.map((x) => x.id)).toEqual([contact?.id]);
     });
 
-    // Open bug in store/contact-queries.ts (reported): search matches words with
-    // `token like 'term%'`, which MariaDB runs as an index range ending at U+FFFF, missing words
-    // where a character outside the BMP follows the term. whereStartsWith (contact-query-sql.ts)
-    // is the exact form. QUERY_KNOWN_BUGS=1 runs this on MariaDB.
-    it.runIf(store === "sqlite" || KNOWN_BUGS)("finds words where a character outside the BMP follows the search term", async () => {
+    // `token like 'term%'` alone would be an index range ending at U+FFFF on MariaDB.
+    it("finds words where a character outside the BMP follows the search term", async () => {
       const tenant = "search-astral";
       const other = t.clients(tenant);
       const { contact } = await other.contacts.createContact({ info: { name: { first: "jo𝐀n" }, emails: { items: [{ email: "k😀@y.io" }] } } });

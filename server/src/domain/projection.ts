@@ -61,7 +61,7 @@ export function parseProjection(fields: readonly string[], fieldsets: readonly F
     if (f.length > 100) throw invalidField("INVALID_FIELDS", at(`fields[${i}]`), "at most 100 characters");
     add(f, at(`fields[${i}]`));
   });
-  for (const set of fieldsets) for (const path of FIELDSETS[set as Exclude<FieldSet, "FULL">]) add(path, at("fieldsets"));
+  for (const set of fieldsets) for (const path of FIELDSETS[set as Exclude<FieldSet, "FULL">] ?? unknownFieldSet(at("fieldsets"))) add(path, at("fieldsets"));
   return { top, info };
 }
 
@@ -78,4 +78,9 @@ export function project(contact: ContactJson, projection: Projection): ContactJs
     out.info = info;
   }
   return out;
+}
+
+/** A field set number the contract does not define (fieldSetNames maps it to undefined). */
+function unknownFieldSet(field: string): never {
+  throw invalidField("INVALID_FIELDS", field, "has an unknown field set");
 }

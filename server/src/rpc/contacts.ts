@@ -206,7 +206,7 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
 
     async mergeContacts(req, ctx) {
       validateId(req.targetContactId, "target_contact_id");
-      req.sourceContactIds.forEach((id, i) => validateId(id, `source_contact_ids[${i}]`));
+      for (const [i, id] of req.sourceContactIds.entries()) validateId(id, `source_contact_ids[${i}]`);
       const meta = mutationMeta(ctx, MergeContactsRequestSchema, req);
       const contact = await merge.mergeContacts(deps, callerOf(ctx), req, meta);
       return create(MergeContactsResponseSchema, { contact: contactToProto(contact) });
@@ -214,14 +214,15 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
 
     async previewMergeContacts(req, ctx) {
       validateId(req.targetContactId, "target_contact_id");
-      req.sourceContactIds.forEach((id, i) => validateId(id, `source_contact_ids[${i}]`));
+      for (const [i, id] of req.sourceContactIds.entries()) validateId(id, `source_contact_ids[${i}]`);
       const contact = await merge.previewMergeContacts(deps, callerOf(ctx), req);
       return create(PreviewMergeContactsResponseSchema, { contact: contactToProto(contact) });
     },
 
     async updateMemberInfo(req, ctx) {
       validateId(req.contactId, "contact_id");
-      const member = req.memberInfo ? (toJson(MemberInfoSchema, req.memberInfo) as MemberInfoJson) : undefined;
+      // signup_date is the server's to set (services/contacts.ts ignores it): not converted, so an invalid Timestamp cannot fail toJson.
+      const member = req.memberInfo ? (toJson(MemberInfoSchema, { ...req.memberInfo, signupDate: undefined }) as MemberInfoJson) : undefined;
       const meta = mutationMeta(ctx, UpdateMemberInfoRequestSchema, req);
       const contact = await contacts.updateMemberInfo(deps, callerOf(ctx), req.contactId, member, meta);
       return create(UpdateMemberInfoResponseSchema, { contact: contactToProto(contact) });

@@ -51,24 +51,53 @@ export function isDatabaseOutage(err: unknown): boolean {
   return typeof e.message === "string" && /Timeout acquiring a connection|Connection lost|connect ETIMEDOUT/.test(e.message);
 }
 
+/** Error texts echo client input (keys, paths, values); this bounds them so trailers stay small. */
+const MAX_ECHO = 300;
+/** All the violations of a call share this many bytes of echoed text. */
+const ECHO_BUDGET = 4000;
+const MAX_VIOLATIONS = 20;
+
+function clipper(): (s: string) => string {
+  let budget = ECHO_BUDGET;
+  return (s) => {
+    const max = Math.max(40, Math.min(MAX_ECHO, budget));
+    if (s.length <= max) {
+      budget -= s.length;
+      return s;
+    }
+    // Never cut a surrogate pair in two (a lone surrogate is not valid UTF-8).
+    const cut = /[\uD800-\uDBFF]/.test(s.charAt(max - 1)) ? max - 1 : max;
+    const out = `${s.slice(0, cut)}…(${s.length - cut} more characters)`;
+    budget -= out.length;
+    return out;
+  };
+}
+
 export function toConnectError(err: unknown): { error: ConnectError; bug: boolean } {
   if (err instanceof ConnectError) return { error: err, bug: false };
   if (err instanceof DomainError) {
+    const clip = clipper();
     const details: ConstructorParameters<typeof ConnectError>[3] = [
       {
         desc: ErrorInfoSchema,
-        value: create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: { ...err.metadata } }),
+        value: create(ErrorInfoSchema, {
+          reason: err.reason,
+          domain: ERROR_DOMAIN,
+          metadata: Object.fromEntries(Object.entries(err.metadata).map(([k, v]) => [k, clip(v)])),
+        }),
       },
     ];
     if (err.violations.length > 0) {
       details.push({
         desc: BadRequestSchema,
         value: create(BadRequestSchema, {
-          fieldViolations: err.violations.map((v) => ({ field: v.field, description: v.description, reason: err.reason })),
+          fieldViolations: err.violations
+            .slice(0, MAX_VIOLATIONS)
+            .map((v) => ({ field: clip(v.field), description: clip(v.description), reason: err.reason })),
         }),
       });
     }
-    return { error: new ConnectError(err.message, CODES[err.kind], undefined, details), bug: false };
+    return { error: new ConnectError(clip(err.message), CODES[err.kind], undefined, details), bug: false };
   }
   if (err instanceof QueryAbandonedError) {
     return { error: new ConnectError("the call's deadline passed or it was cancelled", Code.DeadlineExceeded), bug: false };
@@ -83,4 +112,9 @@ export function toConnectError(err: unknown): { error: ConnectError; bug: boolea
     };
   }
   return { error: new ConnectError("internal error", Code.Internal), bug: true };
+}
+
+/** A request body that does not parse as its message: INVALID_ARGUMENT `MALFORMED_REQUEST`. */
+export function malformedRequest(typeName: string, reason: string): ConnectError {
+  return toConnectError(new DomainError("invalid_argument", "MALFORMED_REQUEST", `cannot parse ${typeName}: ${reason}`)).error;
 }

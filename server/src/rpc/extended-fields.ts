@@ -70,6 +70,7 @@ export function extendedFieldsHandlers(deps: ServiceDeps): ServiceImpl<typeof Ex
     async listExtendedFields(req, ctx) {
       const filters = catalogListFilter(req, schema, FIELD_LIMITS.displayNameMax);
       if (req.fieldType !== undefined && req.fieldType !== FieldType.UNSPECIFIED) {
+        if (FieldType[req.fieldType] === undefined) throw invalidField("INVALID_FIELD_TYPE", "field_type", `unknown field type ${req.fieldType}`);
         filters.push({ kind: "compare", field: fieldTypeField, op: "$eq", value: FieldType[req.fieldType] });
       }
       const sorts = parseSort(req.sort ? sortEntries([req.sort]) : [], schema, "sort");

@@ -19,6 +19,24 @@ async function* mapStreamErrors<T>(messages: AsyncIterable<T>, map: (err: unknow
 }
 
 /**
+ * What is logged of an unexpected error: its kind, driver codes and stack frames, never its
+ * message. A database driver's message is the whole statement with its values inlined (names,
+ * emails, phones), and `sqlMessage` can quote them too ("Duplicate entry '…'").
+ */
+export function describeBug(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err };
+  const e = err as Error & { code?: unknown; errno?: unknown; sqlState?: unknown };
+  const frames = (e.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line));
+  return {
+    type: e.name,
+    ...(e.code !== undefined ? { code: e.code } : {}),
+    ...(e.errno !== undefined ? { errno: e.errno } : {}),
+    ...(e.sqlState !== undefined ? { sqlState: e.sqlState } : {}),
+    stack: frames.map((line) => line.trim()).join("\n"),
+  };
+}
+
+/**
  * Turns every failure into a gRPC status through the one mapper (rpc/errors.ts), for unary
  * calls and for errors raised while a stream is running. Bugs are logged with their stack here
  * and reach the client only as INTERNAL.
@@ -26,7 +44,7 @@ async function* mapStreamErrors<T>(messages: AsyncIterable<T>, map: (err: unknow
 export function errorInterceptor(log: Logger): Interceptor {
   const map = (err: unknown, method: string): ConnectError => {
     const { error, bug } = toConnectError(err);
-    if (bug) log.error({ err, method }, "unhandled error");
+    if (bug) log.error({ err: describeBug(err), method }, "unhandled error");
     return error;
   };
   return (next) => async (req) => {
@@ -46,9 +64,9 @@ export function errorInterceptor(log: Logger): Interceptor {
 export function tenancyInterceptor(authenticate: Authenticator): Interceptor {
   return (next) => async (req) => {
     const service = req.service.typeName;
-    if (isTenantScoped(service)) {
-      req.contextValues.set(kCaller, await authenticate(req.header, `${service}/${req.method.name}`));
-    }
+    // Health and reflection touch no tenant data and run no queries.
+    if (!isTenantScoped(service)) return next(req);
+    req.contextValues.set(kCaller, await authenticate(req.header, `${service}/${req.method.name}`));
     // Every query the call runs is abandoned and killed when the call's deadline passes.
     return withCallSignal(req.signal, () => next(req));
   };

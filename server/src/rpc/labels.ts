@@ -59,6 +59,7 @@ export function labelsHandlers(deps: ServiceDeps): ServiceImpl<typeof LabelsServ
     async listLabels(req, ctx) {
       const filters: Filter[] = catalogListFilter(req, schema, LABEL_LIMITS.displayNameMax);
       if (req.labelType !== undefined && req.labelType !== LabelType.UNSPECIFIED) {
+        if (LabelType[req.labelType] === undefined) throw invalidField("INVALID_LABEL_TYPE", "label_type", `unknown label type ${req.labelType}`);
         filters.push({ kind: "compare", field: labelTypeField, op: "$eq", value: LabelType[req.labelType] });
       }
       const sorts = parseSort(req.sort ? sortEntries([req.sort]) : [], schema, "sort");

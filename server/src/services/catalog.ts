@@ -73,9 +73,9 @@ export async function findOrCreate<T extends CatalogEntity, Row extends object>(
     if (current >= quota) throw kind.quotaError(quota, current);
 
     const slug = slugify(displayName);
-    const base = keyCandidate(CUSTOM_NAMESPACE, slug, kind.keyMax, 1);
     const taken = new Set([
-      ...(await catalog.keysWithPrefix(trx, kind.table, caller.tenantId, base)),
+      // Every custom key, not only those starting with the first candidate: past n = 1, candidates cut a long slug shorter to make room for "-n".
+      ...(await catalog.keysWithPrefix(trx, kind.table, caller.tenantId, `${CUSTOM_NAMESPACE}.`)),
       // A deleted entry's key stays taken until every contact has let go of it.
       ...(await keysBeingCleaned(trx, caller.tenantId, kind.cleanupKind)),
     ]);

@@ -2,12 +2,28 @@
  * Running contact queries: one page (offset or keyset), capped counts and facet counts. The
  * page is found on index columns first (ids and sort values only) and the documents are fetched
  * by primary key afterwards, so deep offsets do not drag whole rows along.
+ *
+ * Two query shapes are planned here rather than left to the generic filter compiler, because the
+ * optimizer cannot find a good plan for them on its own (bench/RESULTS.md has the plans):
+ *  - a label condition under the creation-date sort drives the page from contact_labels, whose
+ *    (tenant_id, label_key, created_at, contact_id) index returns a label's contacts already in
+ *    page order, instead of reading every contact with the label and sorting them;
+ *  - comparisons on one custom NUMBER or DATE field (`{$gt: a, $lt: b}`) become one index range
+ *    over contact_field_values instead of one lookup per bound, each of which alone may match
+ *    most contacts;
+ *  - a capped count of such a query alone (one label, one field's range, one search word) reads
+ *    only that index, and one of all the tenant's contacts reads the narrow creation-date index:
+ *    counting fetches no contact row it does not need (each is a random read of a wide row).
+ * Both are exact rewrites (a contact has one contact_labels row per label and one
+ * contact_field_values row per field; contact_labels.created_at is the contact's created_at).
  */
 import type { Knex } from "knex";
+import { extendedFieldKeyOf } from "../domain/contact-query.js";
 import type { StoredContact } from "../domain/contacts.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { searchTerms } from "../domain/search.js";
-import { applyContactFilter, type CompileContext, sortExpression } from "./contact-query-sql.js";
+import { applyContactFilter, type CompileContext, sortExpression, whereStartsWith } from "./contact-query-sql.js";
+import { isMysql } from "./db.js";
 
 export interface ContactPageQuery {
   filter: Filter;
@@ -30,57 +46,148 @@ export interface ContactPage {
   tooManyToCount?: boolean;
 }
 
-/** `where` of every contact query: the tenant, the filter and the search. */
-function matching(qb: Knex.QueryBuilder, q: ContactPageQuery, cx: CompileContext): void {
-  qb.where("c.tenant_id", cx.tenantId);
-  qb.where((sub) => applyContactFilter(sub, q.filter, cx));
-  for (const term of q.search ? searchTerms(q.search) : []) {
-    qb.whereIn(
-      "c.id",
-      cx.db("contact_search_tokens")
-        .select("contact_id")
-        .where("contact_search_tokens.tenant_id", cx.tenantId)
-        .whereRaw("token like ? escape '!'", [`${term.replace(/[!%_]/g, (ch) => `!${ch}`)}%`]),
+type Comparison = Extract<Filter, { kind: "compare" }>;
+const RANGE_SQL = { $eq: "=", $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" } as const;
+
+/** How a query is run: what drives it, and what is left for the filter compiler. */
+interface Plan {
+  /** The page comes from this label's rows of contact_labels, in creation order. */
+  label?: string;
+  /** Comparisons on one custom field, merged: `c.id in (one range over contact_field_values)`. */
+  ranges: { key: string; column: "num_value" | "date_value"; conditions: Comparison[] }[];
+  /** The rest of the filter. */
+  rest: Filter;
+  search: string[];
+}
+
+/** The filter as a list of conditions that must all hold (nested `and`s flattened). */
+function conjuncts(f: Filter): Filter[] {
+  return f.kind === "and" ? f.filters.flatMap(conjuncts) : [f];
+}
+
+function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: CompileContext): Plan {
+  let parts = conjuncts(q.filter);
+  let label: string | undefined;
+  if (q.sort?.field.path === "createdDate") {
+    const i = parts.findIndex(
+      (f) => f.kind === "has" && f.field.path === "info.labelKeys" && f.values.length > 0 && (f.all || f.values.length === 1),
     );
+    const has = parts[i];
+    if (has?.kind === "has") {
+      label = String(has.values[0]);
+      parts = parts.filter((_, j) => j !== i);
+      if (has.values.length > 1) parts.push({ ...has, values: has.values.slice(1) });
+    }
   }
+  const byField = new Map<string, Comparison[]>();
+  for (const f of parts) {
+    if (f.kind !== "compare" || !(f.op in RANGE_SQL)) continue;
+    const key = extendedFieldKeyOf(f.field.path);
+    const type = key ? cx.customTypes.get(key) : undefined;
+    if (!key || (type !== "NUMBER" && type !== "DATE")) continue;
+    byField.set(key, [...(byField.get(key) ?? []), f]);
+  }
+  const ranges: Plan["ranges"] = [];
+  for (const [key, conditions] of byField) {
+    ranges.push({ key, column: cx.customTypes.get(key) === "NUMBER" ? "num_value" : "date_value", conditions });
+    parts = parts.filter((f) => !conditions.includes(f as Comparison));
+  }
+  const rest: Filter = parts.length === 1 ? (parts[0] as Filter) : { kind: "and", filters: parts };
+  return { ...(label ? { label } : {}), ranges, rest, search: q.search ? searchTerms(q.search) : [] };
+}
+
+/** True when the plan needs nothing of the contact row itself. */
+function labelOnly(plan: Plan): boolean {
+  return plan.label !== undefined && plan.ranges.length === 0 && plan.search.length === 0 && conjuncts(plan.rest).length === 0;
+}
+
+/** The contact_field_values rows of one field within its merged range. */
+function rangeQuery(db: Knex, tenantId: string, r: Plan["ranges"][number]): Knex.QueryBuilder {
+  const qb = db("contact_field_values").where("contact_field_values.tenant_id", tenantId).where("field_key", r.key);
+  for (const f of r.conditions) qb.whereRaw(`${r.column} ${RANGE_SQL[f.op as keyof typeof RANGE_SQL]} ?`, [f.value]);
+  return qb;
+}
+
+/** The search tokens starting with one search word. */
+function tokenQuery(db: Knex, tenantId: string, term: string): Knex.QueryBuilder {
+  const qb = db("contact_search_tokens").where("contact_search_tokens.tenant_id", tenantId);
+  whereStartsWith(qb, "token", term);
+  return qb;
+}
+
+/** `where` of every contact query: the tenant, the filter and the search. */
+function matching(qb: Knex.QueryBuilder, plan: Plan, cx: CompileContext): void {
+  qb.where("c.tenant_id", cx.tenantId);
+  qb.where((sub) => applyContactFilter(sub, plan.rest, cx));
+  for (const r of plan.ranges) qb.whereIn("c.id", rangeQuery(cx.db, cx.tenantId, r).select("contact_id"));
+  for (const term of plan.search) qb.whereIn("c.id", tokenQuery(cx.db, cx.tenantId, term).select("contact_id"));
+}
+
+/**
+ * The rows a query reads, from its driving table: `contacts as c`, or a label's
+ * `contact_labels as l` (joined to `c` only when the filter needs the contact row).
+ */
+function source(cx: CompileContext, plan: Plan): Knex.QueryBuilder {
+  const { db, tenantId } = cx;
+  if (plan.label === undefined) {
+    const qb = db("contacts as c");
+    matching(qb, plan, cx);
+    return qb;
+  }
+  const qb = db("contact_labels as l").where("l.tenant_id", tenantId).where("l.label_key", plan.label);
+  // utf8mb4_bin pads with spaces ('a' = 'a '): compare the bytes too, as the filter compiler does.
+  if (isMysql(db)) qb.whereRaw("cast(l.label_key as binary) = ?", [plan.label]);
+  if (!labelOnly(plan)) {
+    qb.join("contacts as c", (j) => j.on("c.tenant_id", "=", "l.tenant_id").andOn("c.id", "=", "l.contact_id"));
+    matching(qb, plan, cx);
+  }
+  return qb;
 }
 
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {
   const { db, tenantId } = cx;
-  const order = sortExpression(q.sort, cx);
+  const plan = planQuery(q, cx);
   const dir = q.sort.descending ? "desc" : "asc";
-  const inner = db("contacts as c").select("c.id", db.raw(`${order.sql} as sort_value`));
-  if (order.join) {
-    const key = order.join.key;
-    inner.leftJoin("contact_field_values as sv", (j) => {
-      j.on("sv.contact_id", "=", "c.id").andOn("sv.tenant_id", "=", "c.tenant_id").andOn("sv.field_key", "=", db.raw("?", [key]));
-    });
+  const inner = source(cx, plan);
+  // The sort value and the id, on the driving table's columns (a label's rows carry the
+  // contact's created_at, so they come out of contact_labels_key_idx in page order).
+  let key: { sort: string; id: string };
+  if (plan.label !== undefined) {
+    key = { sort: "l.created_at", id: "l.contact_id" };
+  } else {
+    const order = sortExpression(q.sort, cx);
+    key = { sort: order.sql, id: "c.id" };
+    if (order.join) {
+      const field = order.join.key;
+      inner.leftJoin("contact_field_values as sv", (j) => {
+        j.on("sv.contact_id", "=", "c.id").andOn("sv.tenant_id", "=", "c.tenant_id").andOn("sv.field_key", "=", db.raw("?", [field]));
+      });
+    }
   }
-  matching(inner, q, cx);
+  inner.select(db.raw(`${key.id} as id`), db.raw(`${key.sort} as sort_value`));
   if (q.after) {
     const [value, id] = q.after;
     const cmp = q.sort.descending ? "<" : ">";
-    inner.where((w) => w.whereRaw(`${order.sql} ${cmp} ?`, [value]).orWhere((e) => e.whereRaw(`${order.sql} = ?`, [value]).where("c.id", cmp, id)));
+    inner.where((w) => w.whereRaw(`${key.sort} ${cmp} ?`, [value]).orWhere((e) => e.whereRaw(`${key.sort} = ?`, [value]).where(db.raw(key.id), cmp, id)));
   }
-  inner.orderByRaw(`${order.sql} ${dir}, c.id ${dir}`).limit(q.limit + 1);
+  inner.orderByRaw(`${key.sort} ${dir}, ${key.id} ${dir}`).limit(q.limit + 1);
   if (q.offset) inner.offset(q.offset);
 
-  const rows = (await db
+  const pageQuery = db
     .select("d.doc", "p.sort_value", "p.id")
     .from(inner.as("p"))
     .join("contacts as d", (j) => j.on("d.id", "=", "p.id").andOn("d.tenant_id", "=", db.raw("?", [tenantId])))
-    .orderByRaw(`p.sort_value ${dir}, p.id ${dir}`)) as { doc: string; sort_value: Scalar; id: string }[];
+    .orderByRaw(`p.sort_value ${dir}, p.id ${dir}`) as unknown as Promise<{ doc: string; sort_value: Scalar; id: string }[]>;
+  // The capped count runs beside the page (its own connection), not after it.
+  const [rows, counted] = await Promise.all([pageQuery, q.countUpTo === undefined ? undefined : countUpTo(cx, plan, q.countUpTo)]);
   const hasNext = rows.length > q.limit;
   if (hasNext) rows.pop();
 
   let total: number | undefined;
   let tooManyToCount: boolean | undefined;
-  if (q.countUpTo !== undefined) {
-    const capped = db("contacts as c").select(db.raw("1"));
-    matching(capped, q, cx);
-    capped.limit(q.countUpTo + 1);
-    const counted = await db.count({ n: "*" }).from(capped.as("m")).first();
-    const n = Number(counted?.n ?? 0);
+  if (q.countUpTo !== undefined && counted !== undefined) {
+    // A page that has rows and no next page shows the exact total itself.
+    const n = rows.length > 0 && !hasNext ? (q.offset ?? 0) + rows.length : counted;
     tooManyToCount = n > q.countUpTo;
     total = Math.min(n, q.countUpTo);
   }
@@ -92,10 +199,44 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   };
 }
 
+/**
+ * How many contacts match, counting no further than `cap + 1`. A query read straight off one
+ * index range (all the tenant's contacts, or one label's) probes for row `cap + 1` on that index
+ * and counts exactly only when there is none; a filtered query counts its matches up to the cap
+ * in one pass.
+ */
+async function countUpTo(cx: CompileContext, plan: Plan, cap: number): Promise<number> {
+  const { db, tenantId } = cx;
+  const unfiltered = plan.ranges.length === 0 && plan.search.length === 0 && conjuncts(plan.rest).length === 0;
+  if (unfiltered) {
+    const probe = source(cx, plan).select(db.raw("1 as one"));
+    // The narrow creation-date index, not the primary key (the whole rows), for the tenant's contacts.
+    if (plan.label === undefined) probe.orderBy("c.created_at");
+    const beyond = await probe.offset(cap).limit(1);
+    if ((beyond as unknown[]).length > 0) return cap + 1;
+    const exact = await source(cx, plan).count({ n: "*" }).first();
+    return Number(exact?.n ?? 0);
+  }
+  const [range] = plan.ranges;
+  const [term] = plan.search;
+  const only = plan.label === undefined && conjuncts(plan.rest).length === 0;
+  const capped =
+    only && range && plan.ranges.length === 1 && plan.search.length === 0
+      ? // One field's range alone: its contact_field_values rows are the matches (one per contact).
+        rangeQuery(db, tenantId, range).select(db.raw("1"))
+      : only && term !== undefined && plan.search.length === 1 && plan.ranges.length === 0
+        ? // One search word alone: the contacts with a token starting with it.
+          tokenQuery(db, tenantId, term).distinct("contact_id")
+        : source(cx, plan).select(db.raw("1"));
+  capped.limit(cap + 1);
+  const counted = await db.count({ n: "*" }).from(capped.as("m")).first();
+  return Number(counted?.n ?? 0);
+}
+
 /** How many of the tenant's contacts match a filter (for facets). */
 export async function countContacts(cx: CompileContext, filter: Filter): Promise<number> {
   const qb = cx.db("contacts as c").count({ n: "*" });
-  matching(qb, { filter, sort: undefined as never, limit: 0 }, cx);
+  matching(qb, planQuery({ filter, sort: undefined as never }, cx), cx);
   const row = await qb.first();
   return Number(row?.n ?? 0);
 }
@@ -103,7 +244,7 @@ export async function countContacts(cx: CompileContext, filter: Filter): Promise
 /** Contacts per label among those matching `filter`. */
 export async function countByLabel(cx: CompileContext, filter: Filter): Promise<Map<string, number>> {
   const matches = cx.db("contacts as c").select("c.id");
-  matching(matches, { filter, sort: undefined as never, limit: 0 }, cx);
+  matching(matches, planQuery({ filter, sort: undefined as never }, cx), cx);
   const rows = await cx
     .db("contact_labels")
     .where("contact_labels.tenant_id", cx.tenantId)

@@ -109,9 +109,9 @@ export function whereStartsWith(qb: Knex.QueryBuilder, col: string, prefix: stri
   const mysql = qb.client.config.client === "mysql2";
   const lower = mysql ? padSpaceLowerBound(prefix) : prefix;
   const upper = successor(prefix);
-  if (lower) qb.whereRaw(`${col} >= ?`, [lower]);
-  if (upper !== undefined) qb.whereRaw(`${col} < ?`, [upper]);
-  qb.whereRaw(`${mysql ? `cast(${col} as binary)` : col} like ? escape '!'`, [`${likeEscape(prefix)}%`]);
+  if (lower) qb.whereRaw("?? >= ?", [col, lower]);
+  if (upper !== undefined) qb.whereRaw("?? < ?", [col, upper]);
+  qb.whereRaw(`${mysql ? "cast(?? as binary)" : "??"} like ? escape '!'`, [col, `${likeEscape(prefix)}%`]);
 }
 
 /** The least string greater than every string starting with `prefix` (code point order). */

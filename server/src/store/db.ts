@@ -42,8 +42,11 @@ export function openDatabase(options: DatabaseOptions): Db {
     return knex({
       client: "mysql2",
       connection: {
-        host: url.hostname,
-        port: url.port ? Number(url.port) : 3306,
+        // `?socket=/run/mysqld/mysqld.sock` talks to a local server over its Unix socket,
+        // which costs the server less CPU per statement than loopback TCP.
+        ...(url.searchParams.get("socket")
+          ? { socketPath: url.searchParams.get("socket") as string }
+          : { host: url.hostname, port: url.port ? Number(url.port) : 3306 }),
         user: decodeURIComponent(url.username),
         password: decodeURIComponent(url.password),
         database: url.pathname.replace(/^\//, ""),
@@ -125,10 +128,3 @@ export function isUniqueViolation(err: unknown): boolean {
   return e.errno === 1062 || e.code === "ER_DUP_ENTRY" || e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
 
-/**
- * Restricts `qb` to rows whose `column` starts with `prefix`, literally. `!` is the escape
- * character because a backslash means different things in MySQL and SQLite string literals.
- */
-export function whereStartsWith(qb: Knex.QueryBuilder, column: string, prefix: string): void {
-  qb.whereRaw("?? like ? escape '!'", [column, `${prefix.replace(/[!%_]/g, (c) => `!${c}`)}%`]);
-}

@@ -10,9 +10,10 @@
  * run interceptors and implementations, so they behave as on connect-node.
  *
  * Differences from connect-node's gRPC handler (deliberate):
- * - A client `grpc-timeout` above `maxTimeoutMs` is capped instead of being
- *   rejected with INVALID_ARGUMENT, and calls without one get `maxTimeoutMs`.
- *   So `ctx.timeoutMs()` always returns a number.
+ * - For unary and client-streaming calls, a client `grpc-timeout` above
+ *   `maxTimeoutMs` is capped instead of being rejected with INVALID_ARGUMENT,
+ *   and calls without one get `maxTimeoutMs`. Response streams keep the
+ *   client's deadline, or none: a watch lasts as long as its client wants.
  * - A request body that does not parse is INVALID_ARGUMENT (connect: INTERNAL).
  * - When the deadline passes, the server answers DEADLINE_EXCEEDED itself
  *   instead of waiting for the implementation to give up.
@@ -22,6 +23,8 @@
  *   user-agent are there. `-bin` values are base64 (as connect-node gives them).
  * - `ctx.responseHeader` / `ctx.responseTrailer` start empty (connect-node
  *   pre-fills content-type and grpc-status).
+ * - `ctx.signal` is an AbortSignal that is cheaper to create (see CallSignal); its
+ *   abort on normal completion happens only if something listens to it.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, DescService, Message } from "@bufbuild/protobuf";
@@ -59,6 +62,12 @@ export interface GrpcServerOptions {
    * (or fail) on their own within the grace period.
    */
   shutdownSignal?: AbortSignal;
+  /**
+   * The error for a request body that does not parse (default: INVALID_ARGUMENT
+   * "cannot parse <type>: <reason>" without details). Interceptors do not see
+   * these calls: the body is parsed before they run.
+   */
+  parseError?: (typeName: string, reason: string) => ConnectError;
 }
 
 type GrpcCallObject =
@@ -80,6 +89,7 @@ interface ServerState {
   /** Only maintained when there is a shutdownSignal to fan out. */
   active: Set<RpcCall> | undefined;
   deadlines: DeadlineQueue;
+  parseError: (desc: DescMessage, e: unknown) => ConnectError;
 }
 
 // Pre-built: constructing a DOMException per call (stack capture) showed up in
@@ -284,8 +294,17 @@ class RpcCall {
   readonly callSignal = new CallSignal();
   done = false;
   readonly deadline: number;
-  /** The deadline came from the client and grpc-js enforces it. */
-  private readonly clientDeadline: boolean;
+  /**
+   * Set when the deadline came from the client (grpc-js enforces it): how
+   * close to it a cancellation counts as the deadline passing.
+   */
+  private readonly deadlineSlackMs: number | undefined;
+  /**
+   * Our own timer for a client deadline. grpc-js has one too, but when it
+   * fires first it answers DEADLINE_EXCEEDED without emitting 'cancelled',
+   * and the implementation would never hear that its call is over.
+   */
+  private clientDeadlineTimer: NodeJS.Timeout | undefined;
   /** Wakes a stream writer waiting for 'drain' when the call ends early. */
   wake: (() => void) | undefined;
   // DeadlineQueue links.
@@ -304,12 +323,19 @@ class RpcCall {
     const now = Date.now();
     const max = state.maxTimeoutMs;
     const d = Number(call.getDeadline());
-    if (Number.isFinite(d) && d - now <= max) {
+    const streaming = spec.kind !== "unary" && spec.kind !== "client_streaming";
+    if (Number.isFinite(d) && (d - now <= max || streaming)) {
       this.deadline = d;
-      this.clientDeadline = true;
+      this.deadlineSlackMs = Math.min(50, Math.max(2, (d - now) / 5));
+      this.clientDeadlineTimer = setTimeout(() => this.onOwnDeadline(), Math.max(0, d - now));
+      this.clientDeadlineTimer.unref();
+    } else if (streaming) {
+      // A response stream (WatchEvents) follows live changes for as long as the client wants.
+      this.deadline = Number.POSITIVE_INFINITY;
+      this.deadlineSlackMs = undefined;
     } else {
       this.deadline = now + max;
-      this.clientDeadline = false;
+      this.deadlineSlackMs = undefined;
       state.deadlines.add(this);
     }
     const deadline = this.deadline;
@@ -318,7 +344,7 @@ class RpcCall {
       method,
       service: method.parent,
       signal: this.callSignal.signal,
-      timeoutMs: () => deadline - Date.now(),
+      timeoutMs: () => (deadline === Number.POSITIVE_INFINITY ? undefined : deadline - Date.now()),
       requestMethod: "POST",
       requestHeader: new MetadataHeaders(call.metadata),
       responseHeader: new Headers(),
@@ -342,6 +368,7 @@ class RpcCall {
   finish(): boolean {
     if (this.done) return false;
     this.done = true;
+    if (this.clientDeadlineTimer !== undefined) clearTimeout(this.clientDeadlineTimer);
     this.state.deadlines.remove(this);
     this.state.active?.delete(this);
     return true;
@@ -349,10 +376,13 @@ class RpcCall {
 
   private onCancelled(): void {
     if (!this.finish()) return;
-    // grpc-js already sent DEADLINE_EXCEEDED if its timer fired; timers can
-    // run a millisecond "early" relative to Date.now(), hence the slack.
+    // Either grpc-js's deadline timer fired (it already answered
+    // DEADLINE_EXCEEDED), or the client sent RST_STREAM — which a client also
+    // does when *its* deadline passes, usually a little before ours (our
+    // deadline counts from when the headers arrived). Hence the slack.
+    const slack = this.deadlineSlackMs;
     const reason =
-      this.clientDeadline && Date.now() >= this.deadline - 2
+      slack !== undefined && Date.now() >= this.deadline - slack
         ? new ConnectError("the operation timed out", Code.DeadlineExceeded)
         : new ConnectError("the client cancelled the call", Code.Canceled);
     this.callSignal.abort(reason);
@@ -452,6 +482,12 @@ export function createGrpcServer(services: ServiceImplSpec[], opts: GrpcServerOp
     shutdownSignal: opts.shutdownSignal,
     active: opts.shutdownSignal !== undefined ? new Set() : undefined,
     deadlines: new DeadlineQueue(),
+    parseError: (desc, e) => {
+      const reason = e instanceof Error ? e.message : String(e);
+      return opts.parseError
+        ? opts.parseError(desc.typeName, reason)
+        : new ConnectError(`cannot parse ${desc.typeName}: ${reason}`, Code.InvalidArgument);
+    },
   };
   const sig = opts.shutdownSignal;
   if (sig !== undefined && state.active !== undefined) {
@@ -516,9 +552,9 @@ function unaryHandler(
   return (call, callback) => {
     let req: Message;
     try {
-      req = fromBinary(input, call.request);
+      req = parseRequest(input, call.request);
     } catch (e) {
-      callback(parseErrorStatus(input, e));
+      callback(errorToStatus(state.parseError(input, e), undefined));
       return;
     }
     const c = new RpcCall(state, call, spec, callUrl(call, path), callback);
@@ -546,13 +582,13 @@ function streamHandler(
     if (spec.kind === "server_streaming") {
       const w = call as grpc.ServerWritableStream<Buffer, Buffer>;
       try {
-        input = createAsyncIterable([fromBinary(inputDesc, w.request)]);
+        input = createAsyncIterable([parseRequest(inputDesc, w.request)]);
       } catch (e) {
-        w.emit("error", parseErrorStatus(inputDesc, e));
+        w.emit("error", errorToStatus(state.parseError(inputDesc, e), undefined));
         return;
       }
     } else {
-      input = readRequests(call as grpc.ServerReadableStream<Buffer, Buffer>, inputDesc);
+      input = readRequests(call as grpc.ServerReadableStream<Buffer, Buffer>, inputDesc, state);
     }
     const c = new RpcCall(state, call, spec, callUrl(call, path), callback);
     const out = transformInvokeImplementation(spec, c.ctx, state.interceptors)(input);
@@ -567,15 +603,16 @@ function streamHandler(
 async function* readRequests(
   call: grpc.ServerReadableStream<Buffer, Buffer>,
   desc: DescMessage,
+  state: ServerState,
 ): AsyncGenerator<Message> {
   // destroyOnReturn: false — an implementation that stops reading early must
   // not destroy the duplex, or its writable side (responses) dies with it.
   for await (const chunk of call.iterator({ destroyOnReturn: false })) {
     let msg: Message;
     try {
-      msg = fromBinary(desc, chunk as Buffer);
+      msg = parseRequest(desc, chunk as Buffer);
     } catch (e) {
-      throw parseError(desc, e);
+      throw state.parseError(desc, e);
     }
     yield msg;
   }
@@ -647,19 +684,15 @@ function waitDrain(c: RpcCall, call: WritableCall): Promise<void> {
   });
 }
 
+/** All-defaults requests are common (empty List/Check) and need no reader. */
+function parseRequest(desc: DescMessage, bytes: Buffer): Message {
+  return bytes.length === 0 ? create(desc) : fromBinary(desc, bytes);
+}
+
 function toBuffer(u: Uint8Array): Buffer {
   // A copy into Buffer's pool, not a view: small Uint8Arrays live on V8's heap
   // and reading `.buffer` forces a costly off-heap materialization.
   return Buffer.from(u);
-}
-
-function parseError(desc: DescMessage, e: unknown): ConnectError {
-  const m = e instanceof Error ? e.message : String(e);
-  return new ConnectError(`cannot parse ${desc.typeName}: ${m}`, Code.InvalidArgument);
-}
-
-function parseErrorStatus(desc: DescMessage, e: unknown): StatusOut {
-  return errorToStatus(parseError(desc, e), undefined);
 }
 
 function isEmpty(h: Headers): boolean {

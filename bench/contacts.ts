@@ -1,0 +1,243 @@
+/**
+ * `npm run bench:contacts`: in one run, with one grpc-js client, calls/s of
+ *
+ *   - bare:   grpc.health.v1.Health/Check on a bare grpc-js server (an empty call),
+ *   - get:    ContactsService/GetContact on the real server (MariaDB store),
+ *   - create: ContactsService/CreateContact on the real server (a new email each),
+ *   - select: raw mysql2 point selects of the same contact row (`doc` by tenant and id)
+ *             through a pool as large as the server's,
+ *
+ * each with the same number of calls in flight, taking them in turn for several
+ * rounds so that drift of the machine's speed hits all alike. Prints every run,
+ * medians, and the per-round median of the ratios the issue asks for
+ * (GetContact / bare; GetContact / raw select; CreateContact / bare).
+ *
+ * Both servers run as plain `tsc` output in their own processes. The contact
+ * read is a realistic one (~1.3 KB as JSON: name, company, 2 emails, 2 phones,
+ * an address, 3 labels, an extended field).
+ *
+ * DATABASE_URL names the MariaDB server (a `contacts_bench_contacts` database is
+ * created and dropped there); default mysql://root@127.0.0.1:3306. With
+ * `?socket=/run/mysqld/mysqld.sock` the server and the raw pool both use the socket.
+ *
+ * Options: --rounds N (7), --calls N (5000), --warmup N (1000), --inflight N (16)
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { type DescMessage, fromBinary, fromJson, type JsonValue, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import mysql from "mysql2/promise";
+import {
+  CreateContactRequestSchema,
+  CreateContactResponseSchema,
+  GetContactRequestSchema,
+  GetContactResponseSchema,
+} from "../gen/contacts/v1/contacts_service_pb.js";
+import { FindOrCreateLabelRequestSchema, FindOrCreateLabelResponseSchema } from "../gen/contacts/v1/labels_service_pb.js";
+import { HealthCheckRequestSchema, HealthCheckResponseSchema } from "../gen/grpc/health/v1/health_pb.js";
+
+const root = join(import.meta.dirname, "..");
+const args = process.argv.slice(2);
+function opt(name: string, def: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : def;
+}
+const rounds = opt("rounds", 7);
+const calls = opt("calls", 5000);
+const warmup = opt("warmup", 1000);
+const inflight = opt("inflight", 16);
+const poolMax = 10; // the server's DB_POOL_MAX default
+
+const outDir = join(root, "node_modules/.cache/contacts-bench");
+const serverUrl = new URL(process.env.DATABASE_URL || "mysql://root@127.0.0.1:3306");
+const dbName = "contacts_bench_contacts";
+const dbUrl = new URL(serverUrl);
+dbUrl.pathname = `/${dbName}`;
+const tenant = "bench";
+
+/** mysql2 options for a DATABASE_URL as the server reads it (`?socket=` for a Unix socket). */
+function mysqlOptions(url: URL, database?: string): mysql.ConnectionOptions {
+  const socket = url.searchParams.get("socket");
+  return {
+    ...(socket ? { socketPath: socket } : { host: url.hostname, port: url.port ? Number(url.port) : 3306 }),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    ...(database ? { database } : {}),
+  };
+}
+
+function build(): void {
+  execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "bench/tsconfig.bench.json")], { stdio: "inherit" });
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, "package.json"), '{ "type": "module" }\n');
+}
+
+function startServer(script: string, env: NodeJS.ProcessEnv): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [join(outDir, `bench/servers/${script}.js`)], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...env },
+  });
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
+    rl.on("line", (line) => {
+      const m = /^PORT (\d+)/.exec(line);
+      if (m) resolve({ proc, port: Number(m[1]) });
+    });
+    proc.once("exit", (code) => reject(new Error(`${script} exited early (${code})`)));
+  });
+}
+
+const md = new grpc.Metadata();
+md.set("x-tenant-id", tenant);
+const passthrough = (b: Buffer): Buffer => b;
+
+/** One unary call with a pre-encoded request; resolves with the encoded response. */
+function call(client: grpc.Client, path: string, req: Uint8Array): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(path, passthrough, passthrough, Buffer.from(req), md, (err, res) =>
+      err ? reject(err) : resolve(res as Buffer),
+    );
+  });
+}
+
+async function rpc<I extends DescMessage, O extends DescMessage>(
+  client: grpc.Client,
+  path: string,
+  inDesc: I,
+  outDesc: O,
+  json: JsonValue,
+): Promise<MessageShape<O>> {
+  return fromBinary(outDesc, await call(client, path, toBinary(inDesc, fromJson(inDesc, json))));
+}
+
+/** Runs `op` n times with `inflight` outstanding; returns ops/s. */
+async function drive(n: number, op: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < n) await op(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(inflight, n) }, worker));
+  return n / ((performance.now() - t0) / 1000);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `node ${process.version}, ${cpus().length} cores, load avg ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}; ${rounds} rounds x (${warmup} warm-up + ${calls} calls, ${inflight} in flight)`,
+  );
+  const admin = await mysql.createConnection(mysqlOptions(serverUrl));
+  const [[version]] = (await admin.query("select version() as v")) as unknown as [[{ v: string }]];
+  console.log(`MariaDB ${version?.v} at ${serverUrl.searchParams.get("socket") ?? serverUrl.host}`);
+  await admin.query(`drop database if exists ${dbName}`);
+  await admin.query(`create database ${dbName}`);
+  build();
+  const bare = await startServer("bare-health", {});
+  const app = await startServer("app", { DATABASE_URL: dbUrl.toString(), DB_POOL_MAX: String(poolMax) });
+  const bareClient = new grpc.Client(`127.0.0.1:${bare.port}`, grpc.credentials.createInsecure());
+  const appClient = new grpc.Client(`127.0.0.1:${app.port}`, grpc.credentials.createInsecure());
+  const pool = mysql.createPool({ ...mysqlOptions(serverUrl, dbName), connectionLimit: poolMax });
+  try {
+    const svc = "/contacts.v1.ContactsService";
+    for (const key of ["vip", "newsletter", "partners"]) {
+      await rpc(appClient, "/contacts.v1.LabelsService/FindOrCreateLabel", FindOrCreateLabelRequestSchema, FindOrCreateLabelResponseSchema, {
+        displayName: key,
+      });
+    }
+    const info = (email: string): JsonValue => ({
+      name: { first: "Ada", last: "Lovelace" },
+      company: "Analytical Engines Ltd",
+      jobTitle: "Chief Mathematician",
+      emails: { items: [{ email, tag: "EMAIL_TAG_WORK" }, { email: `home.${email}`, tag: "EMAIL_TAG_HOME" }] },
+      phones: { items: [{ phone: "+44 20 7946 0958", tag: "PHONE_TAG_WORK" }, { phone: "+1 415 555 0100", tag: "PHONE_TAG_MOBILE" }] },
+      addresses: {
+        items: [
+          {
+            tag: "ADDRESS_TAG_WORK",
+            address: { addressLine: "12 St James's Square", city: "London", postalCode: "SW1Y 4LB", country: "GB" },
+          },
+        ],
+      },
+      labelKeys: { items: ["custom.vip", "custom.newsletter", "custom.partners"] },
+    });
+    const created = await rpc(appClient, `${svc}/CreateContact`, CreateContactRequestSchema, CreateContactResponseSchema, {
+      info: info("ada@example.com"),
+    });
+    const id = created.contact?.id as string;
+    const getReq = toBinary(GetContactRequestSchema, fromJson(GetContactRequestSchema, { id }));
+    const checkReq = toBinary(HealthCheckRequestSchema, fromJson(HealthCheckRequestSchema, {}));
+    const got = fromBinary(GetContactResponseSchema, await call(appClient, `${svc}/GetContact`, getReq));
+    if (got.contact?.id !== id) throw new Error("GetContact returned another contact");
+    const [[row]] = (await pool.query("select length(doc) as n from contacts where tenant_id = ? and id = ?", [
+      tenant,
+      id,
+    ])) as unknown as [[{ n: number }]];
+    console.log(`contact ${id}: stored doc ${row?.n} bytes, GetContact response ${toBinary(GetContactResponseSchema, got).length} bytes`);
+
+    let serial = 0;
+    const subjects: Record<string, () => Promise<unknown>> = {
+      bare: async () => {
+        const res = fromBinary(HealthCheckResponseSchema, await call(bareClient, "/grpc.health.v1.Health/Check", checkReq));
+        if (res.status !== 1) throw new Error("bare server not SERVING");
+      },
+      get: () => call(appClient, `${svc}/GetContact`, getReq),
+      create: () =>
+        call(
+          appClient,
+          `${svc}/CreateContact`,
+          toBinary(CreateContactRequestSchema, fromJson(CreateContactRequestSchema, { info: info(`c${serial++}.${randomUUID()}@example.com`) })),
+        ),
+      select: async () => {
+        const [rows] = (await pool.query("select doc from contacts where tenant_id = ? and id = ? limit 1", [tenant, id])) as unknown as [
+          { doc: string }[],
+        ];
+        if (rows.length !== 1) throw new Error("raw select found no row");
+      },
+    };
+    const results: Record<string, number[]> = { bare: [], get: [], create: [], select: [] };
+    for (const op of Object.values(subjects)) await drive(warmup, op);
+    for (let r = 1; r <= rounds; r++) {
+      const line: string[] = [];
+      for (const [name, op] of Object.entries(subjects)) {
+        const cps = await drive(calls, op);
+        results[name]?.push(cps);
+        line.push(`${name} ${Math.round(cps)}`);
+      }
+      console.log(`round ${r}: ${line.join(", ")} /s`);
+    }
+    const med = (k: string): number => median(results[k] ?? []);
+    const ratio = (a: string, b: string): string => {
+      const ra = results[a] ?? [];
+      const rb = results[b] ?? [];
+      return median(ra.map((x, i) => x / (rb[i] ?? Number.NaN))).toFixed(3);
+    };
+    console.log("");
+    for (const k of Object.keys(results)) console.log(`${k.padEnd(7)} median ${Math.round(med(k))} calls/s  (runs ${results[k]?.map(Math.round).join(" / ")})`);
+    console.log(`GetContact / bare empty call:    ${ratio("get", "bare")}  (target >= 0.5)`);
+    console.log(`GetContact / raw mysql2 select:  ${ratio("get", "select")}`);
+    console.log(`CreateContact / bare empty call: ${ratio("create", "bare")}`);
+    console.log(`CreateContact / raw mysql2 select: ${ratio("create", "select")}`);
+  } finally {
+    bareClient.close();
+    appClient.close();
+    await pool.end();
+    bare.proc.kill("SIGTERM");
+    app.proc.kill("SIGTERM");
+    await admin.query(`drop database if exists ${dbName}`);
+    await admin.end();
+  }
+}
+
+await main();

@@ -1,0 +1,457 @@
+/**
+ * The query bench: p50/p99 of QueryContacts per query shape over gRPC, each against the very SQL
+ * the server ran for that call, replayed through a raw mysql2 connection in the same run.
+ *
+ *   DATABASE_URL=mysql://root@127.0.0.1:3407/contacts_bench node --import tsx bench/query.ts [--write]
+ *
+ * The server runs in this process (startServer, as main.ts does), on the seeded database
+ * (bench/seed.ts). Timed calls go over gRPC to its grpc-js port from a grpc-js client that keeps
+ * the response as bytes (server latency, without the client library's decoding); a Connect client
+ * makes the untimed calls that read cursors and totals. One call at a time. The
+ * server's knex `query` event captures every statement of each call; the raw side runs those
+ * statements in order through mysql2 with the server's session settings, the ones the server ran
+ * side by side (a page and its count) side by side on two connections. Each
+ * parameter set is called once untimed (to capture its SQL and warm it), then server and raw
+ * are timed back to back, alternating which goes first. Latencies go into
+ * perf_hooks.createHistogram(). Ratio = server / raw at p50 and at p99.
+ *
+ * Options: --runs N (200 per shape), --only a,b (shape ids: email, prefix, label, range, company,
+ * search, cursor0, cursorN, offset), --depth N (500000), --write
+ * (append the table to bench/RESULTS.md), --explain (print EXPLAIN of each shape's page query),
+ * --statements (raw time of each statement of a call),
+ * --tenant T (bench-big).
+ */
+import { randomUUID } from "node:crypto";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { createHistogram } from "node:perf_hooks";
+import { create, type JsonObject, toBinary } from "@bufbuild/protobuf";
+import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+import mysql from "mysql2/promise";
+import pino from "pino";
+import { SortOrder } from "../gen/contacts/v1/common_pb.js";
+import { ContactsService, type QueryContactsRequest, QueryContactsRequestSchema } from "../gen/contacts/v1/contacts_service_pb.js";
+import { startServer } from "../server/src/app.js";
+import { DEFAULTS } from "../server/src/config.js";
+import { inCall } from "../server/src/store/call-scope.js";
+import { BIG_TENANT, COMPANIES, FIRST_NAMES, LAST_NAMES, prng } from "./seed-data.js";
+
+type Request = Partial<Omit<QueryContactsRequest, "$typeName" | "query">> & {
+  query?: {
+    filter?: JsonObject;
+    sort?: { fieldName: string; order: SortOrder }[];
+    pagingMethod?:
+      | { case: "paging"; value: { limit?: number; offset?: number } }
+      | { case: "cursorPaging"; value: { limit?: number; cursor?: string } };
+    fields?: string[];
+  };
+};
+
+const args = process.argv.slice(2);
+const opt = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const RUNS = Number(opt("runs") ?? 200);
+const DEPTH = Number(opt("depth") ?? 500_000);
+const ONLY = opt("only")?.split(",");
+const TENANT = opt("tenant") ?? BIG_TENANT;
+const WRITE = args.includes("--write");
+const EXPLAIN = args.includes("--explain");
+const STATEMENTS = args.includes("--statements");
+const url = process.env.DATABASE_URL;
+if (!url) {
+  console.error("DATABASE_URL is required (the database bench/seed.ts filled)");
+  process.exit(2);
+}
+
+interface Statement {
+  sql: string;
+  bindings: unknown[];
+  uid: string;
+  start: number;
+  /** Statements of one group ran at the same time (the page and its count). */
+  group?: number;
+}
+
+interface Shape {
+  /** Short name for --only. */
+  id: string;
+  name: string;
+  /** Covered by the ≤ 25 ms p99 target. */
+  indexed: boolean;
+  what: string;
+  /** One request per run. */
+  requests: () => Promise<Request[]>;
+}
+
+const rand = prng(42);
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+const times = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
+
+async function main(dbUrl: string): Promise<void> {
+  const log = pino({ level: "silent" });
+  const server = await startServer(
+    { ...DEFAULTS, grpcPort: 0, httpPort: 0, databaseUrl: dbUrl, shutdownGraceMs: 1000, maxTimeoutMs: 120_000, dbStatementTimeoutMs: 60_000 },
+    log,
+  );
+  let sink: Statement[] | undefined;
+  // Only the statements a call runs (inCall), not the health checker's pings in between; with
+  // when each started and ended, so the raw replay can run side by side what the server did.
+  const ended = new Map<string, number>();
+  server.db.on("query", (q: { sql: string; bindings?: unknown[]; __knexQueryUid?: string }) => {
+    if (inCall()) sink?.push({ sql: q.sql, bindings: q.bindings ?? [], uid: q.__knexQueryUid ?? "", start: performance.now() });
+  });
+  server.db.on("query-response", (_r: unknown, q: { __knexQueryUid?: string }) => ended.set(q.__knexQueryUid ?? "", performance.now()));
+
+  const tenantHeader: Interceptor = (next) => (req) => {
+    req.header.set("x-tenant-id", TENANT);
+    return next(req);
+  };
+  const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.grpcPort}`, interceptors: [tenantHeader] });
+  const client = createClient(ContactsService, transport);
+  // Two connections: statements the server ran side by side are replayed side by side.
+  const raws = await Promise.all(
+    [0, 1].map(async () => {
+      const conn = await mysql.createConnection({ uri: dbUrl, supportBigNumbers: true, charset: "utf8mb4" });
+      await conn.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+      return conn;
+    }),
+  );
+  const raw = raws[0] as mysql.Connection;
+  const rows = async <T>(sql: string, bindings: unknown[] = []) => (await raw.query(sql, bindings))[0] as T[];
+
+  const call = async (req: Request) => client.queryContacts(req as never, { timeoutMs: 120_000 });
+  // Timed calls: a grpc-js client that keeps the response as bytes, so the time is the server's
+  // (request sent → whole response received), not the client library's decoding as well.
+  const grpcClient = new grpc.Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  metadata.set("x-tenant-id", TENANT);
+  const timedCall = (bytes: Buffer) =>
+    new Promise<Buffer>((resolve, reject) =>
+      grpcClient.makeUnaryRequest(
+        "/contacts.v1.ContactsService/QueryContacts",
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        bytes,
+        metadata,
+        { deadline: Date.now() + 120_000 },
+        (err, value) => (err || !value ? reject(err ?? new Error("no response")) : resolve(value)),
+      ),
+    );
+  const capture = async (req: Request) => {
+    sink = [];
+    ended.clear();
+    const res = await call(req);
+    const statements = sink;
+    sink = undefined;
+    let group = 0;
+    let groupEnd = 0;
+    for (const st of statements) {
+      if (st.start >= groupEnd) group++;
+      st.group = group;
+      groupEnd = Math.max(groupEnd, ended.get(st.uid) ?? st.start);
+    }
+    return { res, statements };
+  };
+
+  // ---- facts about the data set ------------------------------------------------------------
+  const [{ n: contacts } = { n: 0 }] = await rows<{ n: number }>("select count(*) n from contacts where tenant_id = ?", [TENANT]);
+  const [{ n: allContacts } = { n: 0 }] = await rows<{ n: number }>("select count(*) n from contacts");
+  const [{ v: version, pool } = { v: "?", pool: "0" }] = await rows<{ v: string; pool: string }>("select version() v, @@innodb_buffer_pool_size pool");
+  const fieldKeys = await rows<{ key: string; data_type: string }>(
+    "select `key`, data_type from extended_fields where tenant_id = ? and namespace = 'custom'",
+    [TENANT],
+  );
+  const numberField = fieldKeys.find((f) => f.data_type === "NUMBER")?.key;
+  const labelKeys = (await rows<{ key: string }>("select `key` from labels where tenant_id = ? and namespace = 'custom' order by `key`", [TENANT])).map((r) => r.key);
+  console.log(
+    `${TENANT}: ${Number(contacts).toLocaleString("en")} contacts (${Number(allContacts).toLocaleString("en")} in all tenants); ` +
+      `MariaDB ${version}, buffer pool ${Math.round(Number(pool) / 2 ** 20)} MiB; ${cpus().length} × ${cpus()[0]?.model}; Node ${process.version}`,
+  );
+
+  // ---- shapes ------------------------------------------------------------------------------
+  const emailSample = async () => {
+    const out: string[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const [r] = await rows<{ email_key: string }>(
+        "select email_key from contact_emails where tenant_id = ? and contact_id >= ? order by contact_id limit 1",
+        [TENANT, randomUUID()],
+      );
+      if (r) out.push(r.email_key);
+    }
+    return out;
+  };
+  const cursorAt = async (depth: number): Promise<string | undefined> => {
+    let cursor: string | undefined;
+    let seen = 0;
+    const t0 = performance.now();
+    while (seen < depth) {
+      const limit = Math.min(1000, depth - seen);
+      const res = await call({ query: { pagingMethod: { case: "cursorPaging", value: { limit, ...(cursor ? { cursor } : {}) } }, fields: ["id"] } });
+      seen += res.contacts.length;
+      cursor = res.pagingMetadata?.cursors?.next;
+      if (!cursor) break;
+      if (seen % 100_000 === 0) console.log(`  walked ${seen.toLocaleString("en")} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    }
+    console.log(`  cursor at depth ${seen.toLocaleString("en")} after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return cursor;
+  };
+
+  const shapes: Shape[] = [
+    {
+      id: "email",
+      name: "email eq",
+      indexed: true,
+      what: '`{"info.emails.email": <an existing email>}`',
+      requests: async () => (await emailSample()).map((e) => ({ query: { filter: { "info.emails.email": e } } })),
+    },
+    {
+      id: "prefix",
+      name: "name startsWith",
+      indexed: true,
+      what: '`{"info.name.first": {"$startsWith": <2–4 letters of a first name, any case>}}`',
+      requests: async () =>
+        times(RUNS, () => {
+          const name = pick(FIRST_NAMES);
+          const p = name.slice(0, 2 + Math.floor(rand() * 3));
+          return { query: { filter: { "info.name.first": { $startsWith: rand() < 0.5 ? p : p.toLowerCase() } } } };
+        }),
+    },
+    {
+      id: "label",
+      name: "label hasSome",
+      indexed: true,
+      what: '`{"info.labelKeys": {"$hasSome": [<one of 20 labels, 0.1%–30% of contacts>]}}`',
+      requests: async () => times(RUNS, (i) => ({ query: { filter: { "info.labelKeys": { $hasSome: [labelKeys[i % labelKeys.length] as string] } } } })),
+    },
+    {
+      id: "range",
+      name: "extended-field range",
+      indexed: true,
+      what: "NUMBER field `{$gt: x, $lt: x + 200}` (≈0.14% of contacts)",
+      requests: async () =>
+        times(RUNS, () => {
+          const lo = Math.floor(rand() * 99_800);
+          return { query: { filter: { [`info.extendedFields.${numberField}`]: { $gt: lo, $lt: lo + 200 } } } };
+        }),
+    },
+    {
+      id: "company",
+      name: "company eq + sort by name",
+      indexed: true,
+      what: '`{"info.company": <one of 372>}`, sort `info.name.first` ASC',
+      requests: async () =>
+        times(RUNS, () => ({
+          query: { filter: { "info.company": pick(COMPANIES) }, sort: [{ fieldName: "info.name.first", order: SortOrder.ASC }] },
+        })),
+    },
+    {
+      id: "search",
+      name: "search",
+      indexed: true,
+      what: "`search`: a full email, a first + last name, or a 4-letter last-name prefix (⅓ each)",
+      requests: async () => {
+        const emails = await emailSample();
+        return times(RUNS, (i) => ({
+          search:
+            i % 3 === 0 ? (emails[i] ?? "") : i % 3 === 1 ? `${pick(FIRST_NAMES)} ${pick(LAST_NAMES)}` : pick(LAST_NAMES).slice(0, 4).toLowerCase(),
+        }));
+      },
+    },
+    {
+      id: "cursor0",
+      name: "cursor page, depth 0",
+      indexed: true,
+      what: "no filter, default sort (createdDate DESC), cursor paging, 50 per page: the first page",
+      requests: async () => times(RUNS, () => ({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 50 } } } })),
+    },
+    {
+      id: "cursorN",
+      name: `cursor page, depth ${DEPTH.toLocaleString("en")}`,
+      indexed: true,
+      what: `the page after a cursor reached by walking ${DEPTH.toLocaleString("en")} contacts (pages of 1000)`,
+      requests: async () => {
+        const cursor = await cursorAt(DEPTH);
+        return times(RUNS, () => ({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 50, ...(cursor ? { cursor } : {}) } } } }));
+      },
+    },
+    {
+      id: "offset",
+      name: "offset page, depth 10,000",
+      indexed: true,
+      what: "no filter, default sort, `paging {offset: 10000, limit: 50}` (with the capped total)",
+      requests: async () => times(RUNS, () => ({ query: { pagingMethod: { case: "paging", value: { offset: 10_000, limit: 50 } } } })),
+    },
+  ];
+
+  // ---- measure -----------------------------------------------------------------------------
+  interface Result {
+    shape: Shape;
+    server: { p50: number; p99: number };
+    raw: { p50: number; p99: number };
+    statements: number;
+    matches: string;
+    plan: string;
+    /** 1-minute load average before and after the shape's runs (other work on the machine). */
+    load: [number, number];
+  }
+  const results: Result[] = [];
+  const ms = (h: ReturnType<typeof createHistogram>, p: number) => h.percentile(p) / 1000;
+
+  /** Per statement (by its SQL text) of the current shape: raw time, for --statements. */
+  let perStatement = new Map<string, { sql: string; h: ReturnType<typeof createHistogram> }>();
+  async function runRaw(statements: Statement[]) {
+    for (let i = 0; i < statements.length; ) {
+      const group = statements.filter((st) => st.group === statements[i]?.group);
+      await Promise.all(
+        group.map(async (st, k) => {
+          const t = process.hrtime.bigint();
+          await (raws[k % raws.length] as mysql.Connection).query(st.sql, st.bindings);
+          if (STATEMENTS) {
+            let entry = perStatement.get(st.sql);
+            if (!entry) {
+              entry = { sql: `${group.length > 1 ? "[side by side] " : ""}${st.sql}`, h: createHistogram() };
+              perStatement.set(st.sql, entry);
+            }
+            entry.h.record(Math.max(1, Number((process.hrtime.bigint() - t) / 1000n)));
+          }
+        }),
+      );
+      i += group.length;
+    }
+  }
+  async function planOf(statements: Statement[]): Promise<string> {
+    const page = statements.find((s) => /\bdoc\b/.test(s.sql) && /from \(select/i.test(s.sql));
+    if (!page) return "?";
+    const explained = await rows<{ table: string; type: string; key: string | null; rows: number; Extra: string }>(
+      `explain ${page.sql}`,
+      page.bindings,
+    );
+    if (EXPLAIN) {
+      console.log(`  ${page.sql}\n  ${JSON.stringify(page.bindings).slice(0, 300)}`);
+      for (const e of explained) console.log(`    ${e.table} ${e.type} key=${e.key} rows=${e.rows} ${e.Extra ?? ""}`);
+    }
+    return explained
+      .filter((e) => e.table && !e.table.startsWith("<"))
+      .map((e) => `${e.table}:${e.type}${e.key ? `(${e.key})` : ""}`)
+      .join(" ");
+  }
+
+  for (const shape of shapes) {
+    if (ONLY && !ONLY.includes(shape.id)) continue;
+    console.log(`${shape.name}: preparing ${RUNS} requests`);
+    perStatement = new Map();
+    const reqs = await shape.requests();
+    const loadBefore = loadavg()[0] ?? 0;
+    const server = createHistogram();
+    const rawH = createHistogram();
+    let statements = 0;
+    const totals: number[] = [];
+    let plan = "";
+    for (const [i, req] of reqs.entries()) {
+      const { res, statements: sql } = await capture(req);
+      const bytes = Buffer.from(toBinary(QueryContactsRequestSchema, create(QueryContactsRequestSchema, req as never)));
+      statements = Math.max(statements, sql.length);
+      totals.push(res.pagingMetadata?.tooManyToCount ? Number.POSITIVE_INFINITY : (res.pagingMetadata?.total ?? res.contacts.length));
+      if (i === 0) plan = await planOf(sql);
+      const timeServer = async () => {
+        const t = process.hrtime.bigint();
+        await timedCall(bytes);
+        server.record(Math.max(1, Number((process.hrtime.bigint() - t) / 1000n)));
+      };
+      const timeRaw = async () => {
+        const t = process.hrtime.bigint();
+        await runRaw(sql);
+        rawH.record(Math.max(1, Number((process.hrtime.bigint() - t) / 1000n)));
+      };
+      if (i % 2 === 0) {
+        await timeServer();
+        await timeRaw();
+      } else {
+        await timeRaw();
+        await timeServer();
+      }
+    }
+    const finite = totals.filter(Number.isFinite).sort((a, b) => a - b);
+    const capped = totals.length - finite.length;
+    const matches =
+      ["cursor0", "cursorN", "offset"].includes(shape.id)
+        ? "—"
+        : `median ${finite[Math.floor(finite.length / 2)] ?? "-"}${capped ? `, ${capped}/${totals.length} > 10,000` : ""}`;
+    const r: Result = {
+      shape,
+      server: { p50: ms(server, 50), p99: ms(server, 99) },
+      raw: { p50: ms(rawH, 50), p99: ms(rawH, 99) },
+      statements,
+      matches,
+      plan,
+      load: [loadBefore, loadavg()[0] ?? 0],
+    };
+    results.push(r);
+    for (const st of perStatement.values()) {
+      if (st.h.count > 1) console.log(`    raw p50 ${ms(st.h, 50).toFixed(2)} p99 ${ms(st.h, 99).toFixed(2)} ms (n=${st.h.count}): ${st.sql.slice(0, 160)}`);
+    }
+    console.log(
+      `  server p50 ${r.server.p50.toFixed(2)} ms p99 ${r.server.p99.toFixed(2)} ms | raw p50 ${r.raw.p50.toFixed(2)} ms p99 ${r.raw.p99.toFixed(2)} ms | ` +
+        `ratio ${(r.server.p50 / r.raw.p50).toFixed(2)} / ${(r.server.p99 / r.raw.p99).toFixed(2)} | ${statements} statements | matches ${matches} | ` +
+        `load ${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | ${plan}`,
+    );
+  }
+
+  // ---- report ------------------------------------------------------------------------------
+  const f = (x: number) => x.toFixed(1);
+  const table = [
+    "| shape | server p50 | server p99 | raw SQL p50 | raw SQL p99 | ratio p50 | ratio p99 | target p99 ≤ 25 ms | matches (total) | load avg | plan of the page query (table:access(key)) |",
+    "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|",
+    ...results.map(
+      (r) =>
+        `| ${r.shape.name} | ${f(r.server.p50)} | ${f(r.server.p99)} | ${f(r.raw.p50)} | ${f(r.raw.p99)} | ${(r.server.p50 / r.raw.p50).toFixed(2)} | ` +
+        `${(r.server.p99 / r.raw.p99).toFixed(2)} | ${r.shape.indexed ? (r.server.p99 <= 25 ? "met" : `missed by ${f(r.server.p99 - 25)} ms`) : "—"} | ${r.matches} | ` +
+        `${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | ${r.plan.replace(/\|/g, "\\|")} |`,
+    ),
+  ];
+  const d0 = results.find((r) => r.shape.id === "cursor0");
+  const dN = results.find((r) => r.shape.id === "cursorN");
+  const depthLine =
+    d0 && dN
+      ? `Cursor page at depth ${DEPTH.toLocaleString("en")} vs depth 0 (server): p50 ${(dN.server.p50 / d0.server.p50).toFixed(2)}×, p99 ${(dN.server.p99 / d0.server.p99).toFixed(2)}× (target ≤ 1.5×).`
+      : "";
+  console.log(`\n${table.join("\n")}\n${depthLine}`);
+
+  if (WRITE) {
+    const path = join(import.meta.dirname, "RESULTS.md");
+    const head = existsSync(path) ? readFileSync(path, "utf8") : "";
+    const section = [
+      head.includes("## Query at 1M contacts") ? "### Run" : "## Query at 1M contacts",
+      "",
+      `${new Date().toISOString()} — ${TENANT}: ${Number(contacts).toLocaleString("en")} contacts (${Number(allContacts).toLocaleString("en")} in all tenants). ` +
+        `Machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM; Node ${process.version}; ` +
+        `MariaDB ${version}, innodb_buffer_pool_size ${Math.round(Number(pool) / 2 ** 20)} MiB. ${RUNS} runs per shape, milliseconds, one call at a time; ` +
+        "server = QueryContacts over gRPC to the server's grpc-js port, from request sent to whole response received (a grpc-js client that does not decode the response; server in the same process, under tsx); raw = the same call's SQL statements in order through mysql2 (those the server ran side by side, side by side).",
+      "",
+      `Command: \`DATABASE_URL=${dbUrl.replace(/:[^:@/]*@/, "@")} node --import tsx bench/query.ts ${args.join(" ")}\``,
+      "",
+      ...table,
+      "",
+      depthLine,
+      "",
+      ...results.map((r) => `- ${r.shape.name}: ${r.shape.what}`),
+      "",
+    ].join("\n");
+    appendFileSync(path, `${head && !head.endsWith("\n\n") ? "\n" : ""}${section}`);
+    console.log(`appended to ${path}`);
+  }
+
+  for (const conn of raws) await conn.end();
+  grpcClient.close();
+  await server.close();
+}
+
+main(url).catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
