@@ -39,9 +39,14 @@ async function customFields(deps: ServiceDeps, tenantId: string): Promise<Extend
   return rows.map(extendedFieldFromRow);
 }
 
-async function compileContext(deps: ServiceDeps, caller: Caller) {
+/**
+ * The tenant's query schema. Its custom extended fields are read only when the request can name
+ * one (every custom path has a key `custom.…`): most queries do not, and skip the round trip.
+ */
+async function compileContext(deps: ServiceDeps, caller: Caller, request: unknown = true) {
   await deps.tenants.ensure(caller.tenantId);
-  const fields = await customFields(deps, caller.tenantId);
+  const mayNameCustom = request === true || JSON.stringify(request ?? null).includes("custom.");
+  const fields = mayNameCustom ? await customFields(deps, caller.tenantId) : [];
   const cx: CompileContext = { db: deps.db, tenantId: caller.tenantId, customTypes: new Map(fields.map((f) => [f.key, f.dataType])) };
   return { cx, schema: contactSchema(fields) };
 }
@@ -49,7 +54,7 @@ async function compileContext(deps: ServiceDeps, caller: Caller) {
 export async function queryContacts(deps: ServiceDeps, caller: Caller, req: ContactQueryRequest): Promise<Page<ContactJson>> {
   const search = req.search?.trim() ?? "";
   if ([...search].length > SEARCH_MAX) throw invalidField("INVALID_SEARCH", req.where.search, `must be at most ${SEARCH_MAX} characters`);
-  const { cx, schema } = await compileContext(deps, caller);
+  const { cx, schema } = await compileContext(deps, caller, [req.filter, req.sort]);
   const filter = parseFilter(req.filter, schema, req.where.filter);
   const sort = parseSort(req.sort, schema, req.where.sort)[0] ?? DEFAULT_CONTACT_SORT;
   const page = req.page;

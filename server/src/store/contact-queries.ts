@@ -3,7 +3,7 @@
  * page is found on index columns first (ids and sort values only) and the documents are fetched
  * by primary key afterwards, so deep offsets do not drag whole rows along.
  *
- * Two query shapes are planned here rather than left to the generic filter compiler, because the
+ * Some query shapes are planned here rather than left to the generic filter compiler, because the
  * optimizer cannot find a good plan for them on its own (bench/RESULTS.md has the plans):
  *  - a label condition under the creation-date sort drives the page from contact_labels, whose
  *    (tenant_id, label_key, created_at, contact_id) index returns a label's contacts already in
@@ -13,8 +13,12 @@
  *    most contacts;
  *  - a capped count of such a query alone (one label, one field's range, one search word) reads
  *    only that index, and one of all the tenant's contacts reads the narrow creation-date index:
- *    counting fetches no contact row it does not need (each is a random read of a wide row).
- * Both are exact rewrites (a contact has one contact_labels row per label and one
+ *    counting fetches no contact row it does not need (each is a random read of a wide row);
+ *  - on MariaDB, any other filtered query counts its matches first: up to SELECTIVE of them are
+ *    found through the filter's index and sorted, because left to itself the optimizer walks the
+ *    sort order's index and tests every row it passes, which for rare matches reads most of
+ *    the tenant before the page is full.
+ * The rewrites are exact (a contact has one contact_labels row per label and one
  * contact_field_values row per field; contact_labels.created_at is the contact's created_at).
  */
 import type { Knex } from "knex";
@@ -124,13 +128,48 @@ function matching(qb: Knex.QueryBuilder, plan: Plan, cx: CompileContext): void {
 }
 
 /**
+ * The contacts index that returns rows in the order of a sort column (migration 002), by column.
+ * A selective query must not walk it to skip sorting (see queryContactPage).
+ */
+const SORT_INDEX: Readonly<Record<string, string>> = {
+  created_at: "contacts_created_idx",
+  updated_at: "contacts_updated_idx",
+  last_activity_at: "contacts_activity_idx",
+  first_name_key: "contacts_first_name_idx",
+  last_name_key: "contacts_last_name_idx",
+  company_key: "contacts_company_idx",
+  job_title_key: "contacts_job_title_idx",
+  primary_email_key: "contacts_primary_email_idx",
+  birthdate: "contacts_birthdate_idx",
+  primary_phone_formatted_key: "contacts_primary_formatted_idx",
+  primary_phone_country_key: "contacts_primary_country_idx",
+};
+
+function sortIndexOf(sortSql: string): string | undefined {
+  const column = /\bc\.([a-z_]+)/.exec(sortSql)?.[1];
+  return column === undefined ? undefined : SORT_INDEX[column];
+}
+
+/** At most this many matches: find them all by the filter's index and sort them. */
+const SELECTIVE = 5000;
+
+function filtered(plan: Plan): boolean {
+  return plan.ranges.length > 0 || plan.search.length > 0 || conjuncts(plan.rest).length > 0;
+}
+
+/**
  * The rows a query reads, from its driving table: `contacts as c`, or a label's
  * `contact_labels as l` (joined to `c` only when the filter needs the contact row).
+ * `avoidIndex`: the matches are few; MariaDB is told not to walk the sort order's index instead
+ * (which reads rows in page order and tests each against the filter: cheap when matches are
+ * dense, a scan of most of the tenant when they are rare).
  */
-function source(cx: CompileContext, plan: Plan): Knex.QueryBuilder {
+function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.QueryBuilder {
   const { db, tenantId } = cx;
   if (plan.label === undefined) {
-    const qb = db("contacts as c");
+    // Only for ORDER BY: another index may still serve both the filter and the order (company
+    // equality under a sort by first name reads contacts_company_idx in page order).
+    const qb = avoidIndex ? db.from(db.raw(`contacts as c ignore index for order by (${avoidIndex})`)) : db("contacts as c");
     matching(qb, plan, cx);
     return qb;
   }
@@ -148,15 +187,19 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   const { db, tenantId } = cx;
   const plan = planQuery(q, cx);
   const dir = q.sort.descending ? "desc" : "asc";
-  const inner = source(cx, plan);
+  // A filtered query on MariaDB counts its matches first (up to what offset paging asks for, or
+  // just far enough to tell): how many there are decides how the page is found.
+  let counted: number | undefined;
+  if (isMysql(db) && plan.label === undefined && filtered(plan)) {
+    counted = await countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE));
+  }
+  const order = plan.label === undefined ? sortExpression(q.sort, cx) : undefined;
+  const avoid = counted !== undefined && counted <= SELECTIVE && order ? sortIndexOf(order.sql) : undefined;
+  const inner = source(cx, plan, avoid);
   // The sort value and the id, on the driving table's columns (a label's rows carry the
   // contact's created_at, so they come out of contact_labels_key_idx in page order).
-  let key: { sort: string; id: string };
-  if (plan.label !== undefined) {
-    key = { sort: "l.created_at", id: "l.contact_id" };
-  } else {
-    const order = sortExpression(q.sort, cx);
-    key = { sort: order.sql, id: "c.id" };
+  const key = order ? { sort: order.sql, id: "c.id" } : { sort: "l.created_at", id: "l.contact_id" };
+  if (order) {
     if (order.join) {
       const field = order.join.key;
       inner.leftJoin("contact_field_values as sv", (j) => {
@@ -178,8 +221,12 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
     .from(inner.as("p"))
     .join("contacts as d", (j) => j.on("d.id", "=", "p.id").andOn("d.tenant_id", "=", db.raw("?", [tenantId])))
     .orderByRaw(`p.sort_value ${dir}, p.id ${dir}`) as unknown as Promise<{ doc: string; sort_value: Scalar; id: string }[]>;
-  // The capped count runs beside the page (its own connection), not after it.
-  const [rows, counted] = await Promise.all([pageQuery, q.countUpTo === undefined ? undefined : countUpTo(cx, plan, q.countUpTo)]);
+  // Otherwise the capped count runs beside the page (its own connection), not after it.
+  const [rows, sideCount] = await Promise.all([
+    pageQuery,
+    q.countUpTo === undefined || counted !== undefined ? undefined : countUpTo(cx, plan, q.countUpTo),
+  ]);
+  counted ??= sideCount;
   const hasNext = rows.length > q.limit;
   if (hasNext) rows.pop();
 
@@ -207,8 +254,7 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
  */
 async function countUpTo(cx: CompileContext, plan: Plan, cap: number): Promise<number> {
   const { db, tenantId } = cx;
-  const unfiltered = plan.ranges.length === 0 && plan.search.length === 0 && conjuncts(plan.rest).length === 0;
-  if (unfiltered) {
+  if (!filtered(plan)) {
     const probe = source(cx, plan).select(db.raw("1 as one"));
     // The narrow creation-date index, not the primary key (the whole rows), for the tenant's contacts.
     if (plan.label === undefined) probe.orderBy("c.created_at");

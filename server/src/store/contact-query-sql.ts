@@ -144,6 +144,10 @@ function padSpaceLowerBound(prefix: string): string {
 function textCondition(qb: Knex.QueryBuilder, cols: Text, op: "$eq" | "$in" | "$startsWith", values: Scalar[]): void {
   if (op === "$startsWith") {
     const lp = String(values[0]).toLowerCase();
+    // A missing value must fail the condition outright (not be unknown), so that `$not` holds
+    // for it. Say so on the indexed key where that is enough (a triple's key is '' when the
+    // value is missing, which no non-empty prefix matches): the count reads the index alone.
+    qb.whereRaw(`${lp === "" ? cols.raw : cols.key} is not null`);
     if (cols.lc === cols.key) {
       // The column is the whole lower-case text (emails, phones, codes): compare the whole prefix.
       whereStartsWith(qb, cols.key, lp);
@@ -153,7 +157,7 @@ function textCondition(qb: Knex.QueryBuilder, cols: Text, op: "$eq" | "$in" | "$
     // holds, and a longer prefix is checked on the full text.
     const head = keyHead(lp);
     if (head) whereStartsWith(qb, cols.key, head);
-    if (lp.length > head.length) qb.whereRaw(`${cols.lc} like ? escape '!'`, [`${likeEscape(lp)}%`]);
+    if (lp.length > head.length) qb.whereRaw(`${cols.lc} is not null and ${cols.lc} like ? escape '!'`, [`${likeEscape(lp)}%`]);
     return;
   }
   const strings = values.map(String);
@@ -259,7 +263,7 @@ function applyPositive(
         qb.whereRaw(`${col} is ${f.exists ? "not " : ""}null`);
         return;
       }
-      qb.whereRaw(`${col} is not null`);
+      if (f.kind !== "startsWith") qb.whereRaw(`${col} is not null`);
       if (f.kind === "startsWith") {
         if (t.kind !== "text") throw new Error(`$startsWith on ${field.path}`);
         textCondition(qb, t.cols, "$startsWith", [f.prefix]);

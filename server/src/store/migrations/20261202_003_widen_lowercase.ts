@@ -6,7 +6,8 @@ import type { Knex } from "knex";
  * is the only character whose lower case is longer), so a copy needs twice the original's limit;
  * a street stored as "number name" needs 100 + 1 + 1000. Narrower columns made MariaDB refuse a
  * valid contact (ER_DATA_TOO_LONG). SQLite does not enforce VARCHAR lengths: nothing to do there.
- * Widening a VARCHAR that already takes two length bytes is done in place by InnoDB.
+ * Widening a VARCHAR that already takes two length bytes is done in place by InnoDB; the others
+ * rebuild their table online (reads and writes go on).
  */
 export const name = "20261202_003_widen_lowercase";
 
@@ -20,8 +21,17 @@ const WIDER: readonly [table: string, column: string, from: number, to: number, 
 
 async function resize(knex: Knex, pick: (from: number, to: number) => number): Promise<void> {
   if (knex.client.config.client !== "mysql2") return;
-  for (const [table, column, from, to, nullable] of WIDER) {
-    await knex.raw(`alter table ?? modify ?? varchar(${pick(from, to)}) ${nullable ? "null" : "not null"}`, [table, column]);
+  // Some of these rebuild a table (a column that crosses 255 bytes needs a second length byte):
+  // minutes at a million contacts, far past the per-statement limit every pooled connection
+  // has. The migration runs on one connection (its transaction): lift the limit there, then
+  // put it back before the connection returns to the pool.
+  await knex.raw("set @contacts_api_mst = @@session.max_statement_time, session max_statement_time = 0");
+  try {
+    for (const [table, column, from, to, nullable] of WIDER) {
+      await knex.raw(`alter table ?? modify ?? varchar(${pick(from, to)}) ${nullable ? "null" : "not null"}`, [table, column]);
+    }
+  } finally {
+    await knex.raw("set session max_statement_time = @contacts_api_mst");
   }
 }
 
