@@ -884,17 +884,44 @@ describe(`scenario 13: fuzz every RPC (${STORE})`, () => {
     expect(out).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, errorInfo: true });
   });
 
-  // KNOWN BUG (reported): on the Connect port, connect-node maps a binary body that does not
-  // parse to INTERNAL (HTTP 500 {"code":"internal","message":"parse binary: premature EOF"}):
-  // client input must never give INTERNAL. Change `it.fails` to `it` once fixed.
-  it.fails("KNOWN BUG: a request body that does not parse is not INTERNAL on the Connect port", async () => {
+  // On the Connect port, connect-node itself maps a binary body that does not parse to INTERNAL
+  // (HTTP 500 {"code":"internal","message":"parse binary: premature EOF"}); the parse guard
+  // (rpc/transport/parse-guard.ts) answers INVALID_ARGUMENT MALFORMED_REQUEST instead, in every
+  // protocol of that port.
+  it("a request body that does not parse is INVALID_ARGUMENT, not INTERNAL, on the Connect port (Connect, gRPC-Web, gRPC)", async () => {
     const res = await fetch(`${t.httpUrl}/contacts.v1.ContactsService/GetContact`, {
       method: "POST",
       headers: { "content-type": "application/proto", "x-tenant-id": "fuzz-parse" },
       body: new Uint8Array([0x0a, 0x05, 0x01]),
     });
-    const body = (await res.json()) as { code?: string };
-    expect({ status: res.status, code: body.code }).toEqual({ status: 400, code: "invalid_argument" });
+    const body = (await res.json()) as { code?: string; details?: { type: string }[] };
+    expect({ status: res.status, code: body.code, errorInfo: body.details?.some((d) => d.type === ErrorInfoSchema.typeName) }).toEqual({
+      status: 400,
+      code: "invalid_argument",
+      errorInfo: true,
+    });
+
+    // gRPC-Web over HTTP/1.1: one envelope holding the same bytes; the status comes in the headers
+    // (trailers-only) or in the trailer frame at the end of the body.
+    const msg = Buffer.from([0x0a, 0x05, 0x01]);
+    const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
+    const web = await fetch(`${t.httpUrl}/contacts.v1.ContactsService/GetContact`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", "x-tenant-id": "fuzz-parse" },
+      body: envelope,
+    });
+    const text = Buffer.from(await web.arrayBuffer()).toString("latin1");
+    const webStatus = web.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/i.exec(text)?.[1];
+    expect(webStatus).toBe(String(grpc.status.INVALID_ARGUMENT));
+
+    // gRPC over h2c on the same port, from grpc-js.
+    const h2c = new grpc.Client(t.httpUrl.replace(/^http:\/\//, ""), grpc.credentials.createInsecure());
+    try {
+      const out = await sendRaw(h2c, "fuzz-parse", ContactsService.method.getContact, msg);
+      expect(out).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, errorInfo: true });
+    } finally {
+      h2c.close();
+    }
   });
 
   it("the server is still up, and nothing crashed", async () => {

@@ -143,6 +143,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     maxTimeoutMs: config.maxTimeoutMs,
     maxConcurrentStreams: config.maxConcurrentStreams,
     shutdownSignal: shutdown.signal,
+    parseError: malformedRequest,
     ...(tlsFiles ? { tls: tlsFiles } : {}),
   });
   await new Promise<void>((resolve, reject) => {

@@ -16,8 +16,9 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { Interceptor, MethodImpl, ServiceImplSpec } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, createConnectRouter, type Interceptor, type MethodImpl, type ServiceImplSpec } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { guardRequestBodies, parseGuardInterceptor } from "./parse-guard.js";
 
 export interface HttpServerOptions {
   readMaxBytes: number;
@@ -31,6 +32,54 @@ export interface HttpServerOptions {
   shutdownSignal?: AbortSignal;
   /** Serve TLS (PEM contents). With `ca`, clients must present a certificate it signed (mTLS). */
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /**
+   * The error for a binary request message that does not parse (connect-node's own answer is
+   * INTERNAL); see parse-guard.ts. Unset: connect-node's behaviour.
+   */
+  parseError?: (typeName: string, reason: string) => ConnectError;
+}
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/**
+ * connect-node's `connectNodeAdapter`, with the parse guard around each method's handler: a
+ * router of the services, dispatched by path, each call through connect-node's universal
+ * request and response.
+ */
+function requestHandler(services: ServiceImplSpec[], opts: HttpServerOptions): (req: NodeRequest, res: NodeResponse) => void {
+  const parseError = opts.parseError;
+  const router = createConnectRouter({
+    grpc: true,
+    grpcWeb: true,
+    connect: true,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    readMaxBytes: opts.readMaxBytes,
+    writeMaxBytes: opts.writeMaxBytes,
+    maxTimeoutMs: opts.maxTimeoutMs,
+    // Before the others: the logging interceptor still sees the call, with its error.
+    interceptors: parseError ? [...opts.interceptors.slice(0, 1), parseGuardInterceptor(parseError), ...opts.interceptors.slice(1)] : opts.interceptors,
+    ...(opts.shutdownSignal !== undefined ? { shutdownSignal: opts.shutdownSignal } : {}),
+  });
+  for (const svc of services) {
+    for (const m of Object.values(svc.methods)) router.rpc(m.method, m.impl as MethodImpl<typeof m.method>);
+  }
+  const paths = new Map(router.handlers.map((h) => [h.requestPath, parseError ? guardRequestBodies(h, opts.readMaxBytes) : h]));
+  return (req, res) => {
+    const h = paths.get(req.url?.split("?", 2)[0] ?? "");
+    if (!h) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    h(universalRequestFromNodeRequest(req, res, undefined, undefined))
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((reason: unknown) => {
+        // The client went away (connect-node reports it as ABORTED): nothing to answer.
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        res.destroy(reason instanceof Error ? reason : undefined);
+      });
+  };
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -49,24 +98,7 @@ interface Internals {
 const internals = new WeakMap<net.Server, Internals>();
 
 export function createHttpServer(services: ServiceImplSpec[], opts: HttpServerOptions): net.Server {
-  const handler = connectNodeAdapter({
-    routes(router) {
-      for (const svc of services) {
-        for (const m of Object.values(svc.methods)) {
-          router.rpc(m.method, m.impl as MethodImpl<typeof m.method>);
-        }
-      }
-    },
-    grpc: true,
-    grpcWeb: true,
-    connect: true,
-    readMaxBytes: opts.readMaxBytes,
-    writeMaxBytes: opts.writeMaxBytes,
-    maxTimeoutMs: opts.maxTimeoutMs,
-    interceptors: opts.interceptors,
-    ...(opts.shutdownSignal !== undefined ? { shutdownSignal: opts.shutdownSignal } : {}),
-  });
-
+  const handler = requestHandler(services, opts);
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: opts.maxConcurrentStreams } }, handler);
   const h1 = http.createServer(handler);
   // http.Server starts its headersTimeout/requestTimeout sweeper on
