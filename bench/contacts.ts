@@ -22,12 +22,8 @@
  *
  * Options: --rounds N (7), --calls N (5000), --warmup N (1000), --inflight N (16)
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { type DescMessage, fromBinary, fromJson, type JsonValue, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import mysql from "mysql2/promise";
@@ -39,20 +35,14 @@ import {
 } from "../gen/contacts/v1/contacts_service_pb.js";
 import { FindOrCreateLabelRequestSchema, FindOrCreateLabelResponseSchema } from "../gen/contacts/v1/labels_service_pb.js";
 import { HealthCheckRequestSchema, HealthCheckResponseSchema } from "../gen/grpc/health/v1/health_pb.js";
+import { buildServers, median, opt, startServer } from "./lib.js";
 
-const root = join(import.meta.dirname, "..");
-const args = process.argv.slice(2);
-function opt(name: string, def: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : def;
-}
 const rounds = opt("rounds", 7);
 const calls = opt("calls", 5000);
 const warmup = opt("warmup", 1000);
 const inflight = opt("inflight", 16);
 const poolMax = 10; // the server's DB_POOL_MAX default
 
-const outDir = join(root, "node_modules/.cache/contacts-bench");
 const serverUrl = new URL(process.env.DATABASE_URL || "mysql://root@127.0.0.1:3306");
 const dbName = "contacts_bench_contacts";
 const dbUrl = new URL(serverUrl);
@@ -68,28 +58,6 @@ function mysqlOptions(url: URL, database?: string): mysql.ConnectionOptions {
     password: decodeURIComponent(url.password),
     ...(database ? { database } : {}),
   };
-}
-
-function build(): void {
-  execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "bench/tsconfig.bench.json")], { stdio: "inherit" });
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, "package.json"), '{ "type": "module" }\n');
-}
-
-function startServer(script: string, env: NodeJS.ProcessEnv): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [join(outDir, `bench/servers/${script}.js`)], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, ...env },
-  });
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-    rl.on("line", (line) => {
-      const m = /^PORT (\d+)/.exec(line);
-      if (m) resolve({ proc, port: Number(m[1]) });
-    });
-    proc.once("exit", (code) => reject(new Error(`${script} exited early (${code})`)));
-  });
 }
 
 const md = new grpc.Metadata();
@@ -126,12 +94,6 @@ async function drive(n: number, op: (i: number) => Promise<unknown>): Promise<nu
   return n / ((performance.now() - t0) / 1000);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
 async function main(): Promise<void> {
   console.log(
     `node ${process.version}, ${cpus().length} cores, load avg ${loadavg()
@@ -143,9 +105,9 @@ async function main(): Promise<void> {
   console.log(`MariaDB ${version?.v} at ${serverUrl.searchParams.get("socket") ?? serverUrl.host}`);
   await admin.query(`drop database if exists ${dbName}`);
   await admin.query(`create database ${dbName}`);
-  build();
-  const bare = await startServer("bare-health", {});
-  const app = await startServer("app", { DATABASE_URL: dbUrl.toString(), DB_POOL_MAX: String(poolMax) });
+  buildServers();
+  const bare = await startServer("bare", "bare-health", {});
+  const app = await startServer("app", "app", { DATABASE_URL: dbUrl.toString(), DB_POOL_MAX: String(poolMax) });
   const bareClient = new grpc.Client(`127.0.0.1:${bare.port}`, grpc.credentials.createInsecure());
   const appClient = new grpc.Client(`127.0.0.1:${app.port}`, grpc.credentials.createInsecure());
   const pool = mysql.createPool({ ...mysqlOptions(serverUrl, dbName), connectionLimit: poolMax });

@@ -4,7 +4,10 @@
  * of 20 (one of them on ~30% of contacts), three custom extended fields (NUMBER, DATE, TEXT) and
  * creation dates spread over ten years. A seeded PRNG makes every run produce the same shapes.
  */
+import { randomUUID } from "node:crypto";
 import type { ContactInfoJson } from "../gen/contacts/v1/contact_pb.js";
+import { normaliseInfo } from "../server/src/domain/contact-info.js";
+import type { StoredContact } from "../server/src/domain/contacts.js";
 
 /** The tenant with the million contacts, and the small ones around it (half sort before it, half after). */
 export const BIG_TENANT = "bench-big";
@@ -208,4 +211,17 @@ export function generateContact(rand: () => number, n: number, tenantTag: string
   const createdDate = CREATED_FROM + Math.floor(rand() * (CREATED_TO - CREATED_FROM));
   const updatedDate = rand() < 0.4 ? createdDate + Math.floor(rand() * (CREATED_TO - createdDate)) : createdDate;
   return { info, createdDate, updatedDate };
+}
+
+/** A generated contact as CreateContact would store it (info normalised by the service's own rules). */
+export function storedContact(g: Generated): StoredContact {
+  return {
+    id: randomUUID(),
+    revision: 1,
+    createdDate: g.createdDate,
+    updatedDate: g.updatedDate,
+    source: { sourceType: "CONTACT_SOURCE_TYPE_IMPORT" },
+    lastActivity: { activityDate: g.updatedDate, activityType: "CONTACT_ACTIVITY_TYPE_CONTACT_CREATED" },
+    info: normaliseInfo(g.info),
+  };
 }

@@ -15,10 +15,8 @@
  * Tenants: bench-big, and bench-s1…bench-sN, half of them sorting before bench-big and half after
  * (`bench-a…` / `bench-z…`), so the big tenant's index ranges have neighbours on both sides.
  */
-import { randomUUID } from "node:crypto";
 import { cpus } from "node:os";
 import mysql from "mysql2/promise";
-import { normaliseInfo } from "../server/src/domain/contact-info.js";
 import type { Caller } from "../server/src/domain/caller.js";
 import type { StoredContact } from "../server/src/domain/contacts.js";
 import { findOrCreateExtendedField } from "../server/src/services/extended-fields.js";
@@ -27,9 +25,10 @@ import pino from "pino";
 import { startServer } from "../server/src/app.js";
 import { DEFAULTS } from "../server/src/config.js";
 import type { ServiceDeps } from "../server/src/services/deps.js";
+import { INDEX_TABLE_NAMES } from "../server/src/store/contact-index.js";
 import { insertContacts } from "../server/src/store/contacts.js";
 import { inTransaction } from "../server/src/store/db.js";
-import { BIG_TENANT, FIELDS, generateContact, type Keys, LABELS, prng, smallTenants } from "./seed-data.js";
+import { BIG_TENANT, FIELDS, generateContact, type Keys, LABELS, prng, smallTenants, storedContact } from "./seed-data.js";
 
 const args = process.argv.slice(2);
 function opt(name: string, def: number): number {
@@ -106,16 +105,7 @@ async function seedTenant(deps: ServiceDeps, tenantId: string, count: number, se
   const makeBatch = (): StoredContact[] => {
     const out: StoredContact[] = [];
     for (let k = 0; k < BATCH && next < count; k++, next++) {
-      const g = generateContact(rand, next, tag, keys);
-      out.push({
-        id: randomUUID(),
-        revision: 1,
-        createdDate: g.createdDate,
-        updatedDate: g.updatedDate,
-        source: { sourceType: "CONTACT_SOURCE_TYPE_IMPORT" },
-        lastActivity: { activityDate: g.updatedDate, activityType: "CONTACT_ACTIVITY_TYPE_CONTACT_CREATED" },
-        info: normaliseInfo(g.info),
-      });
+      out.push(storedContact(generateContact(rand, next, tag, keys)));
     }
     return out;
   };
@@ -149,16 +139,7 @@ async function seedTenant(deps: ServiceDeps, tenantId: string, count: number, se
   console.log(`${tenantId}: ${count.toLocaleString("en")} contacts in ${s.toFixed(1)} s (${Math.round(count / s)} contacts/s)`);
 }
 
-const INDEX_TABLES = [
-  "contacts",
-  "contact_emails",
-  "contact_phones",
-  "contact_addresses",
-  "contact_labels",
-  "contact_locations",
-  "contact_field_values",
-  "contact_search_tokens",
-];
+const INDEX_TABLES = ["contacts", ...INDEX_TABLE_NAMES];
 
 async function main(dbUrl: string): Promise<void> {
   await ensureDatabase(dbUrl);

@@ -17,64 +17,22 @@
  *          --inflight N (64), --tsx, --log-json (the logging interceptor
  *          also JSON-serializes its record)
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { type BenchServer as Server, buildServers, flag, median, opt, root, startServer as spawnServer } from "./lib.js";
 
-const root = join(import.meta.dirname, "..");
-const args = process.argv.slice(2);
-function opt(name: string, def: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : def;
-}
 const rounds = opt("rounds", 9);
 const calls = opt("calls", 10_000);
 const warmup = opt("warmup", 2000);
 const inflight = opt("inflight", 64);
-const useTsx = args.includes("--tsx");
-const logJson = args.includes("--log-json");
-
-const outDir = join(root, "node_modules/.cache/contacts-bench");
-
-function build(): void {
-  const t0 = performance.now();
-  execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "bench/tsconfig.bench.json")], {
-    stdio: "inherit",
-  });
-  // The output sits under node_modules/, where Node stops looking for the
-  // repo's package.json: mark it as ESM explicitly.
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, "package.json"), '{ "type": "module" }\n');
-  console.log(`built bench servers with tsc in ${Math.round(performance.now() - t0)} ms`);
-}
-
-interface Server {
-  name: string;
-  proc: ChildProcess;
-  port: number;
-}
+const useTsx = flag("tsx");
+const logJson = flag("log-json");
 
 function startServer(name: string, script: string): Promise<Server> {
-  const cmd = useTsx
-    ? ["--import", "tsx", join(root, `bench/servers/${script}.ts`)]
-    : [join(outDir, `bench/servers/${script}.js`)];
-  const proc = spawn(process.execPath, cmd, {
-    cwd: root,
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, BENCH_LOG_JSON: logJson ? "1" : "0" },
-  });
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-    rl.on("line", (line) => {
-      const m = /^PORT (\d+)/.exec(line);
-      if (m) resolve({ name, proc, port: Number(m[1]) });
-    });
-    proc.once("exit", (code) => reject(new Error(`${name} server exited early (${code})`)));
-  });
+  return spawnServer(name, script, { BENCH_LOG_JSON: logJson ? "1" : "0" }, useTsx);
 }
 
 interface HealthClient extends grpc.Client {
@@ -149,12 +107,6 @@ async function measure(s: Server): Promise<Run> {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
 async function main(): Promise<void> {
   console.log(
     `node ${process.version}, ${cpus().length} cores, load avg ${loadavg()
@@ -164,7 +116,7 @@ async function main(): Promise<void> {
     }`,
   );
   console.log(`${rounds} rounds x (${warmup} warm-up + ${calls} calls, ${inflight} in flight)`);
-  if (!useTsx) build();
+  if (!useTsx) buildServers();
   const servers = await Promise.all([
     startServer("bare", "bare-health"),
     startServer("ours", "ours-health"),

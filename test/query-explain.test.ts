@@ -11,14 +11,12 @@
  * loaded through the store's bulk path with the bench's generator; ANALYZE gives the optimizer
  * statistics. MariaDB only: SQLite's plans are another language.
  */
-import { randomUUID } from "node:crypto";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateContact, type Keys, LABELS, prng } from "../bench/seed-data.js";
+import { generateContact, type Keys, LABELS, prng, storedContact } from "../bench/seed-data.js";
 import { SortOrder } from "../gen/contacts/v1/common_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
-import { normaliseInfo } from "../server/src/domain/contact-info.js";
 import type { StoredContact } from "../server/src/domain/contacts.js";
 import { insertContacts } from "../server/src/store/contacts.js";
 import { startTestServer, type TestServer } from "./support/server.js";
@@ -65,17 +63,9 @@ describe("EXPLAIN of the indexed query shapes on mysql", () => {
     const rand = prng(seed);
     const contacts: StoredContact[] = [];
     for (let n = 0; n < count; n++) {
-      const g = generateContact(rand, n, tenantId.replace(/[^a-z]/g, ""), k);
-      const info = normaliseInfo(g.info);
-      contacts.push({
-        id: randomUUID(),
-        revision: 1,
-        createdDate: g.createdDate,
-        updatedDate: g.updatedDate,
-        source: { sourceType: "CONTACT_SOURCE_TYPE_IMPORT" },
-        lastActivity: { activityDate: g.updatedDate, activityType: "CONTACT_ACTIVITY_TYPE_CONTACT_CREATED" },
-        info,
-      });
+      const contact = storedContact(generateContact(rand, n, tenantId.replace(/[^a-z]/g, ""), k));
+      const info = contact.info;
+      contacts.push(contact);
       if (tenantId === TENANT && info.emails?.items?.[0]?.email) emails.push(info.emails.items[0].email.toLowerCase());
       if (tenantId === TENANT && info.company) companies.push(info.company);
     }
