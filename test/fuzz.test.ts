@@ -118,6 +118,33 @@ function printable(req: Message | Buffer): { input: string; size: number } {
   return { input: json.length > 2000 ? `${json.slice(0, 2000)}…` : json, size: json.length };
 }
 
+/**
+ * Runs `call` on `runs` inputs of `arb` (the run's seed) and collects what each broke; a hung
+ * call resets the connection. Every run is classified, so the failures of all kinds come back.
+ */
+async function fuzzCalls<T extends Message | Buffer>(
+  conn: { reset(): void },
+  arb: fc.Arbitrary<T>,
+  runs: number,
+  call: (input: T) => Promise<{ kind: FailureKind; detail: string }[]>,
+): Promise<Failure[]> {
+  const failures: Failure[] = [];
+  try {
+    await fc.assert(
+      fc.asyncProperty(arb, async (input) => {
+        const found = await call(input);
+        for (const f of found) failures.push({ ...f, ...printable(input) });
+        if (found.some((f) => f.kind.startsWith("hung"))) conn.reset();
+      }),
+      { seed: SEED, numRuns: runs },
+    );
+  } finally {
+    conn.reset();
+  }
+  recordFailures(failures);
+  return failures;
+}
+
 function recordFailures(failures: readonly Failure[]): void {
   for (const f of failures) {
     if (f.kind === "INVALID_ARGUMENT without ErrorInfo") tally.invalidWithoutErrorInfo++;
@@ -774,22 +801,11 @@ describe(`scenario 13: fuzz every RPC (${STORE})`, () => {
         // them breaks the HTTP/2 connection (a known bug tested there): stay under it here.
         const requestArb = anyRequest.filter((m) => toBinary(method.input, m).length < MAX_REQUEST_BYTES);
         const conn = new Connection(tenant);
-        const failures: Failure[] = [];
-        try {
-          await fc.assert(
-            fc.asyncProperty(requestArb, async (req) => {
-              const { code, err } = await sendStructured(conn.client(method.parent), method, req);
-              count(code);
-              const found = judgeStructured(method, code, err);
-              for (const f of found) failures.push({ ...f, ...printable(req) });
-              if (found.some((f) => f.kind.startsWith("hung"))) conn.reset();
-            }),
-            { seed: SEED, numRuns: runs },
-          );
-        } finally {
-          conn.reset();
-        }
-        recordFailures(failures);
+        const failures = await fuzzCalls(conn, requestArb, runs, async (req) => {
+          const { code, err } = await sendStructured(conn.client(method.parent), method, req);
+          count(code);
+          return judgeStructured(method, code, err);
+        });
         expect(summarise(failures), `${name}: seed ${SEED}`).toEqual([]);
       },
       TEST_TIMEOUT_MS,
@@ -801,29 +817,19 @@ describe(`scenario 13: fuzz every RPC (${STORE})`, () => {
         const tenant = `fuzz-${index}`;
         const valid = validJson(method, await seeded(tenant)).map((j) => toBinary(method.input, fromJson(method.input, j)));
         const conn = new Connection(tenant);
-        const failures: Failure[] = [];
-        try {
-          await fc.assert(
-            fc.asyncProperty(rawBodyArb(valid), async (body) => {
-              const out = await sendRaw(conn.raw(), tenant, method, body);
-              const code = out.code === 0 ? "OK" : (Code[out.code as Code] ?? String(out.code));
-              count(code);
-              const found: { kind: FailureKind; detail: string }[] = [];
-              if (out.code === grpc.status.INTERNAL) found.push({ kind: "INTERNAL", detail: out.details });
-              if (out.code === grpc.status.UNKNOWN) found.push({ kind: "UNKNOWN", detail: out.details });
-              if (out.code === grpc.status.DEADLINE_EXCEEDED && !streaming) found.push({ kind: "hung (no answer before the deadline)", detail: out.details });
-              if (out.code === grpc.status.INVALID_ARGUMENT && !out.errorInfo) {
-                found.push({ kind: "INVALID_ARGUMENT without ErrorInfo", detail: out.details.slice(0, 200) });
-              }
-              for (const f of found) failures.push({ ...f, ...printable(body) });
-              if (found.some((f) => f.kind.startsWith("hung"))) conn.reset();
-            }),
-            { seed: SEED, numRuns: runs },
-          );
-        } finally {
-          conn.reset();
-        }
-        recordFailures(failures);
+        const failures = await fuzzCalls(conn, rawBodyArb(valid), runs, async (body) => {
+          const out = await sendRaw(conn.raw(), tenant, method, body);
+          const code = out.code === 0 ? "OK" : (Code[out.code as Code] ?? String(out.code));
+          count(code);
+          const found: { kind: FailureKind; detail: string }[] = [];
+          if (out.code === grpc.status.INTERNAL) found.push({ kind: "INTERNAL", detail: out.details });
+          if (out.code === grpc.status.UNKNOWN) found.push({ kind: "UNKNOWN", detail: out.details });
+          if (out.code === grpc.status.DEADLINE_EXCEEDED && !streaming) found.push({ kind: "hung (no answer before the deadline)", detail: out.details });
+          if (out.code === grpc.status.INVALID_ARGUMENT && !out.errorInfo) {
+            found.push({ kind: "INVALID_ARGUMENT without ErrorInfo", detail: out.details.slice(0, 200) });
+          }
+          return found;
+        });
         expect(summarise(failures), `${name}: seed ${SEED}`).toEqual([]);
       },
       TEST_TIMEOUT_MS,
