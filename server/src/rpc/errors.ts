@@ -118,3 +118,21 @@ export function toConnectError(err: unknown): { error: ConnectError; bug: boolea
 export function malformedRequest(typeName: string, reason: string): ConnectError {
   return toConnectError(new DomainError("invalid_argument", "MALFORMED_REQUEST", `cannot parse ${typeName}: ${reason}`)).error;
 }
+
+/**
+ * What is logged of an unexpected error: its kind, driver codes and stack frames, never its
+ * message. A database driver's message is the whole statement with its values inlined (names,
+ * emails, phones), and `sqlMessage` can quote them too ("Duplicate entry '…'").
+ */
+export function describeBug(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err };
+  const e = err as Error & { code?: unknown; errno?: unknown; sqlState?: unknown };
+  const frames = (e.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line));
+  return {
+    type: e.name,
+    ...(e.code !== undefined ? { code: e.code } : {}),
+    ...(e.errno !== undefined ? { errno: e.errno } : {}),
+    ...(e.sqlState !== undefined ? { sqlState: e.sqlState } : {}),
+    stack: frames.map((line) => line.trim()).join("\n"),
+  };
+}

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Authenticator } from "../auth/authenticate.js";
 import { withCallSignal } from "../store/call-scope.js";
 import { kCaller } from "./context.js";
-import { toConnectError } from "./errors.js";
+import { describeBug, toConnectError } from "./errors.js";
 
 /** Services whose calls act for a tenant; reflection and health do not. */
 function isTenantScoped(typeName: string): boolean {
@@ -16,24 +16,6 @@ async function* mapStreamErrors<T>(messages: AsyncIterable<T>, map: (err: unknow
   } catch (err) {
     throw map(err);
   }
-}
-
-/**
- * What is logged of an unexpected error: its kind, driver codes and stack frames, never its
- * message. A database driver's message is the whole statement with its values inlined (names,
- * emails, phones), and `sqlMessage` can quote them too ("Duplicate entry '…'").
- */
-export function describeBug(err: unknown): Record<string, unknown> {
-  if (!(err instanceof Error)) return { type: typeof err };
-  const e = err as Error & { code?: unknown; errno?: unknown; sqlState?: unknown };
-  const frames = (e.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line));
-  return {
-    type: e.name,
-    ...(e.code !== undefined ? { code: e.code } : {}),
-    ...(e.errno !== undefined ? { errno: e.errno } : {}),
-    ...(e.sqlState !== undefined ? { sqlState: e.sqlState } : {}),
-    stack: frames.map((line) => line.trim()).join("\n"),
-  };
 }
 
 /**

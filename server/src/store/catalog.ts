@@ -3,8 +3,7 @@
  * (tenant, key)-keyed definitions with a display name matched case-insensitively.
  */
 import type { Filter, Scalar, Sort } from "../domain/query.js";
-import { whereStartsWith } from "./contact-query-sql.js";
-import type { Executor } from "./db.js";
+import { type Executor, whereStartsWith } from "./db.js";
 import { applyAfter, applyFilter, applySort, type ColumnMap } from "./filter-sql.js";
 
 export type CatalogTable = "labels" | "extended_fields";

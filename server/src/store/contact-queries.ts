@@ -26,8 +26,8 @@ import { extendedFieldKeyOf } from "../domain/contact-query.js";
 import type { StoredContact } from "../domain/contacts.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { searchTerms } from "../domain/search.js";
-import { applyContactFilter, type CompileContext, sortExpression, whereStartsWith } from "./contact-query-sql.js";
-import { isMysql } from "./db.js";
+import { applyContactFilter, CMP, type CompileContext, sortExpression } from "./contact-query-sql.js";
+import { isMysql, whereStartsWith } from "./db.js";
 
 export interface ContactPageQuery {
   filter: Filter;
@@ -51,7 +51,6 @@ export interface ContactPage {
 }
 
 type Comparison = Extract<Filter, { kind: "compare" }>;
-const RANGE_SQL = { $eq: "=", $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" } as const;
 
 /** How a query is run: what drives it, and what is left for the filter compiler. */
 interface Plan {
@@ -85,7 +84,7 @@ function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: 
   }
   const byField = new Map<string, Comparison[]>();
   for (const f of parts) {
-    if (f.kind !== "compare" || !(f.op in RANGE_SQL)) continue;
+    if (f.kind !== "compare" || !(f.op in CMP)) continue;
     const key = extendedFieldKeyOf(f.field.path);
     const type = key ? cx.customTypes.get(key) : undefined;
     if (!key || (type !== "NUMBER" && type !== "DATE")) continue;
@@ -100,15 +99,10 @@ function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: 
   return { ...(label ? { label } : {}), ranges, rest, search: q.search ? searchTerms(q.search) : [] };
 }
 
-/** True when the plan needs nothing of the contact row itself. */
-function labelOnly(plan: Plan): boolean {
-  return plan.label !== undefined && plan.ranges.length === 0 && plan.search.length === 0 && conjuncts(plan.rest).length === 0;
-}
-
 /** The contact_field_values rows of one field within its merged range. */
 function rangeQuery(db: Knex, tenantId: string, r: Plan["ranges"][number]): Knex.QueryBuilder {
   const qb = db("contact_field_values").where("contact_field_values.tenant_id", tenantId).where("field_key", r.key);
-  for (const f of r.conditions) qb.whereRaw(`${r.column} ${RANGE_SQL[f.op as keyof typeof RANGE_SQL]} ?`, [f.value]);
+  for (const f of r.conditions) qb.whereRaw(`${r.column} ${CMP[f.op as keyof typeof CMP]} ?`, [f.value]);
   return qb;
 }
 
@@ -153,6 +147,7 @@ function sortIndexOf(sortSql: string): string | undefined {
 /** At most this many matches: find them all by the filter's index and sort them. */
 const SELECTIVE = 5000;
 
+/** True when the plan tests more than its driving index (a label's rows, or all contacts). */
 function filtered(plan: Plan): boolean {
   return plan.ranges.length > 0 || plan.search.length > 0 || conjuncts(plan.rest).length > 0;
 }
@@ -176,7 +171,7 @@ function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.Query
   const qb = db("contact_labels as l").where("l.tenant_id", tenantId).where("l.label_key", plan.label);
   // utf8mb4_bin pads with spaces ('a' = 'a '): compare the bytes too, as the filter compiler does.
   if (isMysql(db)) qb.whereRaw("cast(l.label_key as binary) = ?", [plan.label]);
-  if (!labelOnly(plan)) {
+  if (filtered(plan)) {
     qb.join("contacts as c", (j) => j.on("c.tenant_id", "=", "l.tenant_id").andOn("c.id", "=", "l.contact_id"));
     matching(qb, plan, cx);
   }

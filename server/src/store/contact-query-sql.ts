@@ -11,6 +11,7 @@ import { type ContactField, extendedFieldKeyOf } from "../domain/contact-query.j
 import type { ExtendedField } from "../domain/extended-fields.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { SORT_KEY_LENGTH } from "./contact-index.js";
+import { likeEscape, whereStartsWith } from "./db.js";
 
 type Text = { raw: string; lc: string; key: string };
 type Target =
@@ -79,8 +80,6 @@ function target(field: ContactField, customTypes: ReadonlyMap<string, ExtendedFi
   return { kind: "custom", key, def };
 }
 
-const likeEscape = (s: string) => s.replace(/[!%_]/g, (c) => `!${c}`);
-
 /** Emails compare case-insensitively: filter values are normalised like the stored keys. */
 function norm(field: ContactField, v: Scalar): Scalar {
   return field.text === "email" && typeof v === "string" ? emailKey(v) : v;
@@ -96,48 +95,6 @@ function exactIn(qb: Knex.QueryBuilder, col: string, values: readonly Scalar[]):
   if (strings.length > 0 && qb.client.config.client === "mysql2") {
     qb.whereRaw(`cast(${col} as binary) in (${strings.map(() => "?").join(", ")})`, strings);
   }
-}
-
-/**
- * `col` starts with `prefix`, exactly, as an index range on `col`. Not `col like 'prefix%'` alone:
- * MariaDB turns that into an index range ending at U+FFFF, which misses every value where a
- * character outside the BMP follows the prefix ("jo😀" for "jo"), and SQLite cannot use an index
- * for LIKE on BINARY columns at all. The range is `[lower, successor(prefix))`; the LIKE, kept
- * away from the range optimizer, makes it exact.
- */
-export function whereStartsWith(qb: Knex.QueryBuilder, col: string, prefix: string): void {
-  const mysql = qb.client.config.client === "mysql2";
-  const lower = mysql ? padSpaceLowerBound(prefix) : prefix;
-  const upper = successor(prefix);
-  if (lower) qb.whereRaw("?? >= ?", [col, lower]);
-  if (upper !== undefined) qb.whereRaw("?? < ?", [col, upper]);
-  qb.whereRaw(`${mysql ? "cast(?? as binary)" : "??"} like ? escape '!'`, [col, `${likeEscape(prefix)}%`]);
-}
-
-/** The least string greater than every string starting with `prefix` (code point order). */
-function successor(prefix: string): string | undefined {
-  const chars = [...prefix];
-  while (chars.length > 0) {
-    const cp = (chars.pop() as string).codePointAt(0) as number;
-    if (cp < 0x10ffff) return chars.join("") + String.fromCodePoint(cp + 1 === 0xd800 ? 0xe000 : cp + 1);
-  }
-  return undefined;
-}
-
-/**
- * A lower bound of the strings starting with `prefix` under MariaDB's PAD SPACE collations, where
- * "ab\tc" < "ab" (the shorter side is padded with spaces), so `prefix` itself is not one. With
- * `c` the prefix's last character above U+0020 and `a` what precedes it: `a`, the character
- * before `c`, and U+10FFFF — below every string starting with `a c`, above all others but those
- * starting with `a`, that character and U+10FFFF. ('' — no bound — when there is no such `c`.)
- */
-function padSpaceLowerBound(prefix: string): string {
-  const chars = [...prefix];
-  let i = chars.length - 1;
-  while (i >= 0 && ((chars[i] as string).codePointAt(0) as number) <= 0x20) i--;
-  if (i < 0) return "";
-  const c = (chars[i] as string).codePointAt(0) as number;
-  return `${chars.slice(0, i).join("")}${String.fromCodePoint(c - 1 === 0xdfff ? 0xd7ff : c - 1)}\u{10FFFF}`;
 }
 
 /** A text condition on (raw, lc, key) columns, positive form (no negation). */
@@ -205,7 +162,8 @@ export interface CompileContext {
   customTypes: ReadonlyMap<string, ExtendedField["dataType"]>;
 }
 
-const CMP = { $eq: "=", $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" } as const;
+/** SQL of the comparison operators (the filter compiler's and the query planner's). */
+export const CMP = { $eq: "=", $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" } as const;
 
 export function applyContactFilter(qb: Knex.QueryBuilder, filter: Filter, cx: CompileContext): void {
   switch (filter.kind) {
@@ -263,11 +221,14 @@ function applyPositive(
         qb.whereRaw(`${col} is ${f.exists ? "not " : ""}null`);
         return;
       }
-      if (f.kind !== "startsWith") qb.whereRaw(`${col} is not null`);
       if (f.kind === "startsWith") {
+        // textCondition says "not missing" itself, on the indexed key where it can.
         if (t.kind !== "text") throw new Error(`$startsWith on ${field.path}`);
         textCondition(qb, t.cols, "$startsWith", [f.prefix]);
-      } else if (f.kind === "in" || (f.kind === "compare" && f.op === "$eq")) {
+        return;
+      }
+      qb.whereRaw(`${col} is not null`);
+      if (f.kind === "in" || (f.kind === "compare" && f.op === "$eq")) {
         const vs = values(f.kind === "in" ? f.values : [f.value]);
         if (t.kind === "text") textCondition(qb, t.cols, "$in", vs);
         else exactIn(qb, col, vs);

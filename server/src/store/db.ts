@@ -128,3 +128,47 @@ export function isUniqueViolation(err: unknown): boolean {
   return e.errno === 1062 || e.code === "ER_DUP_ENTRY" || e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
 
+/** Escapes LIKE's wildcards with `!` (a backslash means different things in MySQL and SQLite string literals). */
+export const likeEscape = (s: string) => s.replace(/[!%_]/g, (c) => `!${c}`);
+
+/**
+ * `col` starts with `prefix`, exactly, as an index range on `col`. Not `col like 'prefix%'` alone:
+ * MariaDB turns that into an index range ending at U+FFFF, which misses every value where a
+ * character outside the BMP follows the prefix ("jo😀" for "jo"), and SQLite cannot use an index
+ * for LIKE on BINARY columns at all. The range is `[lower, successor(prefix))`; the LIKE, kept
+ * away from the range optimizer, makes it exact.
+ */
+export function whereStartsWith(qb: Knex.QueryBuilder, col: string, prefix: string): void {
+  const mysql = qb.client.config.client === "mysql2";
+  const lower = mysql ? padSpaceLowerBound(prefix) : prefix;
+  const upper = successor(prefix);
+  if (lower) qb.whereRaw("?? >= ?", [col, lower]);
+  if (upper !== undefined) qb.whereRaw("?? < ?", [col, upper]);
+  qb.whereRaw(`${mysql ? "cast(?? as binary)" : "??"} like ? escape '!'`, [col, `${likeEscape(prefix)}%`]);
+}
+
+/** The least string greater than every string starting with `prefix` (code point order). */
+function successor(prefix: string): string | undefined {
+  const chars = [...prefix];
+  while (chars.length > 0) {
+    const cp = (chars.pop() as string).codePointAt(0) as number;
+    if (cp < 0x10ffff) return chars.join("") + String.fromCodePoint(cp + 1 === 0xd800 ? 0xe000 : cp + 1);
+  }
+  return undefined;
+}
+
+/**
+ * A lower bound of the strings starting with `prefix` under MariaDB's PAD SPACE collations, where
+ * "ab\tc" < "ab" (the shorter side is padded with spaces), so `prefix` itself is not one. With
+ * `c` the prefix's last character above U+0020 and `a` what precedes it: `a`, the character
+ * before `c`, and U+10FFFF — below every string starting with `a c`, above all others but those
+ * starting with `a`, that character and U+10FFFF. ('' — no bound — when there is no such `c`.)
+ */
+function padSpaceLowerBound(prefix: string): string {
+  const chars = [...prefix];
+  let i = chars.length - 1;
+  while (i >= 0 && ((chars[i] as string).codePointAt(0) as number) <= 0x20) i--;
+  if (i < 0) return "";
+  const c = (chars[i] as string).codePointAt(0) as number;
+  return `${chars.slice(0, i).join("")}${String.fromCodePoint(c - 1 === 0xdfff ? 0xd7ff : c - 1)}\u{10FFFF}`;
+}

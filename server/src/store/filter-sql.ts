@@ -1,6 +1,6 @@
 import type { Knex } from "knex";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
-import { whereStartsWith } from "./contact-query-sql.js";
+import { whereStartsWith } from "./db.js";
 
 /** Where a queryable field lives: its column, and the lower-cased column `$startsWith` searches. */
 export interface ColumnMap {

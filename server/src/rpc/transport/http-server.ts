@@ -57,8 +57,8 @@ function requestHandler(services: ServiceImplSpec[], opts: HttpServerOptions): (
     readMaxBytes: opts.readMaxBytes,
     writeMaxBytes: opts.writeMaxBytes,
     maxTimeoutMs: opts.maxTimeoutMs,
-    // Before the others: the logging interceptor still sees the call, with its error.
-    interceptors: parseError ? [...opts.interceptors.slice(0, 1), parseGuardInterceptor(parseError), ...opts.interceptors.slice(1)] : opts.interceptors,
+    // Innermost: every other interceptor (logging, authentication) sees the call and its error.
+    interceptors: parseError ? [...opts.interceptors, parseGuardInterceptor(parseError)] : opts.interceptors,
     ...(opts.shutdownSignal !== undefined ? { shutdownSignal: opts.shutdownSignal } : {}),
   });
   for (const svc of services) {

@@ -10,6 +10,9 @@
  * answers the caller's error instead: connect-node then writes that error in
  * whichever protocol the client speaks.
  *
+ * The price is a second decode of each binary request message on this port
+ * (the one here, then connect-node's), small beside the call it precedes.
+ *
  * Left to connect-node: JSON bodies (it answers INVALID_ARGUMENT itself),
  * compressed bodies, bodies over the read limit (RESOURCE_EXHAUSTED), GET
  * requests, and methods that stream their requests.

@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { withoutStatementLimit } from "./long-statements.js";
 
 /**
  * Columns that hold a lower-cased copy of a value, or a joined one, are as wide as the longest
@@ -21,18 +22,12 @@ const WIDER: readonly [table: string, column: string, from: number, to: number, 
 
 async function resize(knex: Knex, pick: (from: number, to: number) => number): Promise<void> {
   if (knex.client.config.client !== "mysql2") return;
-  // Some of these rebuild a table (a column that crosses 255 bytes needs a second length byte):
-  // minutes at a million contacts, far past the per-statement limit every pooled connection
-  // has. The migration runs on one connection (its transaction): lift the limit there, then
-  // put it back before the connection returns to the pool.
-  await knex.raw("set @contacts_api_mst = @@session.max_statement_time, session max_statement_time = 0");
-  try {
+  // Some of these rebuild a table (a column that crosses 255 bytes needs a second length byte).
+  await withoutStatementLimit(knex, async () => {
     for (const [table, column, from, to, nullable] of WIDER) {
       await knex.raw(`alter table ?? modify ?? varchar(${pick(from, to)}) ${nullable ? "null" : "not null"}`, [table, column]);
     }
-  } finally {
-    await knex.raw("set session max_statement_time = @contacts_api_mst");
-  }
+  });
 }
 
 export async function up(knex: Knex): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { withoutStatementLimit } from "./long-statements.js";
 
 /**
  * A prefix filter on a name under the default sort (newest first) finds its matches on the name
@@ -15,17 +16,12 @@ const INDEXES = [
 ] as const;
 
 export async function up(knex: Knex): Promise<void> {
-  const mysql = knex.client.config.client === "mysql2";
-  // Building an index over a million contacts outlasts the per-statement limit of pooled
-  // connections: lift it on this migration's connection, and put it back.
-  if (mysql) await knex.raw("set @contacts_api_mst = @@session.max_statement_time, session max_statement_time = 0");
-  try {
+  // Building an index over a million contacts takes minutes.
+  await withoutStatementLimit(knex, async () => {
     for (const [index, column] of INDEXES) {
       await knex.schema.alterTable("contacts", (t) => t.index(["tenant_id", column, "created_at"], index));
     }
-  } finally {
-    if (mysql) await knex.raw("set session max_statement_time = @contacts_api_mst");
-  }
+  });
 }
 
 export async function down(knex: Knex): Promise<void> {
