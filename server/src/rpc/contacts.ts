@@ -1,4 +1,4 @@
-import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { create, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   type Contact,
@@ -44,6 +44,7 @@ import * as contactQuery from "../services/contact-query.js";
 import * as contacts from "../services/contacts.js";
 import * as merge from "../services/merge.js";
 import type { ServiceDeps } from "../services/deps.js";
+import { readJson } from "../protobuf/json-reader.js";
 import { callerOf } from "./context.js";
 import { mutationMeta, pageSpec, pagingMetadata, sortEntries } from "./common.js";
 
@@ -85,7 +86,7 @@ export function infoToJson(info: ContactInfo | undefined, field = "info"): Conta
 }
 
 export function contactToProto(contact: ContactJson): Contact {
-  return fromJson(ContactSchema, contact as JsonValue);
+  return readJson(ContactSchema, contact as JsonValue);
 }
 
 export function fieldSetNames(sets: readonly ContactFieldSet[]): FieldSet[] {

@@ -1,6 +1,6 @@
-import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ContactSchema } from "../../../gen/contacts/v1/contact_pb.js";
 import {
   ContactMergedSchema,
   type Event,
@@ -12,6 +12,7 @@ import {
 import type { StoredEvent } from "../domain/events.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { encodeEventCursor, type WatchOptions, watchEvents } from "../services/events.js";
+import { contactToProto } from "./contacts.js";
 import { callerOf } from "./context.js";
 import { timestamp } from "./common.js";
 import { extendedFieldToProto } from "./extended-fields.js";
@@ -21,7 +22,7 @@ function entityOf(e: StoredEvent): Event["entity"] {
   const p = e.payload;
   switch (p.kind) {
     case "contact":
-      return { case: "contact", value: fromJson(ContactSchema, p.contact as JsonValue) };
+      return { case: "contact", value: contactToProto(p.contact as ContactJson) };
     case "label":
       return { case: "label", value: labelToProto(p.label) };
     case "extendedField":
@@ -32,7 +33,7 @@ function entityOf(e: StoredEvent): Event["entity"] {
         value: create(ContactMergedSchema, {
           targetContactId: p.targetContactId,
           sourceContactIds: p.sourceContactIds,
-          targetContact: fromJson(ContactSchema, p.targetContact as JsonValue),
+          targetContact: contactToProto(p.targetContact as ContactJson),
         }),
       };
   }

@@ -44,6 +44,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import * as grpc from "@grpc/grpc-js";
 import { StatusSchema } from "../../../../gen/google/rpc/status_pb.js";
+import { encodeBinary } from "../../protobuf/binary-encoder.js";
 
 export interface GrpcServerOptions {
   /** Connect interceptors applied to every call, exactly as connect-node applies them (use the same code path). */
@@ -425,7 +426,7 @@ class RpcCall {
   sendUnary(output: DescMessage, res: Message): void {
     let bytes: Buffer;
     try {
-      bytes = toBuffer(toBinary(output, res));
+      bytes = encodeBinary(output, res);
     } catch (e) {
       this.sendError(e);
       this.callSignal.abort(e);
@@ -653,7 +654,7 @@ async function pumpResponses(
         return;
       }
       c.flushResponseHeader();
-      if (!call.write(toBuffer(toBinary(output, r.value)))) {
+      if (!call.write(encodeBinary(output, r.value))) {
         await waitDrain(c, call);
         if (c.done) break;
       }
