@@ -5,7 +5,7 @@
 import type { Knex } from "knex";
 import type { StoredContact } from "../domain/contacts.js";
 import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows } from "./contact-index.js";
-import { type Executor, isMysql } from "./db.js";
+import { type Executor, isMysql, selectRows } from "./db.js";
 import type { ContactRow } from "./tables.js";
 
 function fromRow(row: { doc: string }): StoredContact {
@@ -19,9 +19,11 @@ export async function getContact(
   id: string,
   lock = false,
 ): Promise<StoredContact | undefined> {
-  const q = db("contacts").where({ tenant_id: tenantId, id }).first("doc");
-  if (lock) q.forUpdate();
-  const row = (await q) as ContactRow | undefined;
+  if (!lock) {
+    const [row] = await selectRows<ContactRow>(db, "select doc from contacts where tenant_id = ? and id = ? limit 1", [tenantId, id]);
+    return row ? fromRow(row) : undefined;
+  }
+  const row = (await db("contacts").where({ tenant_id: tenantId, id }).first("doc").forUpdate()) as ContactRow | undefined;
   return row ? fromRow(row) : undefined;
 }
 

@@ -33,6 +33,16 @@ export function isMysql(db: Executor): boolean {
   return db.client.config.client === "mysql2";
 }
 
+/**
+ * Rows of a read-only statement written in SQL both stores speak, without knex's query builder
+ * (which costs more CPU than MariaDB's answer to a point select). For the hottest reads only.
+ */
+export async function selectRows<T>(db: Executor, sql: string, bindings: readonly Knex.Value[]): Promise<T[]> {
+  const result = (await db.raw(sql, bindings)) as unknown;
+  // mysql2 answers [rows, fields]; better-sqlite3 answers rows.
+  return (isMysql(db) ? (result as [T[], unknown])[0] : result) as T[];
+}
+
 /** Opens the configured database. Does not connect yet (knex connects lazily). */
 export function openDatabase(options: DatabaseOptions): Db {
   if (options.url) {
