@@ -40,9 +40,14 @@ export interface BenchServer {
   port: number;
 }
 
-/** Starts bench/servers/<script> (compiled, or under tsx) in its own process; resolves when it prints `PORT n`. */
+/**
+ * Starts bench/servers/<script> (compiled, or under tsx) in its own process; resolves when it
+ * prints `PORT n`. `BENCH_CPU_PROF=<name>,…` profiles those servers (`node --cpu-prof`, written
+ * to bench/.tmp/prof/ when the server stops).
+ */
 export function startServer(name: string, script: string, env: NodeJS.ProcessEnv, tsx = false): Promise<BenchServer> {
-  const cmd = tsx ? ["--import", "tsx", join(root, `bench/servers/${script}.ts`)] : [join(outDir, `bench/servers/${script}.js`)];
+  const profile = (process.env.BENCH_CPU_PROF ?? "").split(",").includes(name) ? ["--cpu-prof", "--cpu-prof-dir", join(root, "bench/.tmp/prof")] : [];
+  const cmd = [...profile, ...(tsx ? ["--import", "tsx", join(root, `bench/servers/${script}.ts`)] : [join(outDir, `bench/servers/${script}.js`)])];
   const proc = spawn(process.execPath, cmd, { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
