@@ -365,6 +365,10 @@ function leafArb(fields: readonly ContactField[], contacts: readonly ContactJson
 
 function filterArb(fields: readonly ContactField[], contacts: readonly ContactJson[]): fc.Arbitrary<Filter> {
   const leaf = leafArb(fields, contacts);
+  // Conditions on one custom NUMBER or DATE field, which the planner merges into one range of
+  // value rows (and may drive the page from): often, and beside anything else.
+  const ranged = fields.filter((f) => f.path === "info.extendedFields.custom.score" || f.path === "info.extendedFields.custom.met-on");
+  const range = ranged.length > 0 ? leafArb(ranged, contacts) : leaf;
   const { tree } = fc.letrec<{ tree: Filter }>((tie) => ({
     tree: fc.oneof(
       { depthSize: "small", withCrossShrink: true },
@@ -376,6 +380,8 @@ function filterArb(fields: readonly ContactField[], contacts: readonly ContactJs
       { arbitrary: fc.tuple(leaf, leaf).map(([a, b]) => ({ ...b, ...a })), weight: 1 },
       // The empty filter matches everything, also under `$not` and among `$or` alternatives.
       { arbitrary: fc.constant({}), weight: 1 },
+      { arbitrary: range, weight: 1 },
+      { arbitrary: fc.tuple(range, tie("tree")).map(([a, b]) => ({ $and: [a, b] })), weight: 1 },
     ),
   }));
   return tree;

@@ -123,6 +123,7 @@ export function indexRows(tenantId: string, c: StoredContact): IndexRows {
       ...base,
       field_key,
       ...fieldValueColumns(value),
+      created_at: c.createdDate,
     })),
     contact_search_tokens: searchTokens(info).map((token) => ({ tenant_id: tenantId, token, contact_id: c.id })),
   };

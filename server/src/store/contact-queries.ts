@@ -10,7 +10,9 @@
  *    page order, instead of reading every contact with the label and sorting them;
  *  - comparisons on one custom NUMBER or DATE field (`{$gt: a, $lt: b}`) become one index range
  *    over contact_field_values instead of one lookup per bound, each of which alone may match
- *    most contacts;
+ *    most contacts; when that range matches few contacts under the creation-date sort, the page
+ *    comes from the range's rows, which carry the creation date (migration 005), so sorting the
+ *    matches reads no contact row;
  *  - a capped count of such a query alone (one label, one field's range, one search word) reads
  *    only that index, and one of all the tenant's contacts reads the narrow creation-date index:
  *    counting fetches no contact row it does not need (each is a random read of a wide row);
@@ -19,7 +21,7 @@
  *    sort order's index and tests every row it passes, which for rare matches reads most of
  *    the tenant before the page is full.
  * The rewrites are exact (a contact has one contact_labels row per label and one
- * contact_field_values row per field; contact_labels.created_at is the contact's created_at).
+ * contact_field_values row per field; the created_at of both is the contact's created_at).
  */
 import type { Knex } from "knex";
 import { extendedFieldKeyOf } from "../domain/contact-query.js";
@@ -52,12 +54,21 @@ export interface ContactPage {
 
 type Comparison = Extract<Filter, { kind: "compare" }>;
 
+/** Comparisons on one custom NUMBER or DATE field, merged into one range of its value rows. */
+interface FieldRange {
+  key: string;
+  column: "num_value" | "date_value";
+  conditions: Comparison[];
+}
+
 /** How a query is run: what drives it, and what is left for the filter compiler. */
 interface Plan {
   /** The page comes from this label's rows of contact_labels, in creation order. */
   label?: string;
-  /** Comparisons on one custom field, merged: `c.id in (one range over contact_field_values)`. */
-  ranges: { key: string; column: "num_value" | "date_value"; conditions: Comparison[] }[];
+  /** The page comes from this range's rows of contact_field_values, sorted by creation date. */
+  driver?: FieldRange;
+  /** Further ranges: `c.id in (one range over contact_field_values)` each. */
+  ranges: FieldRange[];
   /** The rest of the filter. */
   rest: Filter;
   search: string[];
@@ -99,10 +110,10 @@ function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: 
   return { ...(label ? { label } : {}), ranges, rest, search: q.search ? searchTerms(q.search) : [] };
 }
 
-/** The contact_field_values rows of one field within its merged range. */
-function rangeQuery(db: Knex, tenantId: string, r: Plan["ranges"][number]): Knex.QueryBuilder {
-  const qb = db("contact_field_values").where("contact_field_values.tenant_id", tenantId).where("field_key", r.key);
-  for (const f of r.conditions) qb.whereRaw(`${r.column} ${CMP[f.op as keyof typeof CMP]} ?`, [f.value]);
+/** The contact_field_values rows (as `v`) of one field within its merged range. */
+function rangeQuery(db: Knex, tenantId: string, r: FieldRange): Knex.QueryBuilder {
+  const qb = db("contact_field_values as v").where("v.tenant_id", tenantId).where("v.field_key", r.key);
+  for (const f of r.conditions) qb.whereRaw(`v.${r.column} ${CMP[f.op as keyof typeof CMP]} ?`, [f.value]);
   return qb;
 }
 
@@ -117,7 +128,7 @@ function tokenQuery(db: Knex, tenantId: string, term: string): Knex.QueryBuilder
 function matching(qb: Knex.QueryBuilder, plan: Plan, cx: CompileContext): void {
   qb.where("c.tenant_id", cx.tenantId);
   qb.where((sub) => applyContactFilter(sub, plan.rest, cx));
-  for (const r of plan.ranges) qb.whereIn("c.id", rangeQuery(cx.db, cx.tenantId, r).select("contact_id"));
+  for (const r of plan.ranges) qb.whereIn("c.id", rangeQuery(cx.db, cx.tenantId, r).select("v.contact_id"));
   for (const term of plan.search) qb.whereIn("c.id", tokenQuery(cx.db, cx.tenantId, term).select("contact_id"));
 }
 
@@ -153,14 +164,23 @@ function filtered(plan: Plan): boolean {
 }
 
 /**
- * The rows a query reads, from its driving table: `contacts as c`, or a label's
- * `contact_labels as l` (joined to `c` only when the filter needs the contact row).
+ * The rows a query reads, from its driving table: `contacts as c`, a label's
+ * `contact_labels as l` or a field range's `contact_field_values as v` (joined to `c` only when
+ * the filter needs the contact row).
  * `avoidIndex`: the matches are few; MariaDB is told not to walk the sort order's index instead
  * (which reads rows in page order and tests each against the filter: cheap when matches are
  * dense, a scan of most of the tenant when they are rare).
  */
 function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.QueryBuilder {
   const { db, tenantId } = cx;
+  if (plan.driver !== undefined) {
+    const qb = rangeQuery(db, tenantId, plan.driver);
+    if (filtered(plan)) {
+      qb.join("contacts as c", (j) => j.on("c.tenant_id", "=", "v.tenant_id").andOn("c.id", "=", "v.contact_id"));
+      matching(qb, plan, cx);
+    }
+    return qb;
+  }
   if (plan.label === undefined) {
     // Only for ORDER BY: another index may still serve both the filter and the order (company
     // equality under a sort by first name reads contacts_company_idx in page order).
@@ -180,7 +200,7 @@ function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.Query
 
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {
   const { db, tenantId } = cx;
-  const plan = planQuery(q, cx);
+  let plan = planQuery(q, cx);
   const dir = q.sort.descending ? "desc" : "asc";
   // A filtered query on MariaDB counts its matches first (up to what offset paging asks for, or
   // just far enough to tell): how many there are decides how the page is found.
@@ -188,12 +208,19 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   if (isMysql(db) && plan.label === undefined && filtered(plan)) {
     counted = await countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE));
   }
-  const order = plan.label === undefined ? sortExpression(q.sort, cx) : undefined;
+  // Few matches of a field range under the creation-date sort: read them off the range's value
+  // rows, which carry the creation date (migration 005), and sort those; no contact row is read.
+  const [first, ...others] = plan.ranges;
+  if (counted !== undefined && counted <= SELECTIVE && first && plan.label === undefined && q.sort?.field.path === "createdDate") {
+    plan = { ...plan, driver: first, ranges: others };
+  }
+  const drivenBy = plan.label !== undefined ? { sort: "l.created_at", id: "l.contact_id" } : plan.driver ? { sort: "v.created_at", id: "v.contact_id" } : undefined;
+  const order = drivenBy === undefined ? sortExpression(q.sort, cx) : undefined;
   const avoid = counted !== undefined && counted <= SELECTIVE && order ? sortIndexOf(order.sql) : undefined;
   const inner = source(cx, plan, avoid);
   // The sort value and the id, on the driving table's columns (a label's rows carry the
   // contact's created_at, so they come out of contact_labels_key_idx in page order).
-  const key = order ? { sort: order.sql, id: "c.id" } : { sort: "l.created_at", id: "l.contact_id" };
+  const key = order ? { sort: order.sql, id: "c.id" } : (drivenBy as { sort: string; id: string });
   if (order) {
     if (order.join) {
       const field = order.join.key;
@@ -252,7 +279,7 @@ async function countUpTo(cx: CompileContext, plan: Plan, cap: number): Promise<n
   if (!filtered(plan)) {
     const probe = source(cx, plan).select(db.raw("1 as one"));
     // The narrow creation-date index, not the primary key (the whole rows), for the tenant's contacts.
-    if (plan.label === undefined) probe.orderBy("c.created_at");
+    if (plan.label === undefined && plan.driver === undefined) probe.orderBy("c.created_at");
     const beyond = await probe.offset(cap).limit(1);
     if ((beyond as unknown[]).length > 0) return cap + 1;
     const exact = await source(cx, plan).count({ n: "*" }).first();
@@ -260,7 +287,7 @@ async function countUpTo(cx: CompileContext, plan: Plan, cap: number): Promise<n
   }
   const [range] = plan.ranges;
   const [term] = plan.search;
-  const only = plan.label === undefined && conjuncts(plan.rest).length === 0;
+  const only = plan.label === undefined && plan.driver === undefined && conjuncts(plan.rest).length === 0;
   const capped =
     only && range && plan.ranges.length === 1 && plan.search.length === 0
       ? // One field's range alone: its contact_field_values rows are the matches (one per contact).

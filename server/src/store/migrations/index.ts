@@ -3,6 +3,7 @@ import * as initial from "./20261128_001_initial.js";
 import * as contacts from "./20261128_002_contacts.js";
 import * as widen from "./20261202_003_widen_lowercase.js";
 import * as nameCreated from "./20261202_004_name_created_idx.js";
+import * as fieldValuesCreated from "./20261202_005_field_values_created.js";
 
 interface Migration {
   name: string;
@@ -11,7 +12,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated];
+const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],
