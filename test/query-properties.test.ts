@@ -411,20 +411,29 @@ function queryArb(model: QueryModel, contacts: readonly ContactJson[]): fc.Arbit
   const fields = [...model.fields.values()];
   const sortable = fields.filter((f) => f.sortable).map((f) => f.path);
   const sort = fc.record({ field: pick(sortable), order: pick([SortOrder.ASC, SortOrder.DESC, SortOrder.UNSPECIFIED]) });
-  return fc
+  // A name prefix alone: under the default sort, MariaDB pages it as a merge of per-name runs.
+  const names = fields.filter((f) => f.path === "info.name.first" || f.path === "info.name.last");
+  const namePrefix = pick(names).chain((f) => prefixPool(f, contacts).map((p) => ({ [f.path]: { $startsWith: p } }) as Filter));
+  const limit = fc.oneof(
+    { arbitrary: fc.integer({ min: 1, max: 6 }), weight: 1 },
+    { arbitrary: fc.integer({ min: 7, max: 40 }), weight: 3 },
+    { arbitrary: fc.constantFrom(undefined, 1000), weight: 1 },
+  );
+  const probes = fc.array(fc.record({ filter: leafArb(fields, contacts), sort: maybe(sort, 1) }).map((p) => defined(p)), { minLength: 5, maxLength: 5 });
+  const prefixQuery = fc
+    .record({ filter: namePrefix, sort: maybe(fc.record({ field: fc.constant("createdDate"), order: pick([SortOrder.ASC, SortOrder.DESC]) }), 1), probes, limit })
+    .map((q) => defined({ ...q, list: false }) as QuerySpec);
+  const general = fc
     .record({
       filter: maybe(filterArb(fields, contacts), 1),
       sort: maybe(sort, 1),
-      probes: fc.array(fc.record({ filter: leafArb(fields, contacts), sort: maybe(sort, 1) }).map((p) => defined(p)), { minLength: 5, maxLength: 5 }),
+      probes,
       search: maybe(searchArb(contacts), 4),
-      limit: fc.oneof(
-        { arbitrary: fc.integer({ min: 1, max: 6 }), weight: 1 },
-        { arbitrary: fc.integer({ min: 7, max: 40 }), weight: 3 },
-        { arbitrary: fc.constantFrom(undefined, 1000), weight: 1 },
-      ),
+      limit,
       list: fc.boolean(),
     })
     .map((q) => defined({ ...q, list: q.list && !q.filter && !q.search }) as QuerySpec);
+  return fc.oneof({ arbitrary: general, weight: 4 }, { arbitrary: prefixQuery, weight: 1 });
 }
 
 // ---- Checks --------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ import type { StoredContact } from "../domain/contacts.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { searchTerms } from "../domain/search.js";
 import { applyContactFilter, CMP, type CompileContext, sortExpression } from "./contact-query-sql.js";
-import { isMysql, whereStartsWith } from "./db.js";
+import { SORT_KEY_LENGTH } from "./contact-index.js";
+import { isMysql, whereStartsWith, whereStartsWithRange } from "./db.js";
 
 export interface ContactPageQuery {
   filter: Filter;
@@ -198,6 +199,47 @@ function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.Query
   return qb;
 }
 
+/** The name keys whose creation-date index (migration 004) serves a prefix merge, by filter path. */
+const NAME_KEYS: Readonly<Record<string, { col: string; index: string }>> = {
+  "info.name.first": { col: "c.first_name_key", index: "contacts_first_name_created_idx" },
+  "info.name.last": { col: "c.last_name_key", index: "contacts_last_name_created_idx" },
+};
+/** Most distinct names a prefix merge reads a run of, and most it looks at to find them. */
+const MERGE_MAX_KEYS = 32;
+const MERGE_SCAN_KEYS = 200;
+/** Deepest page (offset + limit) a prefix merge serves: each run reads that many entries. */
+const MERGE_MAX_DEPTH = 2000;
+
+/**
+ * A name prefix alone under the creation-date sort, on MariaDB: the distinct name keys with the
+ * prefix (a loose scan of the name index), when there are few. Each key's contacts are a run of
+ * the name+created index already in page order, so the page is a merge of those runs' heads
+ * instead of a sort of every match (tens of thousands for a two-letter prefix).
+ */
+async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): Promise<{ col: string; index: string; keys: string[] } | undefined> {
+  const f = plan.rest;
+  if (!isMysql(cx.db) || q.sort?.field.path !== "createdDate" || plan.label !== undefined || plan.driver !== undefined) return undefined;
+  if (plan.ranges.length > 0 || plan.search.length > 0 || f.kind !== "startsWith") return undefined;
+  const name = NAME_KEYS[f.field.path];
+  const lp = f.prefix.toLowerCase();
+  // The name key holds the first SORT_KEY_LENGTH characters; a prefix ending in a space or a
+  // control character is left to the filter compiler (MariaDB's PAD SPACE comparison).
+  if (!name || lp === "" || [...lp].length > SORT_KEY_LENGTH || (lp.codePointAt(lp.length - 1) as number) <= 0x20) return undefined;
+  if ((q.offset ?? 0) + q.limit + 1 > MERGE_MAX_DEPTH) return undefined;
+  // One index entry per name: MariaDB's loose index scan ("Using index for group-by"), which a
+  // condition beyond the key range would turn off; the keys are checked for the prefix here.
+  const groups = cx.db
+    .from(cx.db.raw(`contacts as c force index (${name.index})`))
+    .where("c.tenant_id", cx.tenantId)
+    .select("c.tenant_id", cx.db.raw(`${name.col} as k`))
+    .groupByRaw(`c.tenant_id, ${name.col}`);
+  whereStartsWithRange(groups, name.col, lp);
+  const rows = (await groups.limit(MERGE_SCAN_KEYS)) as { k: string }[];
+  const keys = rows.map((r) => r.k).filter((k) => k.startsWith(lp));
+  if (rows.length === MERGE_SCAN_KEYS || keys.length === 0 || keys.length > MERGE_MAX_KEYS) return undefined;
+  return { ...name, keys };
+}
+
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {
   const { db, tenantId } = cx;
   let plan = planQuery(q, cx);
@@ -238,9 +280,11 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   inner.orderByRaw(`${key.sort} ${dir}, ${key.id} ${dir}`).limit(q.limit + 1);
   if (q.offset) inner.offset(q.offset);
 
+  const runs = counted !== undefined ? await prefixRuns(cx, plan, q) : undefined;
+  const ids = runs ? mergedRuns(cx, runs, q, dir) : inner;
   const pageQuery = db
     .select("d.doc", "p.sort_value", "p.id")
-    .from(inner.as("p"))
+    .from(ids.as("p"))
     .join("contacts as d", (j) => j.on("d.id", "=", "p.id").andOn("d.tenant_id", "=", db.raw("?", [tenantId])))
     .orderByRaw(`p.sort_value ${dir}, p.id ${dir}`) as unknown as Promise<{ doc: string; sort_value: Scalar; id: string }[]>;
   // Otherwise the capped count runs beside the page (its own connection), not after it.
@@ -266,6 +310,32 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
     hasNext,
     ...(total === undefined ? {} : { total, tooManyToCount }),
   };
+}
+
+/**
+ * The page of a prefix merge (see prefixRuns): from each key's run of the name+created index the
+ * first rows after the cursor, as deep as the page goes; then the page among those. Within a key
+ * (compared as MariaDB does, trailing spaces aside: the prefix does not end in one, so those
+ * variants all match) the index is in (created_at, id) order.
+ */
+function mergedRuns(cx: CompileContext, runs: { col: string; index: string; keys: string[] }, q: ContactPageQuery, dir: "asc" | "desc"): Knex.QueryBuilder {
+  const { db, tenantId } = cx;
+  const depth = (q.offset ?? 0) + q.limit + 1;
+  const branches = runs.keys.map((k) => {
+    const b = db.from(db.raw(`contacts as c force index (${runs.index})`)).where("c.tenant_id", tenantId).whereRaw(`${runs.col} = ?`, [k]);
+    if (q.after) {
+      const [value, id] = q.after;
+      const cmp = q.sort.descending ? "<" : ">";
+      b.where((w) => w.where("c.created_at", cmp, value as Knex.Value).orWhere((e) => e.where("c.created_at", value as Knex.Value).where("c.id", cmp, id)));
+    }
+    return b.select(db.raw("c.id as id"), db.raw("c.created_at as sort_value")).orderByRaw(`c.created_at ${dir}, c.id ${dir}`).limit(depth);
+  });
+  return db
+    .select("u.id", "u.sort_value")
+    .from(db.queryBuilder().unionAll(branches, true).as("u"))
+    .orderByRaw(`u.sort_value ${dir}, u.id ${dir}`)
+    .limit(q.limit + 1)
+    .offset(q.offset ?? 0);
 }
 
 /**

@@ -149,12 +149,20 @@ export const likeEscape = (s: string) => s.replace(/[!%_]/g, (c) => `!${c}`);
  * away from the range optimizer, makes it exact.
  */
 export function whereStartsWith(qb: Knex.QueryBuilder, col: string, prefix: string): void {
+  whereStartsWithRange(qb, col, prefix);
   const mysql = qb.client.config.client === "mysql2";
-  const lower = mysql ? padSpaceLowerBound(prefix) : prefix;
+  qb.whereRaw(`${mysql ? "cast(?? as binary)" : "??"} like ? escape '!'`, [col, `${likeEscape(prefix)}%`]);
+}
+
+/**
+ * The index range `whereStartsWith` narrows to: every string starting with `prefix`, and on
+ * MariaDB a few more (PAD SPACE order). A caller that uses it alone checks the prefix itself.
+ */
+export function whereStartsWithRange(qb: Knex.QueryBuilder, col: string, prefix: string): void {
+  const lower = qb.client.config.client === "mysql2" ? padSpaceLowerBound(prefix) : prefix;
   const upper = successor(prefix);
   if (lower) qb.whereRaw("?? >= ?", [col, lower]);
   if (upper !== undefined) qb.whereRaw("?? < ?", [col, upper]);
-  qb.whereRaw(`${mysql ? "cast(?? as binary)" : "??"} like ? escape '!'`, [col, `${likeEscape(prefix)}%`]);
 }
 
 /** The least string greater than every string starting with `prefix` (code point order). */
