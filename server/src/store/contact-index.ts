@@ -125,6 +125,6 @@ export function indexRows(tenantId: string, c: StoredContact): IndexRows {
       ...fieldValueColumns(value),
       created_at: c.createdDate,
     })),
-    contact_search_tokens: searchTokens(info).map((token) => ({ tenant_id: tenantId, token, contact_id: c.id })),
+    contact_search_tokens: searchTokens(info).map((token) => ({ tenant_id: tenantId, token, contact_id: c.id, created_at: c.createdDate })),
   };
 }

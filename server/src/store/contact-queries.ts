@@ -247,45 +247,82 @@ function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.Query
   return qb;
 }
 
-/** The name keys whose creation-date index (migration 004) serves a prefix merge, by filter path. */
-const NAME_KEYS: Readonly<Record<string, { col: string; index: string }>> = {
-  "info.name.first": { col: "c.first_name_key", index: "contacts_first_name_created_idx" },
-  "info.name.last": { col: "c.last_name_key", index: "contacts_last_name_created_idx" },
+/**
+ * Index runs that hold matches in creation order, one per key: a name key's contacts in the
+ * name+created index (migration 004), a search token's contacts in the token+created index
+ * (migration 006).
+ */
+interface RunSource {
+  /** The table, aliased, and the index to read it by. */
+  from: string;
+  alias: string;
+  key: string;
+  id: string;
+  /** A contact may be in several runs (several of its tokens start with the word). */
+  overlapping: boolean;
+}
+
+const NAME_RUNS: Readonly<Record<string, RunSource>> = Object.fromEntries(
+  (["first", "last"] as const).map((n) => [
+    `info.name.${n}`,
+    { from: `contacts as c force index (contacts_${n}_name_created_idx)`, alias: "c", key: `c.${n}_name_key`, id: "c.id", overlapping: false },
+  ]),
+);
+const TOKEN_RUNS: RunSource = {
+  from: "contact_search_tokens as t force index (contact_search_tokens_created_idx)",
+  alias: "t",
+  key: "t.token",
+  id: "t.contact_id",
+  overlapping: true,
 };
-/** Most distinct names a prefix merge reads a run of, and most it looks at to find them. */
+
+interface Runs extends RunSource {
+  keys: string[];
+}
+
+/** Most distinct keys a merge reads a run of, and most it looks at to find them. */
 const MERGE_MAX_KEYS = 32;
 const MERGE_SCAN_KEYS = 200;
-/** Deepest page (offset + limit) a prefix merge serves: each run reads that many entries. */
+/** Deepest page (offset + limit) a merge serves: each run reads that many entries. */
 const MERGE_MAX_DEPTH = 2000;
 
 /**
- * A name prefix alone under the creation-date sort, on MariaDB: the distinct name keys with the
- * prefix (a loose scan of the name index), when there are few. Each key's contacts are a run of
- * the name+created index already in page order, so the page is a merge of those runs' heads
- * instead of a sort of every match (tens of thousands for a two-letter prefix).
+ * A name prefix alone, or one search word alone, under the creation-date sort on MariaDB: the
+ * distinct keys (names, tokens) with the prefix, found by a loose scan of the index, when there
+ * are few. Each key's contacts are a run of that index already in page order, so the page is a
+ * merge of those runs' heads instead of a sort of every match (tens of thousands for a
+ * two-letter prefix) or a walk of every contact in creation order testing the search.
  */
-async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): Promise<{ col: string; index: string; keys: string[] } | undefined> {
-  const f = plan.rest;
+async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): Promise<Runs | undefined> {
   if (!isMysql(cx.db) || q.sort?.field.path !== "createdDate" || plan.label !== undefined || plan.driver !== undefined) return undefined;
-  if (plan.ranges.length > 0 || plan.search.length > 0 || plan.ids || f.kind !== "startsWith") return undefined;
-  const name = NAME_KEYS[f.field.path];
-  const lp = f.prefix.toLowerCase();
-  // The name key holds the first SORT_KEY_LENGTH characters; a prefix ending in a space or a
-  // control character is left to the filter compiler (MariaDB's PAD SPACE comparison).
-  if (!name || lp === "" || [...lp].length > SORT_KEY_LENGTH || (lp.codePointAt(lp.length - 1) as number) <= 0x20) return undefined;
-  if ((q.offset ?? 0) + q.limit + 1 > MERGE_MAX_DEPTH) return undefined;
-  // One index entry per name: MariaDB's loose index scan ("Using index for group-by"), which a
+  if (plan.ranges.length > 0 || plan.ids || (q.offset ?? 0) + q.limit + 1 > MERGE_MAX_DEPTH) return undefined;
+  const f = plan.rest;
+  let source: RunSource | undefined;
+  let prefix: string;
+  if (plan.search.length === 1 && !plan.intersect && conjuncts(f).length === 0) {
+    source = TOKEN_RUNS;
+    prefix = plan.search[0] as string;
+  } else if (plan.search.length === 0 && f.kind === "startsWith") {
+    source = NAME_RUNS[f.field.path];
+    prefix = f.prefix.toLowerCase();
+    // The name key holds the first SORT_KEY_LENGTH characters.
+    if ([...prefix].length > SORT_KEY_LENGTH) return undefined;
+  } else return undefined;
+  // A prefix ending in a space or a control character is left to the filter compiler (MariaDB's
+  // PAD SPACE comparison).
+  if (!source || prefix === "" || (prefix.codePointAt(prefix.length - 1) as number) <= 0x20) return undefined;
+  // One index entry per key: MariaDB's loose index scan ("Using index for group-by"), which a
   // condition beyond the key range would turn off; the keys are checked for the prefix here.
   const groups = cx.db
-    .from(cx.db.raw(`contacts as c force index (${name.index})`))
-    .where("c.tenant_id", cx.tenantId)
-    .select("c.tenant_id", cx.db.raw(`${name.col} as k`))
-    .groupByRaw(`c.tenant_id, ${name.col}`);
-  whereStartsWithRange(groups, name.col, lp);
+    .from(cx.db.raw(source.from))
+    .where(`${source.alias}.tenant_id`, cx.tenantId)
+    .select(`${source.alias}.tenant_id`, cx.db.raw(`${source.key} as k`))
+    .groupByRaw(`${source.alias}.tenant_id, ${source.key}`);
+  whereStartsWithRange(groups, source.key, prefix);
   const rows = (await groups.limit(MERGE_SCAN_KEYS)) as { k: string }[];
-  const keys = rows.map((r) => r.k).filter((k) => k.startsWith(lp));
+  const keys = rows.map((r) => r.k).filter((k) => k.startsWith(prefix));
   if (rows.length === MERGE_SCAN_KEYS || keys.length === 0 || keys.length > MERGE_MAX_KEYS) return undefined;
-  return { ...name, keys };
+  return { ...source, keys };
 }
 
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {
@@ -361,26 +398,30 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
 }
 
 /**
- * The page of a prefix merge (see prefixRuns): from each key's run of the name+created index the
- * first rows after the cursor, as deep as the page goes; then the page among those. Within a key
- * (compared as MariaDB does, trailing spaces aside: the prefix does not end in one, so those
- * variants all match) the index is in (created_at, id) order.
+ * The page of a prefix merge (see prefixRuns): from each key's run the first rows after the
+ * cursor, as deep as the page goes; then the page among those. Within a key (compared as MariaDB
+ * does, trailing spaces aside: the prefix does not end in one, so those variants all match) the
+ * index is in (created_at, id) order.
  */
-function mergedRuns(cx: CompileContext, runs: { col: string; index: string; keys: string[] }, q: ContactPageQuery, dir: "asc" | "desc"): Knex.QueryBuilder {
+function mergedRuns(cx: CompileContext, runs: Runs, q: ContactPageQuery, dir: "asc" | "desc"): Knex.QueryBuilder {
   const { db, tenantId } = cx;
   const depth = (q.offset ?? 0) + q.limit + 1;
+  const created = `${runs.alias}.created_at`;
   const branches = runs.keys.map((k) => {
-    const b = db.from(db.raw(`contacts as c force index (${runs.index})`)).where("c.tenant_id", tenantId).whereRaw(`${runs.col} = ?`, [k]);
+    const b = db.from(db.raw(runs.from)).where(`${runs.alias}.tenant_id`, tenantId).whereRaw(`${runs.key} = ?`, [k]);
     if (q.after) {
       const [value, id] = q.after;
       const cmp = q.sort.descending ? "<" : ">";
-      b.where((w) => w.where("c.created_at", cmp, value as Knex.Value).orWhere((e) => e.where("c.created_at", value as Knex.Value).where("c.id", cmp, id)));
+      b.where((w) => w.where(created, cmp, value as Knex.Value).orWhere((e) => e.where(created, value as Knex.Value).where(db.raw(runs.id), cmp, id)));
     }
-    return b.select(db.raw("c.id as id"), db.raw("c.created_at as sort_value")).orderByRaw(`c.created_at ${dir}, c.id ${dir}`).limit(depth);
+    return b.select(db.raw(`${runs.id} as id`), db.raw(`${created} as sort_value`)).orderByRaw(`${created} ${dir}, ${runs.id} ${dir}`).limit(depth);
   });
+  // A contact in several runs is in each at its creation date: the union keeps it once, and a
+  // run's first `depth` rows still hold every one of its contacts among the merge's first `depth`.
+  const union = runs.overlapping ? db.queryBuilder().union(branches, true) : db.queryBuilder().unionAll(branches, true);
   return db
     .select("u.id", "u.sort_value")
-    .from(db.queryBuilder().unionAll(branches, true).as("u"))
+    .from(union.as("u"))
     .orderByRaw(`u.sort_value ${dir}, u.id ${dir}`)
     .limit(q.limit + 1)
     .offset(q.offset ?? 0);

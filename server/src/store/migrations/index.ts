@@ -4,6 +4,7 @@ import * as contacts from "./20261128_002_contacts.js";
 import * as widen from "./20261202_003_widen_lowercase.js";
 import * as nameCreated from "./20261202_004_name_created_idx.js";
 import * as fieldValuesCreated from "./20261202_005_field_values_created.js";
+import * as searchTokensCreated from "./20261202_006_search_tokens_created.js";
 
 interface Migration {
   name: string;
@@ -12,7 +13,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated];
+const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],

@@ -1,0 +1,36 @@
+import type { Knex } from "knex";
+import { withoutStatementLimit } from "./long-statements.js";
+
+/**
+ * A one-word search under the default sort (newest first) pages as a merge of the matching
+ * tokens' runs (store/contact-queries.ts): each token row now carries its contact's creation
+ * date, and an index returns a token's contacts newest first, so the page reads the head of each
+ * run instead of testing contacts in creation order against the search (thousands of lookups
+ * for a word that matches a few percent of the contacts). The date is the contact's, which never
+ * changes; token rows are rewritten with the contact's other index rows.
+ */
+export const name = "20261202_006_search_tokens_created";
+
+const INDEX = "contact_search_tokens_created_idx";
+
+export async function up(knex: Knex): Promise<void> {
+  // Filling the column and building the index over a million contacts' tokens takes minutes.
+  await withoutStatementLimit(knex, async () => {
+    await knex.schema.alterTable("contact_search_tokens", (t) => t.bigInteger("created_at").notNullable().defaultTo(0));
+    if (knex.client.config.client === "mysql2") {
+      await knex.raw(
+        "update contact_search_tokens t join contacts c on c.tenant_id = t.tenant_id and c.id = t.contact_id set t.created_at = c.created_at",
+      );
+    } else {
+      await knex.raw(
+        "update contact_search_tokens set created_at = (select c.created_at from contacts c where c.tenant_id = contact_search_tokens.tenant_id and c.id = contact_search_tokens.contact_id)",
+      );
+    }
+    await knex.schema.alterTable("contact_search_tokens", (t) => t.index(["tenant_id", "token", "created_at", "contact_id"], INDEX));
+  });
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.schema.alterTable("contact_search_tokens", (t) => t.dropIndex([], INDEX));
+  await knex.schema.alterTable("contact_search_tokens", (t) => t.dropColumn("created_at"));
+}
