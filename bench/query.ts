@@ -393,7 +393,7 @@ async function main(dbUrl: string): Promise<void> {
     };
     results.push(r);
     for (const st of perStatement.values()) {
-      if (st.h.count > 1) console.log(`    raw p50 ${ms(st.h, 50).toFixed(2)} p99 ${ms(st.h, 99).toFixed(2)} ms (n=${st.h.count}): ${st.sql.slice(0, 160)}`);
+      if (st.h.count > 1) console.log(`    raw p50 ${ms(st.h, 50).toFixed(2)} p99 ${ms(st.h, 99).toFixed(2)} ms (n=${st.h.count}): ${st.sql.slice(0, Number(process.env.BENCH_SQL_CHARS ?? 160))}`);
     }
     console.log(
       `  server p50 ${r.server.p50.toFixed(2)} ms p99 ${r.server.p99.toFixed(2)} ms | raw p50 ${r.raw.p50.toFixed(2)} ms p99 ${r.raw.p99.toFixed(2)} ms | ` +

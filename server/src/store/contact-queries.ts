@@ -68,6 +68,8 @@ interface Plan {
   label?: string;
   /** The page comes from this range's rows of contact_field_values, sorted by creation date. */
   driver?: FieldRange;
+  /** The page comes from this search word's rows of contact_search_tokens, sorted by creation date. */
+  word?: string;
   /** Further ranges: `c.id in (one range over contact_field_values)` each. */
   ranges: FieldRange[];
   /** The rest of the filter. */
@@ -149,6 +151,15 @@ function tokenIntersection(db: Knex, tenantId: string, terms: readonly string[])
 
 /** Most token rows counted per word to find the rarest one. */
 const WORD_COUNT_CAP = 20_000;
+/** Most token rows a word's page is sorted from (beyond: creation order is walked instead). */
+const WORD_SORT_CAP = 50_000;
+
+/** A word's token rows, counted up to `cap` (an index-only read of its token range). */
+async function tokenRows(cx: CompileContext, term: string, cap: number): Promise<number> {
+  const capped = tokenQuery(cx.db, cx.tenantId, term).select(cx.db.raw("1")).limit(cap);
+  const row = (await cx.db.count({ n: "*" }).from(capped.as("w")).first()) as { n: number | string } | undefined;
+  return Number(row?.n ?? 0);
+}
 
 /**
  * Several search words on MariaDB: they are intersected on the token table, led by the word with
@@ -157,13 +168,7 @@ const WORD_COUNT_CAP = 20_000;
  */
 async function intersectSearch(cx: CompileContext, plan: Plan): Promise<Plan> {
   if (!isMysql(cx.db) || plan.search.length < 2) return plan;
-  const counts = await Promise.all(
-    plan.search.map(async (term) => {
-      const capped = tokenQuery(cx.db, cx.tenantId, term).select(cx.db.raw("1")).limit(WORD_COUNT_CAP);
-      const row = (await cx.db.count({ n: "*" }).from(capped.as("w")).first()) as { n: number | string } | undefined;
-      return { term, n: Number(row?.n ?? 0) };
-    }),
-  );
+  const counts = await Promise.all(plan.search.map(async (term) => ({ term, n: await tokenRows(cx, term, WORD_COUNT_CAP) })));
   counts.sort((a, b) => a.n - b.n);
   const search = counts.map((c) => c.term);
   const found = (await tokenIntersection(cx.db, cx.tenantId, search).limit(SELECTIVE + 1)) as { contact_id: string }[];
@@ -222,6 +227,15 @@ function filtered(plan: Plan): boolean {
  */
 function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.QueryBuilder {
   const { db, tenantId } = cx;
+  if (plan.word !== undefined) {
+    const qb = db("contact_search_tokens as t").where("t.tenant_id", tenantId);
+    whereStartsWith(qb, "t.token", plan.word);
+    if (filtered(plan)) {
+      qb.join("contacts as c", (j) => j.on("c.tenant_id", "=", "t.tenant_id").andOn("c.id", "=", "t.contact_id"));
+      matching(qb, plan, cx);
+    }
+    return qb;
+  }
   if (plan.driver !== undefined) {
     const qb = rangeQuery(db, tenantId, plan.driver);
     if (filtered(plan)) {
@@ -281,7 +295,7 @@ interface Runs extends RunSource {
 }
 
 /** Most distinct keys a merge reads a run of, and most it looks at to find them. */
-const MERGE_MAX_KEYS = 32;
+const MERGE_MAX_KEYS = 100;
 const MERGE_SCAN_KEYS = 200;
 /** Deepest page (offset + limit) a merge serves: each run reads that many entries. */
 const MERGE_MAX_DEPTH = 2000;
@@ -294,7 +308,7 @@ const MERGE_MAX_DEPTH = 2000;
  * two-letter prefix) or a walk of every contact in creation order testing the search.
  */
 async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): Promise<Runs | undefined> {
-  if (!isMysql(cx.db) || q.sort?.field.path !== "createdDate" || plan.label !== undefined || plan.driver !== undefined) return undefined;
+  if (!isMysql(cx.db) || q.sort?.field.path !== "createdDate" || plan.label !== undefined || plan.driver !== undefined || plan.word !== undefined) return undefined;
   if (plan.ranges.length > 0 || plan.ids || (q.offset ?? 0) + q.limit + 1 > MERGE_MAX_DEPTH) return undefined;
   const f = plan.rest;
   let source: RunSource | undefined;
@@ -341,7 +355,24 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   if (counted !== undefined && counted <= SELECTIVE && first && plan.label === undefined && q.sort?.field.path === "createdDate") {
     plan = { ...plan, driver: first, ranges: others };
   }
-  const drivenBy = plan.label !== undefined ? { sort: "l.created_at", id: "l.contact_id" } : plan.driver ? { sort: "v.created_at", id: "v.contact_id" } : undefined;
+  // Likewise one search word: off its token rows (migration 006), each contact once, sorted
+  // there — when its matches are counted (at most 10,000, the count offset paging makes) or its
+  // token rows are fewer than WORD_SORT_CAP; a word matching more is dense enough for walking
+  // the creation order to fill a page soon.
+  const [word] = plan.search;
+  const createdOrder = q.sort?.field.path === "createdDate" && plan.label === undefined && plan.driver === undefined;
+  if (counted !== undefined && word !== undefined && plan.search.length === 1 && !plan.intersect && createdOrder) {
+    const known = counted <= Math.max(q.countUpTo ?? 0, SELECTIVE);
+    if (known || (await tokenRows(cx, word, WORD_SORT_CAP)) < WORD_SORT_CAP) plan = { ...plan, word, search: [] };
+  }
+  const drivenBy =
+    plan.label !== undefined
+      ? { sort: "l.created_at", id: "l.contact_id" }
+      : plan.driver
+        ? { sort: "v.created_at", id: "v.contact_id" }
+        : plan.word !== undefined
+          ? { sort: "t.created_at", id: "t.contact_id" }
+          : undefined;
   const order = drivenBy === undefined ? sortExpression(q.sort, cx) : undefined;
   const avoid = counted !== undefined && counted <= SELECTIVE && order ? sortIndexOf(order.sql) : undefined;
   const inner = source(cx, plan, avoid);
@@ -356,7 +387,9 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
       });
     }
   }
-  inner.select(db.raw(`${key.id} as id`), db.raw(`${key.sort} as sort_value`));
+  // A contact has several tokens a word may match: the token rows give each contact once.
+  if (plan.word !== undefined) inner.distinct(db.raw(`${key.id} as id`), db.raw(`${key.sort} as sort_value`));
+  else inner.select(db.raw(`${key.id} as id`), db.raw(`${key.sort} as sort_value`));
   if (q.after) {
     const [value, id] = q.after;
     const cmp = q.sort.descending ? "<" : ">";
