@@ -13,6 +13,10 @@
  *    most contacts; when that range matches few contacts under the creation-date sort, the page
  *    comes from the range's rows, which carry the creation date (migration 005), so sorting the
  *    matches reads no contact row;
+ *  - under the creation-date sort, a name prefix alone pages as a merge of each matching name's
+ *    run of the name+created index, and one search word's matches are sorted off its token rows
+ *    (both carry the creation date); several search words are intersected on the token table,
+ *    the rarest first, and their matches found once when few;
  *  - a capped count of such a query alone (one label, one field's range, one search word) reads
  *    only that index, and one of all the tenant's contacts reads the narrow creation-date index:
  *    counting fetches no contact row it does not need (each is a random read of a wide row);
