@@ -129,9 +129,9 @@ function rangeQuery(db: Knex, tenantId: string, r: FieldRange): Knex.QueryBuilde
 }
 
 /** The search tokens starting with one search word. */
-function tokenQuery(db: Knex, tenantId: string, term: string): Knex.QueryBuilder {
-  const qb = db("contact_search_tokens").where("contact_search_tokens.tenant_id", tenantId);
-  whereStartsWith(qb, "token", term);
+function tokenQuery(db: Knex, tenantId: string, term: string, as = "t"): Knex.QueryBuilder {
+  const qb = db(`contact_search_tokens as ${as}`).where(`${as}.tenant_id`, tenantId);
+  whereStartsWith(qb, `${as}.token`, term);
   return qb;
 }
 
@@ -142,13 +142,10 @@ function tokenQuery(db: Knex, tenantId: string, term: string): Knex.QueryBuilder
  */
 function tokenIntersection(db: Knex, tenantId: string, terms: readonly string[]): Knex.QueryBuilder {
   const [first = "", ...others] = terms;
-  const q = db.from(tokenQuery(db, tenantId, first).distinct("contact_id").as("r")).select("r.contact_id");
+  const q = db.from(tokenQuery(db, tenantId, first).distinct("t.contact_id").as("r")).select("r.contact_id");
   others.forEach((term, i) => {
     const t = `t${i}`;
-    q.whereExists((e) => {
-      e.from(`contact_search_tokens as ${t}`).where(`${t}.tenant_id`, tenantId).whereRaw(`${t}.contact_id = r.contact_id`).select(db.raw("1"));
-      whereStartsWith(e, `${t}.token`, term);
-    });
+    q.whereExists(tokenQuery(db, tenantId, term, t).whereRaw(`${t}.contact_id = r.contact_id`).select(db.raw("1")));
   });
   return q;
 }
@@ -187,7 +184,7 @@ function matching(qb: Knex.QueryBuilder, plan: Plan, cx: CompileContext): void {
   for (const r of plan.ranges) qb.whereIn("c.id", rangeQuery(cx.db, cx.tenantId, r).select("v.contact_id"));
   if (plan.ids) qb.whereIn("c.id", plan.ids);
   if (plan.intersect) qb.whereIn("c.id", tokenIntersection(cx.db, cx.tenantId, plan.search));
-  else for (const term of plan.search) qb.whereIn("c.id", tokenQuery(cx.db, cx.tenantId, term).select("contact_id"));
+  else for (const term of plan.search) qb.whereIn("c.id", tokenQuery(cx.db, cx.tenantId, term).select("t.contact_id"));
 }
 
 /**
@@ -232,8 +229,7 @@ function filtered(plan: Plan): boolean {
 function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.QueryBuilder {
   const { db, tenantId } = cx;
   if (plan.word !== undefined) {
-    const qb = db("contact_search_tokens as t").where("t.tenant_id", tenantId);
-    whereStartsWith(qb, "t.token", plan.word);
+    const qb = tokenQuery(db, tenantId, plan.word);
     if (filtered(plan)) {
       qb.join("contacts as c", (j) => j.on("c.tenant_id", "=", "t.tenant_id").andOn("c.id", "=", "t.contact_id"));
       matching(qb, plan, cx);
@@ -492,7 +488,7 @@ async function countUpTo(cx: CompileContext, plan: Plan, cap: number): Promise<n
         rangeQuery(db, tenantId, range).select(db.raw("1"))
       : only && term !== undefined && plan.search.length === 1 && plan.ranges.length === 0
         ? // One search word alone: the contacts with a token starting with it.
-          tokenQuery(db, tenantId, term).distinct("contact_id")
+          tokenQuery(db, tenantId, term).distinct("t.contact_id")
         : only && plan.intersect && plan.ranges.length === 0
           ? // Search words alone: their intersection on the token table.
             tokenIntersection(db, tenantId, plan.search)

@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { addContactCreatedAt } from "./contact-created-at.js";
 import { withoutStatementLimit } from "./long-statements.js";
 
 /**
@@ -19,16 +20,7 @@ const INDEXES = [
 export async function up(knex: Knex): Promise<void> {
   // Filling the column and building the indexes over a million contacts takes minutes.
   await withoutStatementLimit(knex, async () => {
-    await knex.schema.alterTable("contact_field_values", (t) => t.bigInteger("created_at").notNullable().defaultTo(0));
-    if (knex.client.config.client === "mysql2") {
-      await knex.raw(
-        "update contact_field_values v join contacts c on c.tenant_id = v.tenant_id and c.id = v.contact_id set v.created_at = c.created_at",
-      );
-    } else {
-      await knex.raw(
-        "update contact_field_values set created_at = (select c.created_at from contacts c where c.tenant_id = contact_field_values.tenant_id and c.id = contact_field_values.contact_id)",
-      );
-    }
+    await addContactCreatedAt(knex, "contact_field_values");
     for (const [old, index, column] of INDEXES) {
       await knex.schema.alterTable("contact_field_values", (t) => {
         t.index(["tenant_id", "field_key", column, "created_at", "contact_id"], index);

@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { addContactCreatedAt } from "./contact-created-at.js";
 import { withoutStatementLimit } from "./long-statements.js";
 
 /**
@@ -16,16 +17,7 @@ const INDEX = "contact_search_tokens_created_idx";
 export async function up(knex: Knex): Promise<void> {
   // Filling the column and building the index over a million contacts' tokens takes minutes.
   await withoutStatementLimit(knex, async () => {
-    await knex.schema.alterTable("contact_search_tokens", (t) => t.bigInteger("created_at").notNullable().defaultTo(0));
-    if (knex.client.config.client === "mysql2") {
-      await knex.raw(
-        "update contact_search_tokens t join contacts c on c.tenant_id = t.tenant_id and c.id = t.contact_id set t.created_at = c.created_at",
-      );
-    } else {
-      await knex.raw(
-        "update contact_search_tokens set created_at = (select c.created_at from contacts c where c.tenant_id = contact_search_tokens.tenant_id and c.id = contact_search_tokens.contact_id)",
-      );
-    }
+    await addContactCreatedAt(knex, "contact_search_tokens");
     await knex.schema.alterTable("contact_search_tokens", (t) => t.index(["tenant_id", "token", "created_at", "contact_id"], INDEX));
   });
 }
