@@ -45,7 +45,7 @@ import * as contacts from "../services/contacts.js";
 import * as merge from "../services/merge.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { readJson } from "../protobuf/json-reader.js";
-import { callerOf } from "./context.js";
+import { callerOf, depsFor } from "./context.js";
 import { mutationMeta, pageSpec, pagingMetadata, sortEntries } from "./common.js";
 
 export const CONTACT_PAGING: PagingRules = { defaultLimit: 50, maxLimit: 1000, overMax: "fail" };
@@ -103,14 +103,14 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
     async createContact(req, ctx) {
       if (!req.info) throw invalidField("INSUFFICIENT_CONTACT_DATA", "info", "is required");
       const meta = mutationMeta(ctx, CreateContactRequestSchema, req);
-      const contact = await contacts.createContact(deps, callerOf(ctx), infoToJson(req.info), req.allowDuplicates, meta);
+      const contact = await contacts.createContact(depsFor(deps, ctx), callerOf(ctx), infoToJson(req.info), req.allowDuplicates, meta);
       return create(CreateContactResponseSchema, { contact: contactToProto(contact) });
     },
 
     async getContact(req, ctx) {
       validateId(req.id, "id");
       const projection = parseProjection(req.fields, fieldSetNames(req.fieldsets));
-      const { contact, merged } = await contacts.getContact(deps, callerOf(ctx), req.id);
+      const { contact, merged } = await contacts.getContact(depsFor(deps, ctx), callerOf(ctx), req.id);
       return create(GetContactResponseSchema, {
         contact: contactToProto(project(contact, projection)),
         responseType: merged ? GetContactResponseType.MERGED : GetContactResponseType.REGULAR,
@@ -123,7 +123,7 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
       const mask = req.fieldMask ? parseFieldMask(req.fieldMask.paths) : undefined;
       const meta = mutationMeta(ctx, UpdateContactRequestSchema, req);
       const contact = await contacts.updateContact(
-        deps,
+        depsFor(deps, ctx),
         callerOf(ctx),
         {
           contactId: req.contactId,
@@ -139,7 +139,7 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
 
     async deleteContact(req, ctx) {
       validateId(req.contactId, "contact_id");
-      await contacts.deleteContact(deps, callerOf(ctx), req.contactId, mutationMeta(ctx, DeleteContactRequestSchema, req));
+      await contacts.deleteContact(depsFor(deps, ctx), callerOf(ctx), req.contactId, mutationMeta(ctx, DeleteContactRequestSchema, req));
       return create(DeleteContactResponseSchema, {});
     },
 
@@ -147,7 +147,7 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
       validateId(req.contactId, "contact_id");
       const keys = labelKeys(req.labelKeys);
       const meta = mutationMeta(ctx, LabelContactRequestSchema, req);
-      const contact = await contacts.changeLabels(deps, callerOf(ctx), req.contactId, keys, "add", meta);
+      const contact = await contacts.changeLabels(depsFor(deps, ctx), callerOf(ctx), req.contactId, keys, "add", meta);
       return create(LabelContactResponseSchema, { contact: contactToProto(contact) });
     },
 
@@ -155,13 +155,13 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
       validateId(req.contactId, "contact_id");
       const keys = labelKeys(req.labelKeys);
       const meta = mutationMeta(ctx, UnlabelContactRequestSchema, req);
-      const contact = await contacts.changeLabels(deps, callerOf(ctx), req.contactId, keys, "remove", meta);
+      const contact = await contacts.changeLabels(depsFor(deps, ctx), callerOf(ctx), req.contactId, keys, "remove", meta);
       return create(UnlabelContactResponseSchema, { contact: contactToProto(contact) });
     },
 
     async queryContacts(req, ctx) {
       const q = req.query;
-      const page = await contactQuery.queryContacts(deps, callerOf(ctx), {
+      const page = await contactQuery.queryContacts(depsFor(deps, ctx), callerOf(ctx), {
         filter: q?.filter,
         sort: sortEntries(q?.sort ?? []),
         search: req.search,
@@ -184,7 +184,7 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
         : req.paging
           ? ({ case: "paging", value: req.paging } as const)
           : ({ case: undefined } as const);
-      const page = await contactQuery.queryContacts(deps, callerOf(ctx), {
+      const page = await contactQuery.queryContacts(depsFor(deps, ctx), callerOf(ctx), {
         filter: undefined,
         sort: req.sort ? sortEntries([req.sort]) : [],
         page: pageSpec(paging, CONTACT_PAGING, CONTACT_QUERY_CODES, ""),
@@ -198,25 +198,25 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
     },
 
     async listFacets(req, ctx) {
-      return create(ListFacetsResponseSchema, facetPage(await contactQuery.facets(deps, callerOf(ctx), undefined, "filter"), req.paging));
+      return create(ListFacetsResponseSchema, facetPage(await contactQuery.facets(depsFor(deps, ctx), callerOf(ctx), undefined, "filter"), req.paging));
     },
 
     async queryFacets(req, ctx) {
-      return create(QueryFacetsResponseSchema, facetPage(await contactQuery.facets(deps, callerOf(ctx), req.filter, "filter"), req.paging));
+      return create(QueryFacetsResponseSchema, facetPage(await contactQuery.facets(depsFor(deps, ctx), callerOf(ctx), req.filter, "filter"), req.paging));
     },
 
     async mergeContacts(req, ctx) {
       validateId(req.targetContactId, "target_contact_id");
       for (const [i, id] of req.sourceContactIds.entries()) validateId(id, `source_contact_ids[${i}]`);
       const meta = mutationMeta(ctx, MergeContactsRequestSchema, req);
-      const contact = await merge.mergeContacts(deps, callerOf(ctx), req, meta);
+      const contact = await merge.mergeContacts(depsFor(deps, ctx), callerOf(ctx), req, meta);
       return create(MergeContactsResponseSchema, { contact: contactToProto(contact) });
     },
 
     async previewMergeContacts(req, ctx) {
       validateId(req.targetContactId, "target_contact_id");
       for (const [i, id] of req.sourceContactIds.entries()) validateId(id, `source_contact_ids[${i}]`);
-      const contact = await merge.previewMergeContacts(deps, callerOf(ctx), req);
+      const contact = await merge.previewMergeContacts(depsFor(deps, ctx), callerOf(ctx), req);
       return create(PreviewMergeContactsResponseSchema, { contact: contactToProto(contact) });
     },
 
@@ -225,7 +225,7 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
       // signup_date is the server's to set (services/contacts.ts ignores it): not converted, so an invalid Timestamp cannot fail toJson.
       const member = req.memberInfo ? (toJson(MemberInfoSchema, { ...req.memberInfo, signupDate: undefined }) as MemberInfoJson) : undefined;
       const meta = mutationMeta(ctx, UpdateMemberInfoRequestSchema, req);
-      const contact = await contacts.updateMemberInfo(deps, callerOf(ctx), req.contactId, member, meta);
+      const contact = await contacts.updateMemberInfo(depsFor(deps, ctx), callerOf(ctx), req.contactId, member, meta);
       return create(UpdateMemberInfoResponseSchema, { contact: contactToProto(contact) });
     },
   };

@@ -13,7 +13,7 @@ import type { StoredEvent } from "../domain/events.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { encodeEventCursor, type WatchOptions, watchEvents } from "../services/events.js";
 import { contactToProto } from "./contacts.js";
-import { callerOf } from "./context.js";
+import { callerOf, depsFor } from "./context.js";
 import { timestamp } from "./common.js";
 import { extendedFieldToProto } from "./extended-fields.js";
 import { labelToProto } from "./labels.js";
@@ -61,7 +61,7 @@ export function eventsHandlers(deps: ServiceDeps, options: WatchOptions): Servic
   return {
     async *watchEvents(req, ctx) {
       const stream = watchEvents(
-        deps,
+        depsFor(deps, ctx),
         callerOf(ctx),
         {
           ...(req.afterCursor ? { afterCursor: req.afterCursor } : {}),

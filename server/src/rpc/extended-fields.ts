@@ -23,7 +23,7 @@ import { type FieldSpec, parseFilter, parseSort, type PagingRules } from "../dom
 import type { ServiceDeps } from "../services/deps.js";
 import * as fields from "../services/extended-fields.js";
 import { catalogListFilter } from "./catalog-list.js";
-import { callerOf } from "./context.js";
+import { callerOf, depsFor } from "./context.js";
 import { mutationMeta, pageSpec, pagingMetadata, sortEntries, timestamp } from "./common.js";
 
 export const FIELD_PAGING: PagingRules = { defaultLimit: 100, maxLimit: 1000, overMax: "coerce" };
@@ -57,13 +57,13 @@ export function extendedFieldsHandlers(deps: ServiceDeps): ServiceImpl<typeof Ex
       const displayName = validateDisplayName(req.displayName, "display_name", FIELD_LIMITS.displayNameMax);
       const dataType = dataTypeOf(req.dataType);
       const meta = mutationMeta(ctx, FindOrCreateExtendedFieldRequestSchema, req);
-      const { entity, created } = await fields.findOrCreateExtendedField(deps, callerOf(ctx), displayName, dataType, meta);
+      const { entity, created } = await fields.findOrCreateExtendedField(depsFor(deps, ctx), callerOf(ctx), displayName, dataType, meta);
       return create(FindOrCreateExtendedFieldResponseSchema, { field: extendedFieldToProto(entity), newField: created });
     },
 
     async getExtendedField(req, ctx) {
       validateKey(req.key, "key", FIELD_LIMITS.keyMax);
-      const field = await fields.getExtendedField(deps, callerOf(ctx), req.key);
+      const field = await fields.getExtendedField(depsFor(deps, ctx), callerOf(ctx), req.key);
       return create(GetExtendedFieldResponseSchema, { field: extendedFieldToProto(field) });
     },
 
@@ -75,7 +75,7 @@ export function extendedFieldsHandlers(deps: ServiceDeps): ServiceImpl<typeof Ex
       }
       const sorts = parseSort(req.sort ? sortEntries([req.sort]) : [], schema, "sort");
       const page = pageSpec(req.paging ? { case: "paging", value: req.paging } : { case: undefined }, FIELD_PAGING, schema.codes, "");
-      const result = await fields.queryExtendedFields(deps, callerOf(ctx), {
+      const result = await fields.queryExtendedFields(depsFor(deps, ctx), callerOf(ctx), {
         filter: { kind: "and", filters },
         sorts,
         page,
@@ -92,7 +92,7 @@ export function extendedFieldsHandlers(deps: ServiceDeps): ServiceImpl<typeof Ex
       const filter = parseFilter(query?.filter, schema);
       const sorts = parseSort(sortEntries(query?.sort ?? []), schema);
       const page = pageSpec(query?.pagingMethod ?? { case: undefined }, FIELD_PAGING, schema.codes, "query");
-      const result = await fields.queryExtendedFields(deps, callerOf(ctx), {
+      const result = await fields.queryExtendedFields(depsFor(deps, ctx), callerOf(ctx), {
         filter,
         sorts,
         page,
@@ -109,14 +109,14 @@ export function extendedFieldsHandlers(deps: ServiceDeps): ServiceImpl<typeof Ex
       validateKey(req.field.key, "field.key", FIELD_LIMITS.keyMax);
       const displayName = validateDisplayName(req.field.displayName, "field.display_name", FIELD_LIMITS.displayNameMax);
       const meta = mutationMeta(ctx, RenameExtendedFieldRequestSchema, req);
-      const field = await fields.renameExtendedField(deps, callerOf(ctx), req.field.key, displayName, meta);
+      const field = await fields.renameExtendedField(depsFor(deps, ctx), callerOf(ctx), req.field.key, displayName, meta);
       return create(RenameExtendedFieldResponseSchema, { field: extendedFieldToProto(field) });
     },
 
     async deleteExtendedField(req, ctx) {
       validateKey(req.key, "key", FIELD_LIMITS.keyMax);
       const meta = mutationMeta(ctx, DeleteExtendedFieldRequestSchema, req);
-      await fields.deleteExtendedField(deps, callerOf(ctx), req.key, meta);
+      await fields.deleteExtendedField(depsFor(deps, ctx), callerOf(ctx), req.key, meta);
       return create(DeleteExtendedFieldResponseSchema, {});
     },
   };

@@ -1,7 +1,6 @@
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Authenticator } from "../auth/authenticate.js";
-import { withCallSignal } from "../store/call-scope.js";
 import { kCaller } from "./context.js";
 import { describeBug, toConnectError } from "./errors.js";
 
@@ -49,8 +48,7 @@ export function tenancyInterceptor(authenticate: Authenticator): Interceptor {
     // Health and reflection touch no tenant data and run no queries.
     if (!isTenantScoped(service)) return next(req);
     req.contextValues.set(kCaller, await authenticate(req.header, `${service}/${req.method.name}`));
-    // Every query the call runs is abandoned and killed when the call's deadline passes.
-    return withCallSignal(req.signal, () => next(req));
+    return next(req);
   };
 }
 

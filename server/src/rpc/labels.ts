@@ -20,7 +20,7 @@ import { LABEL_LIMITS, type Label, validateDisplayName, validateKey } from "../d
 import { type Filter, type FieldSpec, parseFilter, parseSort, type PagingRules } from "../domain/query.js";
 import type { ServiceDeps } from "../services/deps.js";
 import * as labels from "../services/labels.js";
-import { callerOf } from "./context.js";
+import { callerOf, depsFor } from "./context.js";
 import { catalogListFilter } from "./catalog-list.js";
 import { mutationMeta, pageSpec, pagingMetadata, sortEntries, timestamp } from "./common.js";
 
@@ -46,13 +46,13 @@ export function labelsHandlers(deps: ServiceDeps): ServiceImpl<typeof LabelsServ
     async findOrCreateLabel(req, ctx) {
       const displayName = validateDisplayName(req.displayName, "display_name", LABEL_LIMITS.displayNameMax);
       const meta = mutationMeta(ctx, FindOrCreateLabelRequestSchema, req);
-      const { entity, created } = await labels.findOrCreateLabel(deps, callerOf(ctx), displayName, meta);
+      const { entity, created } = await labels.findOrCreateLabel(depsFor(deps, ctx), callerOf(ctx), displayName, meta);
       return create(FindOrCreateLabelResponseSchema, { label: labelToProto(entity), newLabel: created });
     },
 
     async getLabel(req, ctx) {
       validateKey(req.key, "key", LABEL_LIMITS.keyMax);
-      const label = await labels.getLabel(deps, callerOf(ctx), req.key);
+      const label = await labels.getLabel(depsFor(deps, ctx), callerOf(ctx), req.key);
       return create(GetLabelResponseSchema, { label: labelToProto(label) });
     },
 
@@ -69,7 +69,7 @@ export function labelsHandlers(deps: ServiceDeps): ServiceImpl<typeof LabelsServ
         schema.codes,
         "",
       );
-      const result = await labels.queryLabels(deps, callerOf(ctx), {
+      const result = await labels.queryLabels(depsFor(deps, ctx), callerOf(ctx), {
         filter: { kind: "and", filters },
         sorts,
         page,
@@ -86,7 +86,7 @@ export function labelsHandlers(deps: ServiceDeps): ServiceImpl<typeof LabelsServ
       const filter = parseFilter(query?.filter, schema);
       const sorts = parseSort(sortEntries(query?.sort ?? []), schema);
       const page = pageSpec(query?.pagingMethod ?? { case: undefined }, LABEL_PAGING, schema.codes, "query");
-      const result = await labels.queryLabels(deps, callerOf(ctx), {
+      const result = await labels.queryLabels(depsFor(deps, ctx), callerOf(ctx), {
         filter,
         sorts,
         page,
@@ -103,14 +103,14 @@ export function labelsHandlers(deps: ServiceDeps): ServiceImpl<typeof LabelsServ
       validateKey(req.label.key, "label.key", LABEL_LIMITS.keyMax);
       const displayName = validateDisplayName(req.label.displayName, "label.display_name", LABEL_LIMITS.displayNameMax);
       const meta = mutationMeta(ctx, RenameLabelRequestSchema, req);
-      const label = await labels.renameLabel(deps, callerOf(ctx), req.label.key, displayName, meta);
+      const label = await labels.renameLabel(depsFor(deps, ctx), callerOf(ctx), req.label.key, displayName, meta);
       return create(RenameLabelResponseSchema, { label: labelToProto(label) });
     },
 
     async deleteLabel(req, ctx) {
       validateKey(req.key, "key", LABEL_LIMITS.keyMax);
       const meta = mutationMeta(ctx, DeleteLabelRequestSchema, req);
-      await labels.deleteLabel(deps, callerOf(ctx), req.key, meta);
+      await labels.deleteLabel(depsFor(deps, ctx), callerOf(ctx), req.key, meta);
       return create(DeleteLabelResponseSchema, {});
     },
   };

@@ -11,7 +11,8 @@ import { changedPaths, dropEmpty } from "../domain/contact-info.js";
 import type { StoredContact } from "../domain/contacts.js";
 import * as contactsStore from "../store/contacts.js";
 import { type CleanupKind, pendingCleanupJobs, removeCleanupJob } from "../store/cleanup-jobs.js";
-import { inTransaction } from "../store/db.js";
+import { unbound } from "../store/call-scope.js";
+import { type Db, inTransaction } from "../store/db.js";
 import { appendEvents } from "../store/events.js";
 import { contactEvent } from "./contacts.js";
 import type { ServiceDeps } from "./deps.js";
@@ -61,16 +62,18 @@ export async function runCleanup(
   onBackgroundError: (err: unknown) => void,
 ): Promise<boolean> {
   const deadline = Date.now() + budgetMs;
-  const step = async () => {
-    const changed = await inTransaction(deps.db, (trx) => runBatch(trx, caller, kind, key));
+  const step = async (db: Db) => {
+    const changed = await inTransaction(db, (trx) => runBatch(trx, caller, kind, key));
     if (changed > 0) deps.eventBus.notify(caller.tenantId);
     return changed;
   };
   while (Date.now() <= deadline) {
-    if ((await step()) === 0) return true;
+    if ((await step(deps.db)) === 0) return true;
   }
+  // The rest outlives the call: its statements must not be abandoned when the call ends.
+  const background = unbound(deps.db);
   void (async () => {
-    while ((await step()) > 0);
+    while ((await step(background)) > 0);
   })().catch(onBackgroundError);
   return false;
 }

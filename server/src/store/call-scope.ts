@@ -3,24 +3,58 @@
  * passed, client cancelled), the query in flight is abandoned at once and its connection killed on
  * the server (`KILL CONNECTION`), so a slow statement or a silent network cannot hold a caller past its
  * deadline, and no query keeps running after its caller has gone.
+ *
+ * The call's signal travels with its database handle: `bindToSignal` makes a handle for one call
+ * (a few objects that inherit from the shared knex instance and its client, no new pool), and
+ * every statement sent through it, or through a transaction begun on it, carries the signal in
+ * its client's configuration (knex copies that object into each transaction's client). An
+ * explicit handle rather than AsyncLocalStorage: the latter turns on async hooks for every
+ * promise of the process, which cost ~60 µs of a ~450 µs GetContact (bench/RESULTS.md), and it
+ * also bound work a call left running in the background to that call.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { Knex } from "knex";
 
-interface CallScope {
-  signal: AbortSignal;
+const SIGNAL = Symbol.for("contacts-api.call-signal");
+const ROOT = Symbol.for("contacts-api.root-db");
+
+type Bound = Knex & { [ROOT]?: Knex };
+
+/**
+ * A handle on `db` whose statements are bound to `signal`. Use it for the work of one call;
+ * work that must outlive the call takes `unbound(handle)`.
+ */
+export function bindToSignal(db: Knex, signal: AbortSignal): Knex {
+  const root = unbound(db);
+  const internals = root as unknown as { context: object; client: object & { config: object } };
+  const client = Object.create(internals.client) as { config: object };
+  client.config = { ...internals.client.config, [SIGNAL]: signal };
+  const context = Object.create(internals.context) as { client: object; queryBuilder(): Knex.QueryBuilder };
+  context.client = client;
+  // A knex instance is a function (`db("contacts")`) whose methods forward to its context.
+  const bound = function (this: unknown, tableName?: string, options?: unknown) {
+    const qb = context.queryBuilder();
+    return tableName ? qb.table(tableName, options as never) : qb;
+  } as unknown as Bound & { context: object };
+  Object.setPrototypeOf(bound, root);
+  bound.context = context;
+  bound[ROOT] = root;
+  return bound;
 }
 
-const scope = new AsyncLocalStorage<CallScope>();
-
-/** Runs `work` with its queries bound to `signal`. */
-export function withCallSignal<T>(signal: AbortSignal, work: () => T): T {
-  return scope.run({ signal }, work);
+/** The shared handle behind a call's handle (or `db` itself). */
+export function unbound(db: Knex): Knex {
+  return (db as Bound)[ROOT] ?? db;
 }
 
-/** True inside an RPC (or work it started), i.e. for statements the service runs for a caller. */
+/** The signal of the statement being sent; set only while knex emits its `query` event. */
+let sending: AbortSignal | undefined;
+
+/**
+ * True while a statement that a call runs is being sent (read from a knex `query` listener),
+ * i.e. for statements the service runs for a caller.
+ */
 export function inCall(): boolean {
-  return scope.getStore() !== undefined;
+  return sending !== undefined;
 }
 
 /** The error a query gets when its call is aborted first. */
@@ -37,34 +71,47 @@ function dispose(connection: unknown): void {
 const PATCHED = Symbol.for("contacts-api.call-scope");
 
 /**
- * Installs the binding on a MySQL knex client. It wraps the dialect's `query` on the client's
+ * Installs the binding on a knex client. It wraps the dialect's `query` on the client's
  * prototype because knex transactions run queries through a client made from that prototype,
- * not through the instance. Calls outside an RPC (migrations, health pings) are untouched.
+ * not through the instance. Statements sent through a handle without a signal (migrations,
+ * health pings, background work) are untouched. better-sqlite3 runs statements synchronously:
+ * there is nothing to abandon, only the marking for `inCall`.
  */
 export function bindQueriesToCalls(db: Knex): void {
-  if (db.client.config.client !== "mysql2") return; // better-sqlite3 runs synchronously
+  const mysql = db.client.config.client === "mysql2";
   const proto = Object.getPrototypeOf(db.client) as {
     query: QueryFn;
     cancelQuery(connection: unknown): Promise<void>;
     [PATCHED]?: boolean;
   };
   if (proto[PATCHED]) return;
-  // knex's cancelQuery sends `KILL QUERY <thread>` from a new connection. KILL CONNECTION instead:
-  // the abandoned connection is never reused anyway, and a KILL QUERY that reaches the server
-  // before the statement does (it travels on another connection) kills nothing, leaving the
-  // statement to wait behind its lock; a killed connection runs nothing more, and the server
-  // rolls its transaction back.
-  (proto as unknown as { _wrappedCancelQueryCall: unknown })._wrappedCancelQueryCall = function (
-    this: { _query(conn: unknown, obj: unknown): Promise<unknown> },
-    conn: unknown,
-    connectionToKill: { threadId: number },
-  ) {
-    return this._query(conn, { sql: "KILL CONNECTION ?", bindings: [connectionToKill.threadId], options: {} });
-  };
+  if (mysql) {
+    // knex's cancelQuery sends `KILL QUERY <thread>` from a new connection. KILL CONNECTION instead:
+    // the abandoned connection is never reused anyway, and a KILL QUERY that reaches the server
+    // before the statement does (it travels on another connection) kills nothing, leaving the
+    // statement to wait behind its lock; a killed connection runs nothing more, and the server
+    // rolls its transaction back.
+    (proto as unknown as { _wrappedCancelQueryCall: unknown })._wrappedCancelQueryCall = function (
+      this: { _query(conn: unknown, obj: unknown): Promise<unknown> },
+      conn: unknown,
+      connectionToKill: { threadId: number },
+    ) {
+      return this._query(conn, { sql: "KILL CONNECTION ?", bindings: [connectionToKill.threadId], options: {} });
+    };
+  }
   const original = proto.query;
-  proto.query = function (this: typeof proto, connection, obj) {
-    const signal = scope.getStore()?.signal;
+  const send = (client: typeof proto, signal: AbortSignal, connection: unknown, obj: unknown): Promise<unknown> => {
+    sending = signal;
+    try {
+      return original.call(client, connection, obj);
+    } finally {
+      sending = undefined;
+    }
+  };
+  proto.query = function (this: typeof proto & { config: { [SIGNAL]?: AbortSignal } }, connection, obj) {
+    const signal = this.config[SIGNAL];
     if (!signal) return original.call(this, connection, obj);
+    if (!mysql) return send(this, signal, connection, obj);
     if (signal.aborted) {
       // This also refuses knex's ROLLBACK of the call's transaction: the connection must not go
       // back to the pool with that transaction open (the next BEGIN on it would commit it), so it
@@ -72,7 +119,7 @@ export function bindQueriesToCalls(db: Knex): void {
       dispose(connection);
       return Promise.reject(new QueryAbandonedError("the call ended before the query ran"));
     }
-    const running = original.call(this, connection, obj);
+    const running = send(this, signal, connection, obj);
     return new Promise((resolve, reject) => {
       const abandon = () => {
         // The connection never goes back to the pool (knex destroys a disposed connection on
