@@ -591,6 +591,50 @@ describe.each(STORES)("contact queries on %s", (store) => {
       expect((await other.contacts.queryContacts({ query: { filter: { "info.name.first": `${base}𝐀 tail` } } })).contacts.map((x) => name.get(x.id))).toEqual(["bold"]);
     });
 
+    it("company equality is exact on long companies: equal starts, case, characters past 190", async () => {
+      const other = t.clients("company-exact");
+      const base = "c".repeat(188);
+      const companies: Record<string, string | undefined> = {
+        short: base,
+        short2: `${base}x`, // 189 characters
+        at190: `${base}xy`,
+        long1: `${base}xy tail one`,
+        long2: `${base}xy tail two`,
+        emoji: `${base}x😀 tail`, // the 190th character is a surrogate pair
+        upper: `${base.toUpperCase()}x`,
+        none: undefined,
+      };
+      const ids: Record<string, string> = {};
+      for (const [h, company] of Object.entries(companies)) {
+        ids[h] = (await other.contacts.createContact({ info: { name: { first: h }, ...(company ? { company } : {}) } })).contact?.id as string;
+      }
+      const handle = new Map(Object.entries(ids).map(([h, x]) => [x, h]));
+      const found = async (filter: JsonObject) =>
+        (await other.contacts.queryContacts({ query: { filter, sort: [{ fieldName: "info.name.first" }] } })).contacts.map((x) => handle.get(x.id));
+      for (const h of ["short", "short2", "at190", "long1", "long2", "emoji", "upper"]) {
+        expect(await found({ "info.company": companies[h] as string }), h).toEqual([h]);
+      }
+      expect(await found({ "info.company": `${base}xy tail` })).toEqual([]);
+      expect(await found({ "info.company": { $in: [companies.long2 as string, companies.short2 as string] } })).toEqual(["long2", "short2"]);
+      expect(await found({ "info.company": { $ne: companies.long1 as string } })).toEqual(
+        ["at190", "emoji", "long2", "none", "short", "short2", "upper"],
+      );
+      expect(await found({ $not: { "info.company": { $in: [companies.at190 as string, companies.emoji as string] } } })).toEqual(
+        ["long1", "long2", "none", "short", "short2", "upper"],
+      );
+      expect(await found({ "info.company": { $exists: false } })).toEqual(["none"]);
+      // An update rewrites the exact copy with the rest of the row.
+      const before = await other.contacts.getContact({ id: ids.long1 as string });
+      await other.contacts.updateContact({
+        contactId: ids.long1 as string,
+        revision: before.contact?.revision as number,
+        info: { company: companies.long2 as string },
+        fieldMask: { paths: ["info.company"] },
+      });
+      expect(await found({ "info.company": companies.long2 as string })).toEqual(["long1", "long2"]);
+      expect(await found({ "info.company": companies.long1 as string })).toEqual([]);
+    });
+
     // MariaDB's utf8mb4_bin is PAD SPACE: "hello" = "hello " and "mary\tann" < "mary" as sort
     // keys there; the contact tables need utf8mb4_nopad_bin.
     it("text differing only in trailing spaces or control characters sorts by code point", async () => {

@@ -15,8 +15,13 @@ export const SORT_KEY_LENGTH = 190;
 export function textColumns(value: string | undefined): { raw: string | null; lc: string | null; key: string } {
   if (value === undefined || value === "") return { raw: null, lc: null, key: "" };
   const lc = value.toLowerCase();
+  return { raw: value, lc, key: sortKey(lc) };
+}
+
+/** The first SORT_KEY_LENGTH characters of a text, counted in code points. */
+export function sortKey(text: string): string {
   // Cut by code points: half a surrogate pair would be stored differently by MariaDB and SQLite.
-  return { raw: value, lc, key: [...lc].slice(0, SORT_KEY_LENGTH).join("") };
+  return text.length <= SORT_KEY_LENGTH ? text : [...text].slice(0, SORT_KEY_LENGTH).join("");
 }
 
 function triple(prefix: string, value: string | undefined): Record<string, string | null> {
@@ -48,6 +53,8 @@ export function contactRow(tenantId: string, c: StoredContact): ContactRow {
     ...triple("first_name", info.name?.first),
     ...triple("last_name", info.name?.last),
     ...triple("company", info.company),
+    // The company as sent, cut like a sort key: `$eq` on the company reads the index alone.
+    company_exact: info.company ? sortKey(info.company) : null,
     ...triple("job_title", info.jobTitle),
     // Emails compare case-insensitively: the "as sent" column holds the normalised form too.
     ...triple("primary_email", email ? emailKey(email) : undefined),

@@ -10,10 +10,14 @@ import { emailKey } from "../domain/contact-info.js";
 import { type ContactField, extendedFieldKeyOf } from "../domain/contact-query.js";
 import type { ExtendedField } from "../domain/extended-fields.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
-import { SORT_KEY_LENGTH } from "./contact-index.js";
+import { SORT_KEY_LENGTH, sortKey } from "./contact-index.js";
 import { likeEscape, whereStartsWith } from "./db.js";
 
-type Text = { raw: string; lc: string; key: string };
+/**
+ * A text field's columns: as sent, lower-cased, the indexed sort key, and where there is one an
+ * indexed copy of the start of the value as sent (`exact`, null exactly when `raw` is).
+ */
+type Text = { raw: string; lc: string; key: string; exact?: string };
 type Target =
   | { kind: "text"; cols: Text }
   | { kind: "plain"; col: string }
@@ -52,7 +56,7 @@ const TARGETS: Record<string, Target> = {
   "primaryPhone.subscriptionStatus": { kind: "expr", sql: PHONE_STATUS },
   "info.name.first": { kind: "text", cols: triple("first_name") },
   "info.name.last": { kind: "text", cols: triple("last_name") },
-  "info.company": { kind: "text", cols: triple("company") },
+  "info.company": { kind: "text", cols: { ...triple("company"), exact: "c.company_exact" } },
   "info.jobTitle": { kind: "text", cols: triple("job_title") },
   "info.birthdate": { kind: "plain", col: "c.birthdate" },
   "info.locale": { kind: "text", cols: same("c.locale") },
@@ -118,6 +122,13 @@ function textCondition(qb: Knex.QueryBuilder, cols: Text, op: "$eq" | "$in" | "$
     return;
   }
   const strings = values.map(String);
+  if (cols.exact) {
+    // The exact column holds the first SORT_KEY_LENGTH characters: equal to a shorter value
+    // only when the whole text is; a longer value is also compared in full.
+    exactIn(qb, cols.exact, [...new Set(strings.map(sortKey))]);
+    if (strings.some((v) => v.length > SORT_KEY_LENGTH - 1 && [...v].length >= SORT_KEY_LENGTH)) exactIn(qb, cols.raw, strings);
+    return;
+  }
   if (cols.key !== cols.raw) qb.whereIn(qb.client.raw(cols.key), [...new Set(strings.flatMap((v) => keysOf(v.toLowerCase())))]);
   exactIn(qb, cols.raw, strings);
 }
@@ -217,8 +228,10 @@ function applyPositive(
     case "plain":
     case "expr": {
       const col = t.kind === "text" ? t.cols.raw : t.kind === "plain" ? t.col : t.sql;
+      // A column that is null exactly when the value is missing, indexed where there is one.
+      const present = t.kind === "text" ? (t.cols.exact ?? col) : col;
       if (f.kind === "exists") {
-        qb.whereRaw(`${col} is ${f.exists ? "not " : ""}null`);
+        qb.whereRaw(`${present} is ${f.exists ? "not " : ""}null`);
         return;
       }
       if (f.kind === "startsWith") {
@@ -227,7 +240,7 @@ function applyPositive(
         textCondition(qb, t.cols, "$startsWith", [f.prefix]);
         return;
       }
-      qb.whereRaw(`${col} is not null`);
+      qb.whereRaw(`${present} is not null`);
       if (f.kind === "in" || (f.kind === "compare" && f.op === "$eq")) {
         const vs = values(f.kind === "in" ? f.values : [f.value]);
         if (t.kind === "text") textCondition(qb, t.cols, "$in", vs);

@@ -5,6 +5,7 @@ import * as widen from "./20261202_003_widen_lowercase.js";
 import * as nameCreated from "./20261202_004_name_created_idx.js";
 import * as fieldValuesCreated from "./20261202_005_field_values_created.js";
 import * as searchTokensCreated from "./20261202_006_search_tokens_created.js";
+import * as companyExact from "./20261202_007_company_exact.js";
 
 interface Migration {
   name: string;
@@ -13,7 +14,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated];
+const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],
