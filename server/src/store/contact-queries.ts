@@ -339,14 +339,30 @@ async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): 
   return { ...source, keys };
 }
 
+/**
+ * Equality on a field whose index continues with a sort's key serves that sort in index order
+ * however many contacts match: company equality under a sort by first name
+ * (contacts_company_exact_idx, migration 007).
+ */
+const EQUALITY_THEN_SORT: Readonly<Record<string, string>> = { "info.company": "info.name.first" };
+
+/** The filter is one such equality (one value) and the sort is the one its index continues with. */
+function sortedByEquality(plan: Plan, sort: Sort): boolean {
+  const f = plan.rest;
+  const single = (f.kind === "compare" && f.op === "$eq") || (f.kind === "in" && !f.negate && f.values.length === 1);
+  if (!single || plan.ranges.length > 0 || plan.search.length > 0 || plan.ids !== undefined) return false;
+  return EQUALITY_THEN_SORT[f.field.path] === sort?.field.path;
+}
+
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {
   const { db, tenantId } = cx;
   let plan = await intersectSearch(cx, planQuery(q, cx));
   const dir = q.sort.descending ? "desc" : "asc";
   // A filtered query on MariaDB counts its matches first (up to what offset paging asks for, or
-  // just far enough to tell): how many there are decides how the page is found.
+  // just far enough to tell): how many there are decides how the page is found. Not when one
+  // index serves both the filter and the order: the page is read off it and counted beside it.
   let counted: number | undefined;
-  if (isMysql(db) && plan.label === undefined && filtered(plan)) {
+  if (isMysql(db) && plan.label === undefined && filtered(plan) && !sortedByEquality(plan, q.sort)) {
     counted = await countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE));
   }
   // Few matches of a field range under the creation-date sort: read them off the range's value
