@@ -26,8 +26,9 @@ type Bound = Knex & { [ROOT]?: Knex };
 export function bindToSignal(db: Knex, signal: AbortSignal): Knex {
   const root = unbound(db);
   const internals = root as unknown as { context: object; client: object & { config: object } };
-  const client = Object.create(internals.client) as { config: object };
-  client.config = { ...internals.client.config, [SIGNAL]: signal };
+  const client = Object.create(internals.client) as { config: { [SIGNAL]?: AbortSignal } };
+  client.config = Object.create(internals.client.config);
+  client.config[SIGNAL] = signal;
   const context = Object.create(internals.context) as { client: object; queryBuilder(): Knex.QueryBuilder };
   context.client = client;
   // A knex instance is a function (`db("contacts")`) whose methods forward to its context.
