@@ -211,4 +211,29 @@ describe("readJson", () => {
     const struct = { a: { b: [1, 2, { c: null }] }, d: "e" };
     expect(equals(StructSchema, readJson(StructSchema, struct), fromJson(StructSchema, struct))).toBe(true);
   });
+
+  it("reads every timestamp toISOString writes (stored dates) as fromJson does, and near-misses of that form", () => {
+    const same = (t: string) => {
+      const a = outcome(() => readJson(ContactSchema, { createdDate: t }));
+      const b = outcome(() => fromJson(ContactSchema, { createdDate: t }));
+      if ("error" in b) expect(a, t).toEqual(b);
+      else expect("value" in a && equals(ContactSchema, a.value, b.value), t).toBe(true);
+    };
+    const MIN = Date.parse("0001-01-01T00:00:00Z");
+    const MAX = Date.parse("9999-12-31T23:59:59.999Z");
+    fc.assert(
+      fc.property(fc.integer({ min: MIN, max: MAX }), fc.nat(23), fc.nat(9), (ms, at, digit) => {
+        const iso = new Date(ms).toISOString();
+        same(iso);
+        same(`${iso.slice(0, at)}${digit}${iso.slice(at + 1)}`); // one character replaced by a digit
+      }),
+      { ...options, numRuns: RUNS * 20 },
+    );
+    // Day and month boundaries, leap days, hour 24, two-digit years and the range's ends.
+    for (const t of ["2024-02-29T00:00:00.000Z", "2025-02-29T00:00:00.000Z", "2026-04-31T12:00:00.000Z", "2026-12-31T23:59:59.999Z",
+      "2026-01-01T24:00:00.000Z", "0099-06-15T00:00:00.000Z", "0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "2026-00-10T00:00:00.000Z"]) {
+      same(t);
+    }
+  });
+
 });
