@@ -312,10 +312,12 @@ async function main(dbUrl: string): Promise<void> {
           const t = process.hrtime.bigint();
           await (raws[k % raws.length] as mysql.Connection).query(st.sql, st.bindings);
           if (STATEMENTS) {
-            let entry = perStatement.get(st.sql);
+            // Statements that differ only in the length of an IN list are one statement here.
+            const sql = st.sql.replace(/\(\?(, \?)+\)/g, "(?, …)");
+            let entry = perStatement.get(sql);
             if (!entry) {
-              entry = { sql: `${group.length > 1 ? "[side by side] " : ""}${st.sql}`, h: createHistogram() };
-              perStatement.set(st.sql, entry);
+              entry = { sql: `${group.length > 1 ? "[side by side] " : ""}${sql}`, h: createHistogram() };
+              perStatement.set(sql, entry);
             }
             entry.h.record(Math.max(1, Number((process.hrtime.bigint() - t) / 1000n)));
           }
@@ -392,7 +394,7 @@ async function main(dbUrl: string): Promise<void> {
       load: [loadBefore, loadavg()[0] ?? 0],
     };
     results.push(r);
-    for (const st of perStatement.values()) {
+    for (const st of [...perStatement.values()].sort((a, b) => b.h.count * b.h.mean - a.h.count * a.h.mean)) {
       if (st.h.count > 1) console.log(`    raw p50 ${ms(st.h, 50).toFixed(2)} p99 ${ms(st.h, 99).toFixed(2)} ms (n=${st.h.count}): ${st.sql.slice(0, Number(process.env.BENCH_SQL_CHARS ?? 160))}`);
     }
     console.log(

@@ -151,7 +151,7 @@ function tokenIntersection(db: Knex, tenantId: string, terms: readonly string[])
 }
 
 /** Most token rows counted per word to find the rarest one. */
-const WORD_COUNT_CAP = 20_000;
+const WORD_COUNT_CAP = 5_000;
 /** Most token rows a word's page is sorted from (beyond: creation order is walked instead). */
 const WORD_SORT_CAP = 50_000;
 
