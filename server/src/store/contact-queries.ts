@@ -361,9 +361,16 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   // A filtered query on MariaDB counts its matches first (up to what offset paging asks for, or
   // just far enough to tell): how many there are decides how the page is found. Not when one
   // index serves both the filter and the order: the page is read off it and counted beside it.
+  // A name prefix with few names pages as a merge of their runs whatever the count: the runs are
+  // found beside it. (One search word's runs are looked for only when its count says its
+  // matches are too many to sort, below.)
   let counted: number | undefined;
+  let runs: Runs | undefined;
   if (isMysql(db) && plan.label === undefined && filtered(plan) && !sortedByEquality(plan, q.sort)) {
-    counted = await countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE));
+    [counted, runs] = await Promise.all([
+      countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE)),
+      plan.search.length === 0 ? prefixRuns(cx, plan, q) : undefined,
+    ]);
   }
   // Few matches of a field range under the creation-date sort: read them off the range's value
   // rows, which carry the creation date (migration 005), and sort those; no contact row is read.
@@ -414,7 +421,7 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   inner.orderByRaw(`${key.sort} ${dir}, ${key.id} ${dir}`).limit(q.limit + 1);
   if (q.offset) inner.offset(q.offset);
 
-  const runs = counted !== undefined ? await prefixRuns(cx, plan, q) : undefined;
+  if (counted !== undefined && plan.search.length === 1) runs = await prefixRuns(cx, plan, q);
   const ids = runs ? mergedRuns(cx, runs, q, dir) : inner;
   const pageQuery = db
     .select("d.doc", "p.sort_value", "p.id")
