@@ -18,7 +18,8 @@
  * Options: --runs N (200 per shape), --only a,b (shape ids: email, prefix, label, range, company,
  * search, cursor0, cursorN, offset), --depth N (500000), --write
  * (append the table to bench/RESULTS.md), --explain (print EXPLAIN of each shape's page query),
- * --statements (raw time of each statement of a call),
+ * --statements (raw time of each statement of a call), --slowest N (the N slowest calls of each
+ * shape, with their requests and totals),
  * --tenant T (bench-big).
  */
 import { randomUUID } from "node:crypto";
@@ -62,6 +63,7 @@ const TENANT = opt("tenant") ?? BIG_TENANT;
 const WRITE = args.includes("--write");
 const EXPLAIN = args.includes("--explain");
 const STATEMENTS = args.includes("--statements");
+const SLOWEST = Number(opt("slowest") ?? 0);
 const url = process.env.DATABASE_URL;
 if (!url) {
   console.error("DATABASE_URL is required (the database bench/seed.ts filled)");
@@ -353,6 +355,7 @@ async function main(dbUrl: string): Promise<void> {
     const rawH = createHistogram();
     let statements = 0;
     const totals: number[] = [];
+    const slow: { us: number; req: Request; total: number }[] = [];
     let plan = "";
     for (const [i, req] of reqs.entries()) {
       const { res, statements: sql } = await capture(req);
@@ -363,7 +366,9 @@ async function main(dbUrl: string): Promise<void> {
       const timeServer = async () => {
         const t = process.hrtime.bigint();
         await timedCall(bytes);
-        server.record(Math.max(1, Number((process.hrtime.bigint() - t) / 1000n)));
+        const us = Math.max(1, Number((process.hrtime.bigint() - t) / 1000n));
+        server.record(us);
+        if (SLOWEST > 0) slow.push({ us, req, total: totals[totals.length - 1] ?? 0 });
       };
       const timeRaw = async () => {
         const t = process.hrtime.bigint();
@@ -394,6 +399,10 @@ async function main(dbUrl: string): Promise<void> {
       load: [loadBefore, loadavg()[0] ?? 0],
     };
     results.push(r);
+    for (const c of slow.sort((a, b) => b.us - a.us).slice(0, SLOWEST)) {
+      const total = c.total === Number.POSITIVE_INFINITY ? "> 10,000" : c.total.toLocaleString("en");
+      console.log(`    ${(c.us / 1000).toFixed(1)} ms, ${total} matches: ${JSON.stringify(c.req).slice(0, 160)}`);
+    }
     for (const st of [...perStatement.values()].sort((a, b) => b.h.count * b.h.mean - a.h.count * a.h.mean)) {
       if (st.h.count > 1) console.log(`    raw p50 ${ms(st.h, 50).toFixed(2)} p99 ${ms(st.h, 99).toFixed(2)} ms (n=${st.h.count}): ${st.sql.slice(0, Number(process.env.BENCH_SQL_CHARS ?? 160))}`);
     }
