@@ -3,11 +3,20 @@
  * word of the search is a prefix of one of its words. Words are lower-case runs of letters and
  * digits; an email also counts whole, and a phone also as its digits (so "+1 201" and
  * "2015550123" both find +1 201 555 0123).
+ *
+ * A whole email is kept as a token marked with a leading EMAIL_MARK, which no word starts with:
+ * only an email-looking search (its term carries the mark too) reaches those tokens, and a
+ * word's prefix range holds words alone. Unmarked, "john.smith@example.com" sat in the range of
+ * every search for "john" beside the word "john" itself: up to twice the rows to read for a
+ * first name, and thousands of distinct tokens where there are a few names (store/
+ * contact-queries.ts merges one run per distinct token only when they are few).
  */
 import type { ContactInfoJson } from "../../../gen/contacts/v1/contact_pb.js";
 
 export const SEARCH_MAX = 100;
 const TOKEN_MAX = 100;
+/** The first character of a whole-email token (migration 008). */
+export const EMAIL_MARK = "@";
 
 function words(text: string): string[] {
   return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
@@ -22,7 +31,7 @@ export function searchTokens(info: ContactInfoJson): string[] {
   for (const part of [info.name?.first, info.name?.last]) for (const w of words(part ?? "")) out.add(w);
   for (const e of info.emails?.items ?? []) {
     const email = (e.email ?? "").trim().toLowerCase();
-    if (email) out.add(email);
+    if (email) out.add(EMAIL_MARK + email);
     for (const w of words(email)) out.add(w);
   }
   for (const p of info.phones?.items ?? []) {
@@ -40,6 +49,6 @@ export function searchTerms(search: string): string[] {
   const terms = new Set(words(search).map(clip));
   // An email-looking search also matches whole emails.
   const trimmed = search.trim().toLowerCase();
-  if (trimmed.includes("@") && !/\s/.test(trimmed)) return [clip(trimmed)];
+  if (trimmed.includes("@") && !/\s/.test(trimmed)) return [clip(EMAIL_MARK + trimmed)];
   return [...terms];
 }

@@ -6,6 +6,7 @@ import * as nameCreated from "./20261202_004_name_created_idx.js";
 import * as fieldValuesCreated from "./20261202_005_field_values_created.js";
 import * as searchTokensCreated from "./20261202_006_search_tokens_created.js";
 import * as companyExact from "./20261202_007_company_exact.js";
+import * as emailTokensMarked from "./20261202_008_email_tokens_marked.js";
 
 interface Migration {
   name: string;
@@ -14,7 +15,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact];
+const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],
