@@ -801,6 +801,17 @@ describe.each(STORES)("contact queries on %s", (store) => {
       const last = await cap.contacts.listContacts({ paging: { limit: 1000, offset: 9_500 } });
       expect(last.pagingMetadata).toMatchObject({ count: 501, total: 10_000, tooManyToCount: true, hasNext: false });
       expect(last.contacts.at(-1)?.info?.name?.first).toBe("odd");
+      // Pages at or beyond the cap: one with rows shows the total is over the cap by itself; an
+      // empty one is counted.
+      const page = async (offset: number, limit: number, filter?: JsonObject) =>
+        (await cap.contacts.queryContacts({ query: { ...(filter ? { filter } : {}), pagingMethod: { case: "paging", value: { limit, offset } } } }))
+          .pagingMetadata;
+      expect(await page(10_000, 50)).toMatchObject({ count: 1, offset: 10_000, total: 10_000, tooManyToCount: true, hasNext: false });
+      expect(await page(10_000, 1)).toMatchObject({ count: 1, total: 10_000, tooManyToCount: true, hasNext: false });
+      expect(await page(9_999, 1)).toMatchObject({ count: 1, total: 10_000, tooManyToCount: true, hasNext: true });
+      expect(await page(10_001, 50)).toMatchObject({ count: 0, total: 10_000, tooManyToCount: true, hasNext: false });
+      expect(await page(10_000, 50, { "info.name.first": "odd" })).toMatchObject({ count: 0, total: 5_000, tooManyToCount: false, hasNext: false });
+      expect(await page(20_000, 50, { "info.name.first": { $ne: "nobody" } })).toMatchObject({ count: 0, total: 10_000, tooManyToCount: true });
     }, 120_000);
   });
 

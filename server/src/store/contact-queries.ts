@@ -428,20 +428,26 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
     .from(ids.as("p"))
     .join("contacts as d", (j) => j.on("d.id", "=", "p.id").andOn("d.tenant_id", "=", db.raw("?", [tenantId])))
     .orderByRaw(`p.sort_value ${dir}, p.id ${dir}`) as unknown as Promise<{ doc: string; sort_value: Scalar; id: string }[]>;
-  // Otherwise the capped count runs beside the page (its own connection), not after it.
+  // Otherwise the capped count runs beside the page (its own connection), not after it — unless
+  // the page starts at or beyond the cap: a page there that has rows shows by itself that the
+  // matches are more than the cap, and only an empty one needs counting (after it).
+  const offset = q.offset ?? 0;
+  const countIfEmpty = q.countUpTo !== undefined && counted === undefined && offset >= q.countUpTo;
   const [rows, sideCount] = await Promise.all([
     pageQuery,
-    q.countUpTo === undefined || counted !== undefined ? undefined : countUpTo(cx, plan, q.countUpTo),
+    q.countUpTo === undefined || counted !== undefined || countIfEmpty ? undefined : countUpTo(cx, plan, q.countUpTo),
   ]);
   counted ??= sideCount;
+  if (countIfEmpty && rows.length === 0) counted = await countUpTo(cx, plan, q.countUpTo as number);
   const hasNext = rows.length > q.limit;
   if (hasNext) rows.pop();
 
   let total: number | undefined;
   let tooManyToCount: boolean | undefined;
-  if (q.countUpTo !== undefined && counted !== undefined) {
-    // A page that has rows and no next page shows the exact total itself.
-    const n = rows.length > 0 && !hasNext ? (q.offset ?? 0) + rows.length : counted;
+  if (q.countUpTo !== undefined) {
+    // A page that has rows shows the exact total itself when it has no next page, and a lower
+    // bound (its last row, and one more) when it has one.
+    const n = rows.length > 0 && (!hasNext || counted === undefined) ? offset + rows.length + (hasNext ? 1 : 0) : (counted as number);
     tooManyToCount = n > q.countUpTo;
     total = Math.min(n, q.countUpTo);
   }
