@@ -164,6 +164,8 @@ export const CONTACT_FIELDS: readonly ContactField[] = [
 ];
 
 const EXT_PREFIX = "info.extendedFields.";
+/** What every path naming a custom extended field contains. */
+export const CUSTOM_FIELD_PATH = `${EXT_PREFIX}custom.`;
 
 /** The query field of a custom extended field, by its data type. */
 export function customFieldSpec(def: ExtendedField): ContactField {

@@ -6,7 +6,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "../domain/caller.js";
-import { type ContactField, contactSchema, DEFAULT_CONTACT_SORT } from "../domain/contact-query.js";
+import { type ContactField, CUSTOM_FIELD_PATH, contactSchema, DEFAULT_CONTACT_SORT } from "../domain/contact-query.js";
 import { presentContact } from "../domain/contacts.js";
 import { invalidField } from "../domain/errors.js";
 import type { ExtendedField } from "../domain/extended-fields.js";
@@ -45,7 +45,9 @@ async function customFields(deps: ServiceDeps, tenantId: string): Promise<Extend
  */
 async function compileContext(deps: ServiceDeps, caller: Caller, request: unknown = true) {
   await deps.tenants.ensure(caller.tenantId);
-  const mayNameCustom = request === true || JSON.stringify(request ?? null).includes("custom.");
+  // Only a request that names a custom field's path needs the tenant's fields (label keys, which
+  // also start with "custom.", do not).
+  const mayNameCustom = request === true || JSON.stringify(request ?? null).includes(CUSTOM_FIELD_PATH);
   const fields = mayNameCustom ? await customFields(deps, caller.tenantId) : [];
   const cx: CompileContext = { db: deps.db, tenantId: caller.tenantId, customTypes: new Map(fields.map((f) => [f.key, f.dataType])) };
   return { cx, schema: contactSchema(fields) };
