@@ -17,6 +17,8 @@
  *    run of the name+created index, and one search word's matches are sorted off its token rows
  *    (both carry the creation date); several search words are intersected on the token table,
  *    the rarest first, and their matches found once when few;
+ *  - company equality under a sort by first name is read off contacts_company_exact_idx in page
+ *    order (migration 007) and counted beside the page rather than first;
  *  - a capped count of such a query alone (one label, one field's range, one search word) reads
  *    only that index, and one of all the tenant's contacts reads the narrow creation-date index:
  *    counting fetches no contact row it does not need (each is a random read of a wide row);
@@ -228,25 +230,10 @@ function filtered(plan: Plan): boolean {
  */
 function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.QueryBuilder {
   const { db, tenantId } = cx;
-  if (plan.word !== undefined) {
-    const qb = tokenQuery(db, tenantId, plan.word);
-    if (filtered(plan)) {
-      qb.join("contacts as c", (j) => j.on("c.tenant_id", "=", "t.tenant_id").andOn("c.id", "=", "t.contact_id"));
-      matching(qb, plan, cx);
-    }
-    return qb;
-  }
-  if (plan.driver !== undefined) {
-    const qb = rangeQuery(db, tenantId, plan.driver);
-    if (filtered(plan)) {
-      qb.join("contacts as c", (j) => j.on("c.tenant_id", "=", "v.tenant_id").andOn("c.id", "=", "v.contact_id"));
-      matching(qb, plan, cx);
-    }
-    return qb;
-  }
+  if (plan.word !== undefined) return withContacts(tokenQuery(db, tenantId, plan.word), "t", plan, cx);
+  if (plan.driver !== undefined) return withContacts(rangeQuery(db, tenantId, plan.driver), "v", plan, cx);
   if (plan.label === undefined) {
-    // Only for ORDER BY: another index may still serve both the filter and the order (company
-    // equality under a sort by first name reads contacts_company_idx in page order).
+    // Only for ORDER BY: another index may still serve both the filter and the order.
     const qb = avoidIndex ? db.from(db.raw(`contacts as c ignore index for order by (${avoidIndex})`)) : db("contacts as c");
     matching(qb, plan, cx);
     return qb;
@@ -254,8 +241,13 @@ function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.Query
   const qb = db("contact_labels as l").where("l.tenant_id", tenantId).where("l.label_key", plan.label);
   // utf8mb4_bin pads with spaces ('a' = 'a '): compare the bytes too, as the filter compiler does.
   if (isMysql(db)) qb.whereRaw("cast(l.label_key as binary) = ?", [plan.label]);
+  return withContacts(qb, "l", plan, cx);
+}
+
+/** A driving table's rows (aliased), joined to their contacts when the rest of the plan tests them. */
+function withContacts(qb: Knex.QueryBuilder, alias: string, plan: Plan, cx: CompileContext): Knex.QueryBuilder {
   if (filtered(plan)) {
-    qb.join("contacts as c", (j) => j.on("c.tenant_id", "=", "l.tenant_id").andOn("c.id", "=", "l.contact_id"));
+    qb.join("contacts as c", (j) => j.on("c.tenant_id", "=", `${alias}.tenant_id`).andOn("c.id", "=", `${alias}.contact_id`));
     matching(qb, plan, cx);
   }
   return qb;

@@ -126,7 +126,7 @@ function textCondition(qb: Knex.QueryBuilder, cols: Text, op: "$eq" | "$in" | "$
     // The exact column holds the first SORT_KEY_LENGTH characters: equal to a shorter value
     // only when the whole text is; a longer value is also compared in full.
     exactIn(qb, cols.exact, [...new Set(strings.map(sortKey))]);
-    if (strings.some((v) => v.length > SORT_KEY_LENGTH - 1 && [...v].length >= SORT_KEY_LENGTH)) exactIn(qb, cols.raw, strings);
+    if (strings.some((v) => [...v].length >= SORT_KEY_LENGTH)) exactIn(qb, cols.raw, strings);
     return;
   }
   if (cols.key !== cols.raw) qb.whereIn(qb.client.raw(cols.key), [...new Set(strings.flatMap((v) => keysOf(v.toLowerCase())))]);
