@@ -10,10 +10,11 @@ import type { Knex } from "knex";
 import { afterAll, describe, expect, it } from "vitest";
 import { storedContact } from "../bench/seed-data.js";
 import type { StoredContact } from "../server/src/domain/contacts.js";
-import { searchTokens } from "../server/src/domain/search.js";
+import { searchTokens, WORDS_MAX, wordList } from "../server/src/domain/search.js";
 import { insertContacts } from "../server/src/store/contacts.js";
 import { openDatabase } from "../server/src/store/db.js";
 import * as companyExact from "../server/src/store/migrations/20261202_007_company_exact.js";
+import * as emailTokensMarked from "../server/src/store/migrations/20261202_008_email_tokens_marked.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { STORES } from "./support/server.js";
 
@@ -34,11 +35,15 @@ const CONTACTS: StoredContact[] = [
   }),
 );
 
-async function migrateUpTo(db: Knex, last: string): Promise<void> {
+/** Writes the contacts at the latest schema, then migrates down one at a time until `last` is the latest applied. */
+async function writtenThenDownTo(db: Knex, last: string, contacts: StoredContact[]): Promise<void> {
+  await db.migrate.latest();
+  await db.transaction((trx) => insertContacts(trx, TENANT, contacts));
   for (;;) {
-    const [, applied] = (await db.migrate.up()) as [number, string[]];
-    if (applied.length === 0) throw new Error(`${last} was never applied`);
-    if (applied.includes(last)) return;
+    const [completed] = (await db.migrate.list()) as [{ name: string }[], unknown[]];
+    if (completed.length === 0) throw new Error(`${last} was never applied`);
+    if (completed.at(-1)?.name === last) return;
+    await db.migrate.down();
   }
 }
 
@@ -58,8 +63,7 @@ describe.each(STORES)("migration 008 (marked email tokens) on %s", (store) => {
   it("replaces unmarked whole-email tokens with marked ones made from the emails, leaving words alone", async () => {
     database = store === "mysql" ? await createTestDatabase("migrations") : undefined;
     db = openDatabase({ url: database?.url, sqliteFile: ":memory:", statementTimeoutMs: 60_000, poolMax: 2 });
-    await migrateUpTo(db, companyExact.name);
-    await (db as Knex).transaction((trx) => insertContacts(trx, TENANT, CONTACTS));
+    await writtenThenDownTo(db, companyExact.name, CONTACTS);
     // The rows as the code before migration 008 wrote them: each whole email unmarked, cut to 100
     // characters (Ann's before its "@").
     await db("contact_search_tokens").where("token", "like", "@%").delete();
@@ -83,5 +87,41 @@ describe.each(STORES)("migration 008 (marked email tokens) on %s", (store) => {
     expect(await tokensOf(db, ann.id)).toEqual([...searchTokens(ann.info)].sort());
     // No unmarked token with an "@" is left, in any contact.
     expect(await db("contact_search_tokens").where("token", "like", "%@%").whereNot("token", "like", "@%").count({ n: "*" })).toEqual([{ n: 0 }]);
+  });
+});
+
+/** A contact's word list, as a sorted list of words (the SQL fill may order them otherwise). */
+const wordsOf = (list: string | null) => (list === null ? null : list.split(" ").slice(1).sort());
+
+describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) => {
+  let database: TestDatabase | undefined;
+  let db: Knex | undefined;
+  afterAll(async () => {
+    await db?.destroy();
+    await database?.drop();
+  });
+
+  it("gives every token row its contact's words, none to a contact with more than the list holds", async () => {
+    // Ann has more than WORDS_MAX characters of words (thirty long email addresses).
+    const many = Array.from({ length: 30 }, (_, i) => `${"w".repeat(30)}${i}@d${i}.example`);
+    const contacts = [
+      ...CONTACTS,
+      storedContact({ createdDate: 1_700_000_000_100, updatedDate: 1_700_000_000_100, info: { name: { first: "Many" }, emails: { items: many.map((email) => ({ email })) } } }),
+    ];
+    expect(wordList(searchTokens((contacts.at(-1) as StoredContact).info))).toBeNull();
+    database = store === "mysql" ? await createTestDatabase("migrations") : undefined;
+    db = openDatabase({ url: database?.url, sqliteFile: ":memory:", statementTimeoutMs: 60_000, poolMax: 2 });
+    await writtenThenDownTo(db, emailTokensMarked.name, contacts);
+    expect(await db.schema.hasColumn("contact_search_tokens", "words")).toBe(false);
+
+    await db.migrate.latest();
+
+    for (const c of contacts) {
+      const rows = (await db("contact_search_tokens").where({ tenant_id: TENANT, contact_id: c.id }).select("token", "words")) as { token: string; words: string | null }[];
+      const expected = wordList(searchTokens(c.info));
+      expect(rows.length, c.id).toBe(searchTokens(c.info).length);
+      for (const r of rows) expect(wordsOf(r.words), `${c.id} ${r.token}`).toEqual(wordsOf(expected));
+      if (expected !== null) expect([...expected].length).toBeLessThanOrEqual(WORDS_MAX);
+    }
   });
 });

@@ -10,6 +10,10 @@
  * every search for "john" beside the word "john" itself: up to twice the rows to read for a
  * first name, and thousands of distinct tokens where there are a few names (store/
  * contact-queries.ts merges one run per distinct token only when they are few).
+ *
+ * Each token row also carries the contact's words (wordList, migration 009), so that a search of
+ * several words reads one word's rows and checks the others in those rows, instead of
+ * intersecting each word's contacts (thousands of index probes for a first and a last name).
  */
 import type { ContactInfoJson } from "../../../gen/contacts/v1/contact_pb.js";
 
@@ -42,6 +46,24 @@ export function searchTokens(info: ContactInfoJson): string[] {
     if (e164) out.add(e164);
   }
   return [...new Set([...out].map(clip))];
+}
+
+/** Longest word list a token row carries (beyond: none, and the words are looked up). */
+export const WORDS_MAX = 1000;
+
+/**
+ * A contact's words as its token rows carry them: each preceded by a space (" john smith …"),
+ * so a search word starts one of them exactly when the list contains " " + the word. Whole
+ * emails are left out: no word of a search of several starts with EMAIL_MARK. Null when there
+ * are none, or more than WORDS_MAX characters of them.
+ */
+export function wordList(tokens: readonly string[]): string | null {
+  const list = tokens
+    .filter((t) => !t.startsWith(EMAIL_MARK))
+    .sort()
+    .map((t) => ` ${t}`)
+    .join("");
+  return list !== "" && [...list].length <= WORDS_MAX ? list : null;
 }
 
 /** The words of a search string; a contact must have a token starting with each. */

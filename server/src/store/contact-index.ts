@@ -6,7 +6,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { emailKey, phoneKey, primaryEmail, primaryPhone } from "../domain/contact-info.js";
 import type { StoredContact } from "../domain/contacts.js";
-import { searchTokens } from "../domain/search.js";
+import { searchTokens, wordList } from "../domain/search.js";
 import type { ContactRow } from "./tables.js";
 
 export const SORT_KEY_LENGTH = 190;
@@ -98,6 +98,8 @@ export function indexRows(tenantId: string, c: StoredContact): IndexRows {
   const info = c.info;
   const base = { tenant_id: tenantId, contact_id: c.id };
   const emails = [...new Set((info.emails?.items ?? []).map((e) => emailKey(e.email ?? "")))];
+  const tokens = searchTokens(info);
+  const words = wordList(tokens);
   return {
     contact_emails: emails.map((email_key) => ({ ...base, email_key })),
     contact_phones: (info.phones?.items ?? []).map((p, position) => ({
@@ -132,6 +134,6 @@ export function indexRows(tenantId: string, c: StoredContact): IndexRows {
       ...fieldValueColumns(value),
       created_at: c.createdDate,
     })),
-    contact_search_tokens: searchTokens(info).map((token) => ({ tenant_id: tenantId, token, contact_id: c.id, created_at: c.createdDate })),
+    contact_search_tokens: tokens.map((token) => ({ tenant_id: tenantId, token, contact_id: c.id, created_at: c.createdDate, words })),
   };
 }

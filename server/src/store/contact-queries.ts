@@ -36,7 +36,7 @@ import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { searchTerms } from "../domain/search.js";
 import { applyContactFilter, CMP, type CompileContext, sortExpression } from "./contact-query-sql.js";
 import { SORT_KEY_LENGTH } from "./contact-index.js";
-import { isMysql, whereStartsWith, whereStartsWithRange } from "./db.js";
+import { isMysql, likeEscape, whereStartsWith, whereStartsWithRange } from "./db.js";
 
 export interface ContactPageQuery {
   filter: Filter;
@@ -139,15 +139,17 @@ function tokenQuery(db: Knex, tenantId: string, term: string, as = "t"): Knex.Qu
 
 /**
  * The contacts with a token starting with each search word, found on the token table alone: the
- * first word's contacts, each checked for the other words through the token table's contact
- * index, instead of one semi-join of contact rows per word.
+ * first word's rows, each checked for the other words in the contact's word list it carries
+ * (migration 009) — a read of one index range instead of an index probe per contact and word.
+ * A row without the list (a contact with more words than it holds) has the word looked up.
  */
 function tokenIntersection(db: Knex, tenantId: string, terms: readonly string[]): Knex.QueryBuilder {
   const [first = "", ...others] = terms;
-  const q = db.from(tokenQuery(db, tenantId, first).distinct("t.contact_id").as("r")).select("r.contact_id");
+  const q = tokenQuery(db, tenantId, first).distinct("t.contact_id");
   others.forEach((term, i) => {
     const t = `t${i}`;
-    q.whereExists(tokenQuery(db, tenantId, term, t).whereRaw(`${t}.contact_id = r.contact_id`).select(db.raw("1")));
+    const lookup = tokenQuery(db, tenantId, term, t).whereRaw(`${t}.contact_id = t.contact_id`).select(db.raw("1"));
+    q.where((w) => w.whereRaw("t.words like ? escape '!'", [`% ${likeEscape(term)}%`]).orWhere((n) => n.whereNull("t.words").whereExists(lookup)));
   });
   return q;
 }

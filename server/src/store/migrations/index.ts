@@ -7,6 +7,7 @@ import * as fieldValuesCreated from "./20261202_005_field_values_created.js";
 import * as searchTokensCreated from "./20261202_006_search_tokens_created.js";
 import * as companyExact from "./20261202_007_company_exact.js";
 import * as emailTokensMarked from "./20261202_008_email_tokens_marked.js";
+import * as searchTokenWords from "./20261202_009_search_token_words.js";
 
 interface Migration {
   name: string;
@@ -15,7 +16,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked];
+const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],

@@ -1,0 +1,52 @@
+import type { Knex } from "knex";
+import { WORDS_MAX } from "../../domain/search.js";
+import { withoutStatementLimit } from "./long-statements.js";
+
+/**
+ * Every search-token row carries its contact's words (domain/search.ts wordList: " " before each
+ * word, whole emails left out, null beyond WORDS_MAX characters), so that a search of several
+ * words reads the rarest word's rows and checks the other words in them (store/
+ * contact-queries.ts) instead of intersecting each word's contacts through the contact index.
+ * The fill makes each contact's list from its own token rows, as wordList makes it from the same
+ * tokens; a contact's rows are rewritten whole on its next write.
+ */
+export const name = "20261202_009_search_token_words";
+
+export async function up(knex: Knex): Promise<void> {
+  await knex.schema.alterTable("contact_search_tokens", (t) => t.string("words", WORDS_MAX).nullable());
+  await withoutStatementLimit(knex, async () => {
+    if (knex.client.config.client === "mysql2") {
+      // group_concat stops at group_concat_max_len bytes (1,024 by default): room for WORDS_MAX
+      // characters of up to four bytes, and one more to tell a longer list.
+      await knex.raw("set @contacts_api_gcml = @@session.group_concat_max_len, session group_concat_max_len = ?", [4 * WORDS_MAX + 4]);
+      try {
+        await knex.raw(
+          `update contact_search_tokens t join (
+             select tenant_id, contact_id, concat(' ', group_concat(token order by token separator ' ')) as words
+             from contact_search_tokens force index (contact_search_tokens_contact_idx)
+             where token not like '@%'
+             group by tenant_id, contact_id
+           ) w on w.tenant_id = t.tenant_id and w.contact_id = t.contact_id
+           set t.words = w.words
+           where char_length(w.words) <= ?`,
+          [WORDS_MAX],
+        );
+      } finally {
+        await knex.raw("set session group_concat_max_len = @contacts_api_gcml");
+      }
+    } else {
+      await knex.raw(
+        `update contact_search_tokens set words = (
+           select ' ' || group_concat(w.token, ' ') from contact_search_tokens w
+           where w.tenant_id = contact_search_tokens.tenant_id and w.contact_id = contact_search_tokens.contact_id
+             and substr(w.token, 1, 1) <> '@'
+         )`,
+      );
+      await knex.raw("update contact_search_tokens set words = null where length(words) > ?", [WORDS_MAX]);
+    }
+  });
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.schema.alterTable("contact_search_tokens", (t) => t.dropColumn("words"));
+}
