@@ -2,6 +2,8 @@
  * RELIABILITY scenario 15, graceful shutdown: SIGTERM to a real server process under load.
  * Every call in flight completes or is cleanly refused (UNAVAILABLE), event streams end with
  * UNAVAILABLE so clients resume elsewhere, the process exits 0, and nothing is half-written.
+ * The process's log lines, written in chunks (server/src/logger.ts), show up while it runs and
+ * are all written by the time it exits: one per completed call.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -37,12 +39,16 @@ describe("scenario 15: graceful shutdown", () => {
     const httpPort = await freePort();
     const sqliteFile = join(dir, "contacts.db");
     child = spawn(process.execPath, ["--import", "tsx", "server/src/main.ts"], {
-      env: { ...process.env, GRPC_PORT: String(grpcPort), HTTP_PORT: String(httpPort), SQLITE_FILE: sqliteFile, SHUTDOWN_GRACE_MS: "5000", LOG_LEVEL: "warn" },
-      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, GRPC_PORT: String(grpcPort), HTTP_PORT: String(httpPort), SQLITE_FILE: sqliteFile, SHUTDOWN_GRACE_MS: "5000", LOG_LEVEL: "info" },
+      stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";
     child.stderr?.on("data", (d) => {
       stderr += String(d);
+    });
+    let stdout = "";
+    child.stdout?.on("data", (d) => {
+      stdout += String(d);
     });
     const exited = new Promise<number | null>((resolve) => child?.once("exit", (code) => resolve(code)));
 
@@ -94,6 +100,12 @@ describe("scenario 15: graceful shutdown", () => {
         }
       }
     };
+    // The startup lines are far fewer than a chunk: the periodic write brings them.
+    for (let i = 0; !stdout.includes('"msg":"contacts-api listening"'); i++) {
+      if (i > 30) throw new Error(`no startup line on stdout after 3 s: ${stdout}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
     const workers = Array.from({ length: 8 }, (_, w) => worker(w));
     await new Promise((r) => setTimeout(r, 800));
     child.kill("SIGTERM");
@@ -123,5 +135,14 @@ describe("scenario 15: graceful shutdown", () => {
     expect(lostAcknowledged).toBe(0);
     expect(halfWritten).toBe(0);
     expect(watchEnd).toBe("Unavailable");
+
+    const lines = stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { msg: string; method?: string; code?: string });
+    const createdOk = lines.filter((l) => l.msg === "rpc" && l.method === "contacts.v1.ContactsService/CreateContact" && l.code === "OK").length;
+    console.log(`[scenario 15] log lines=${lines.length} createContactOk=${createdOk} last=${lines.at(-1)?.msg}`);
+    expect(createdOk).toBe(outcomes.OK ?? 0);
+    expect(lines.at(-1)?.msg).toBe("stopped");
   }, 60_000);
 });

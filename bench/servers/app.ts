@@ -2,17 +2,15 @@
  * Bench subject: the real server (startServer: every interceptor, pino request
  * logging, the database) on free ports, configured from the environment like
  * `npm start` (DATABASE_URL for MariaDB, else SQLITE_FILE, default in memory).
- * Logs go to BENCH_LOG_FILE (default /dev/null): each call still builds and
- * serializes its log line. Prints `PORT <grpc> <http>` when ready.
+ * Logs go to BENCH_LOG_FILE (default /dev/null) through the server's own logger
+ * (server/src/logger.ts): each call still builds, serializes and writes its log line.
+ * Prints `PORT <grpc> <http>` when ready.
  */
-import pino from "pino";
 import { startServer } from "../../server/src/app.js";
 import { configFromEnv } from "../../server/src/config.js";
+import { createLogger } from "../../server/src/logger.js";
 
-const log = pino(
-  { level: "info", base: { service: "contacts-api" } },
-  pino.destination({ dest: process.env.BENCH_LOG_FILE || "/dev/null", sync: false }),
-);
+const log = createLogger("info", process.env.BENCH_LOG_FILE || "/dev/null");
 const config = configFromEnv({
   SQLITE_FILE: ":memory:",
   ...process.env,

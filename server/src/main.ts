@@ -2,11 +2,11 @@
  * The process entry point: reads the environment, starts the server, drains on SIGTERM/SIGINT.
  * The only file that knows about env and signals.
  */
-import pino from "pino";
 import { startServer } from "./app.js";
 import { configFromEnv } from "./config.js";
+import { createLogger } from "./logger.js";
 
-const log = pino({ level: process.env.LOG_LEVEL || "info", base: { service: "contacts-api" } });
+const log = createLogger(process.env.LOG_LEVEL || "info");
 
 async function main(): Promise<void> {
   const config = configFromEnv(process.env);
