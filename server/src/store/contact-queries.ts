@@ -355,16 +355,12 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   // A filtered query on MariaDB counts its matches first (up to what offset paging asks for, or
   // just far enough to tell): how many there are decides how the page is found. Not when one
   // index serves both the filter and the order: the page is read off it and counted beside it.
-  // A name prefix with few names pages as a merge of their runs whatever the count: the runs are
-  // found beside it. (One search word's runs are looked for only when its count says its
-  // matches are too many to sort, below.)
+  // A name prefix or one search word with few distinct keys (names, tokens) may page as a merge
+  // of their runs: the runs are found beside the count.
   let counted: number | undefined;
   let runs: Runs | undefined;
   if (isMysql(db) && plan.label === undefined && filtered(plan) && !sortedByEquality(plan, q.sort)) {
-    [counted, runs] = await Promise.all([
-      countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE)),
-      plan.search.length === 0 ? prefixRuns(cx, plan, q) : undefined,
-    ]);
+    [counted, runs] = await Promise.all([countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE)), prefixRuns(cx, plan, q)]);
   }
   // Few matches of a field range under the creation-date sort: read them off the range's value
   // rows, which carry the creation date (migration 005), and sort those; no contact row is read.
@@ -373,14 +369,16 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
     plan = { ...plan, driver: first, ranges: others };
   }
   // Likewise one search word: off its token rows (migration 006), each contact once, sorted
-  // there — when its matches are counted (at most 10,000, the count offset paging makes) or its
-  // token rows are fewer than WORD_SORT_CAP; a word matching more is dense enough for walking
-  // the creation order to fill a page soon.
+  // there — when its matches are few enough to sort (SELECTIVE), or, without runs to merge, when
+  // they are counted (at most 10,000, the count offset paging makes) or its token rows are fewer
+  // than WORD_SORT_CAP; a word matching more is dense enough for walking the creation order to
+  // fill a page soon. A word with many matches and few distinct tokens merges their runs.
   const [word] = plan.search;
   const createdOrder = q.sort?.field.path === "createdDate" && plan.label === undefined && plan.driver === undefined;
   if (counted !== undefined && word !== undefined && plan.search.length === 1 && !plan.intersect && createdOrder) {
+    if (counted <= SELECTIVE) runs = undefined;
     const known = counted <= Math.max(q.countUpTo ?? 0, SELECTIVE);
-    if (known || (await tokenRows(cx, word, WORD_SORT_CAP)) < WORD_SORT_CAP) plan = { ...plan, word, search: [] };
+    if (!runs && (known || (await tokenRows(cx, word, WORD_SORT_CAP)) < WORD_SORT_CAP)) plan = { ...plan, word, search: [] };
   }
   const drivenBy =
     plan.label !== undefined
@@ -415,7 +413,6 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   inner.orderByRaw(`${key.sort} ${dir}, ${key.id} ${dir}`).limit(q.limit + 1);
   if (q.offset) inner.offset(q.offset);
 
-  if (counted !== undefined && plan.search.length === 1) runs = await prefixRuns(cx, plan, q);
   const ids = runs ? mergedRuns(cx, runs, q, dir) : inner;
   const pageQuery = db
     .select("d.doc", "p.sort_value", "p.id")
