@@ -149,13 +149,15 @@ function tokenIntersection(db: Knex, tenantId: string, terms: readonly string[])
   others.forEach((term, i) => {
     const t = `t${i}`;
     const lookup = tokenQuery(db, tenantId, term, t).whereRaw(`${t}.contact_id = t.contact_id`).select(db.raw("1"));
-    q.where((w) => w.whereRaw("t.words like ? escape '!'", [`% ${likeEscape(term)}%`]).orWhere((n) => n.whereNull("t.words").whereExists(lookup)));
+    // Compared as bytes: MariaDB's LIKE in a character set costs several times more per row.
+    const words = isMysql(db) ? "cast(t.words as binary)" : "t.words";
+    q.where((w) => w.whereRaw(`${words} like ? escape '!'`, [`% ${likeEscape(term)}%`]).orWhere((n) => n.whereNull("t.words").whereExists(lookup)));
   });
   return q;
 }
 
 /** Most token rows counted per word to find the rarest one. */
-const WORD_COUNT_CAP = 5_000;
+const WORD_COUNT_CAP = 1_000;
 /** Most token rows a word's page is sorted from (beyond: creation order is walked instead). */
 const WORD_SORT_CAP = 50_000;
 
@@ -174,7 +176,8 @@ async function tokenRows(cx: CompileContext, term: string, cap: number): Promise
 async function intersectSearch(cx: CompileContext, plan: Plan): Promise<Plan> {
   if (!isMysql(cx.db) || plan.search.length < 2) return plan;
   const counts = await Promise.all(plan.search.map(async (term) => ({ term, n: await tokenRows(cx, term, WORD_COUNT_CAP) })));
-  counts.sort((a, b) => a.n - b.n);
+  // Equal counts (both at the cap): the longer word first, the likelier to be the rarer.
+  counts.sort((a, b) => a.n - b.n || [...b.term].length - [...a.term].length);
   const search = counts.map((c) => c.term);
   const found = (await tokenIntersection(cx.db, cx.tenantId, search).limit(SELECTIVE + 1)) as { contact_id: string }[];
   if (found.length > SELECTIVE) return { ...plan, search, intersect: true };
