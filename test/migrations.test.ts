@@ -101,7 +101,7 @@ describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) 
     await database?.drop();
   });
 
-  it("gives every token row its contact's words, none to a contact with more than the list holds", async () => {
+  it("gives every token row its contact's words, none to a contact with more than the list holds (in batches, across tenants)", async () => {
     // Ann has more than WORDS_MAX characters of words (thirty long email addresses).
     const many = Array.from({ length: 30 }, (_, i) => `${"w".repeat(30)}${i}@d${i}.example`);
     const contacts = [
@@ -109,15 +109,25 @@ describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) 
       storedContact({ createdDate: 1_700_000_000_100, updatedDate: 1_700_000_000_100, info: { name: { first: "Many" }, emails: { items: many.map((email) => ({ email })) } } }),
     ];
     expect(wordList(searchTokens((contacts.at(-1) as StoredContact).info))).toBeNull();
+    // Another tenant on either side of TENANT, with more contacts than one batch of the fill.
+    const others = ["a-other", "z-other"].map((tenant, t) => ({
+      tenant,
+      contacts: Array.from({ length: t === 0 ? 700 : 20 }, (_, i) =>
+        storedContact({ createdDate: 1_700_000_001_000 + i, updatedDate: 1_700_000_001_000 + i, info: { name: { first: `Name${i}`, last: tenant } } }),
+      ),
+    }));
     database = store === "mysql" ? await createTestDatabase("migrations") : undefined;
     db = openDatabase({ url: database?.url, sqliteFile: ":memory:", statementTimeoutMs: 60_000, poolMax: 2 });
+    await db.migrate.latest();
+    for (const o of others) await db.transaction((trx) => insertContacts(trx, o.tenant, o.contacts));
     await writtenThenDownTo(db, emailTokensMarked.name, contacts);
     expect(await db.schema.hasColumn("contact_search_tokens", "words")).toBe(false);
 
     await db.migrate.latest();
 
-    for (const c of contacts) {
-      const rows = (await db("contact_search_tokens").where({ tenant_id: TENANT, contact_id: c.id }).select("token", "words")) as { token: string; words: string | null }[];
+    const everyone = [...contacts.map((c) => ({ tenant: TENANT, c })), ...others.flatMap((o) => o.contacts.map((c) => ({ tenant: o.tenant, c })))];
+    for (const { tenant, c } of everyone) {
+      const rows = (await db("contact_search_tokens").where({ tenant_id: tenant, contact_id: c.id }).select("token", "words")) as { token: string; words: string | null }[];
       const expected = wordList(searchTokens(c.info));
       expect(rows.length, c.id).toBe(searchTokens(c.info).length);
       for (const r of rows) expect(wordsOf(r.words), `${c.id} ${r.token}`).toEqual(wordsOf(expected));
