@@ -271,12 +271,14 @@ interface RunSource {
   id: string;
   /** A contact may be in several runs (several of its tokens start with the word). */
   overlapping: boolean;
+  /** Its runs, when found, are the page whatever the count: the page is read beside the count. */
+  countFree: boolean;
 }
 
 const NAME_RUNS: Readonly<Record<string, RunSource>> = Object.fromEntries(
   (["first", "last"] as const).map((n) => [
     `info.name.${n}`,
-    { from: `contacts as c force index (contacts_${n}_name_created_idx)`, alias: "c", key: `c.${n}_name_key`, id: "c.id", overlapping: false },
+    { from: `contacts as c force index (contacts_${n}_name_created_idx)`, alias: "c", key: `c.${n}_name_key`, id: "c.id", overlapping: false, countFree: true },
   ]),
 );
 const TOKEN_RUNS: RunSource = {
@@ -285,6 +287,8 @@ const TOKEN_RUNS: RunSource = {
   key: "t.token",
   id: "t.contact_id",
   overlapping: true,
+  // One word's few matches are sorted off its token rows instead (see queryContactPage).
+  countFree: false,
 };
 
 interface Runs extends RunSource {
@@ -359,11 +363,21 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   // just far enough to tell): how many there are decides how the page is found. Not when one
   // index serves both the filter and the order: the page is read off it and counted beside it.
   // A name prefix or one search word with few distinct keys (names, tokens) may page as a merge
-  // of their runs: the runs are found beside the count.
+  // of their runs: the runs are found beside the count, and a name prefix's page is read beside
+  // it too (its runs are its page whatever the count).
   let counted: number | undefined;
   let runs: Runs | undefined;
+  let counting: Promise<number> | undefined;
   if (isMysql(db) && plan.label === undefined && filtered(plan) && !sortedByEquality(plan, q.sort)) {
-    [counted, runs] = await Promise.all([countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE)), prefixRuns(cx, plan, q)]);
+    counting = countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE));
+    // Handled where it is awaited; this only keeps a failure while the runs are looked for from
+    // being reported as unhandled.
+    counting.catch(() => undefined);
+    runs = await prefixRuns(cx, plan, q);
+    if (!runs?.countFree) {
+      counted = await counting;
+      counting = undefined;
+    }
   }
   // Few matches of a field range under the creation-date sort: read them off the range's value
   // rows, which carry the creation date (migration 005), and sort those; no contact row is read.
@@ -426,10 +440,10 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   // the page starts at or beyond the cap: a page there that has rows shows by itself that the
   // matches are more than the cap, and only an empty one needs counting (after it).
   const offset = q.offset ?? 0;
-  const countIfEmpty = q.countUpTo !== undefined && counted === undefined && offset >= q.countUpTo;
+  const countIfEmpty = q.countUpTo !== undefined && counted === undefined && counting === undefined && offset >= q.countUpTo;
   const [rows, sideCount] = await Promise.all([
     pageQuery,
-    q.countUpTo === undefined || counted !== undefined || countIfEmpty ? undefined : countUpTo(cx, plan, q.countUpTo),
+    counting ?? (q.countUpTo === undefined || counted !== undefined || countIfEmpty ? undefined : countUpTo(cx, plan, q.countUpTo)),
   ]);
   counted ??= sideCount;
   if (countIfEmpty && rows.length === 0) counted = await countUpTo(cx, plan, q.countUpTo as number);
