@@ -16,7 +16,7 @@ import { openDatabase } from "../server/src/store/db.js";
 import * as companyExact from "../server/src/store/migrations/20261202_007_company_exact.js";
 import * as emailTokensMarked from "../server/src/store/migrations/20261202_008_email_tokens_marked.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
-import { STORES } from "./support/server.js";
+import { STORES, type StoreName } from "./support/server.js";
 
 const TENANT = "mig";
 const local = (c: string) => c.repeat(120); // an address whose "@" lies beyond the tokens' 100 characters
@@ -47,22 +47,31 @@ async function writtenThenDownTo(db: Knex, last: string, contacts: StoredContact
   }
 }
 
-async function tokensOf(db: Knex, contactId: string): Promise<string[]> {
-  const rows = (await db("contact_search_tokens").where({ tenant_id: TENANT, contact_id: contactId }).select("token")) as { token: string }[];
-  return rows.map((r) => r.token).sort();
-}
-
-describe.each(STORES)("migration 008 (marked email tokens) on %s", (store) => {
+/** Opens a fresh database of the store (MariaDB: a new one; SQLite: in memory), closed and dropped after the tests. */
+function freshDatabase(store: StoreName): () => Promise<Knex> {
   let database: TestDatabase | undefined;
   let db: Knex | undefined;
   afterAll(async () => {
     await db?.destroy();
     await database?.drop();
   });
-
-  it("replaces unmarked whole-email tokens with marked ones made from the emails, leaving words alone", async () => {
+  return async () => {
     database = store === "mysql" ? await createTestDatabase("migrations") : undefined;
     db = openDatabase({ url: database?.url, sqliteFile: ":memory:", statementTimeoutMs: 60_000, poolMax: 2 });
+    return db;
+  };
+}
+
+async function tokensOf(db: Knex, contactId: string): Promise<string[]> {
+  const rows = (await db("contact_search_tokens").where({ tenant_id: TENANT, contact_id: contactId }).select("token")) as { token: string }[];
+  return rows.map((r) => r.token).sort();
+}
+
+describe.each(STORES)("migration 008 (marked email tokens) on %s", (store) => {
+  const open = freshDatabase(store);
+
+  it("replaces unmarked whole-email tokens with marked ones made from the emails, leaving words alone", async () => {
+    const db = await open();
     await writtenThenDownTo(db, companyExact.name, CONTACTS);
     // The rows as the code before migration 008 wrote them: each whole email unmarked, cut to 100
     // characters (Ann's before its "@").
@@ -94,15 +103,10 @@ describe.each(STORES)("migration 008 (marked email tokens) on %s", (store) => {
 const wordsOf = (list: string | null) => (list === null ? null : list.split(" ").slice(1).sort());
 
 describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) => {
-  let database: TestDatabase | undefined;
-  let db: Knex | undefined;
-  afterAll(async () => {
-    await db?.destroy();
-    await database?.drop();
-  });
+  const open = freshDatabase(store);
 
   it("gives every token row its contact's words, none to a contact with more than the list holds (in batches, across tenants)", async () => {
-    // Ann has more than WORDS_MAX characters of words (thirty long email addresses).
+    // "Many" has more than WORDS_MAX characters of words (thirty long email addresses).
     const many = Array.from({ length: 30 }, (_, i) => `${"w".repeat(30)}${i}@d${i}.example`);
     const contacts = [
       ...CONTACTS,
@@ -116,8 +120,7 @@ describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) 
         storedContact({ createdDate: 1_700_000_001_000 + i, updatedDate: 1_700_000_001_000 + i, info: { name: { first: `Name${i}`, last: tenant } } }),
       ),
     }));
-    database = store === "mysql" ? await createTestDatabase("migrations") : undefined;
-    db = openDatabase({ url: database?.url, sqliteFile: ":memory:", statementTimeoutMs: 60_000, poolMax: 2 });
+    const db = await open();
     await db.migrate.latest();
     for (const o of others) await db.transaction((trx) => insertContacts(trx, o.tenant, o.contacts));
     await writtenThenDownTo(db, emailTokensMarked.name, contacts);
