@@ -11,10 +11,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { storedContact } from "../bench/seed-data.js";
 import type { StoredContact } from "../server/src/domain/contacts.js";
 import { searchTokens, WORDS_MAX, wordList } from "../server/src/domain/search.js";
+import { indexRows } from "../server/src/store/contact-index.js";
 import { insertContacts } from "../server/src/store/contacts.js";
 import { openDatabase } from "../server/src/store/db.js";
 import * as companyExact from "../server/src/store/migrations/20261202_007_company_exact.js";
 import * as emailTokensMarked from "../server/src/store/migrations/20261202_008_email_tokens_marked.js";
+import * as searchTokenWords from "../server/src/store/migrations/20261202_009_search_token_words.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { STORES, type StoreName } from "./support/server.js";
 
@@ -136,5 +138,49 @@ describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) 
       for (const r of rows) expect(wordsOf(r.words), `${c.id} ${r.token}`).toEqual(wordsOf(expected));
       if (expected !== null) expect([...expected].length).toBeLessThanOrEqual(WORDS_MAX);
     }
+  });
+});
+
+describe.each(STORES)("migration 010 (search prefixes) on %s", (store) => {
+  const open = freshDatabase(store);
+
+  it("gives every contact the rows its words' starts make, as a write makes them (in batches, across tenants)", async () => {
+    const contacts = [
+      ...CONTACTS,
+      // Letters outside the BMP are one character each; a phone's words and digits are words too.
+      storedContact({
+        createdDate: 1_700_000_000_200,
+        updatedDate: 1_700_000_000_200,
+        info: { name: { first: "jo𝐀n", last: "Ég" }, phones: { items: [{ phone: "+1 201-555-0123" }] }, emails: { items: [{ email: "𝐀𝐁x@y.io" }] } },
+      }),
+    ];
+    // Another tenant on either side of TENANT, with more contacts than one batch of the fill.
+    const others = ["a-other", "z-other"].map((tenant, t) => ({
+      tenant,
+      contacts: Array.from({ length: t === 0 ? 1_100 : 20 }, (_, i) =>
+        storedContact({ createdDate: 1_700_000_001_000 + i, updatedDate: 1_700_000_001_000 + i, info: { name: { first: `N${i}`, last: tenant } } }),
+      ),
+    }));
+    const db = await open();
+    await db.migrate.latest();
+    for (const o of others) await db.transaction((trx) => insertContacts(trx, o.tenant, o.contacts));
+    await writtenThenDownTo(db, searchTokenWords.name, contacts);
+    expect(await db.schema.hasTable("contact_search_prefixes")).toBe(false);
+
+    await db.migrate.latest();
+
+    const everyone = [...contacts.map((c) => ({ tenant: TENANT, c })), ...others.flatMap((o) => o.contacts.map((c) => ({ tenant: o.tenant, c })))];
+    const key = (r: { prefix: string; created_at: number | string }) => `${r.prefix} ${Number(r.created_at)}`;
+    for (const { tenant, c } of everyone) {
+      const rows = (await db("contact_search_prefixes").where({ tenant_id: tenant, contact_id: c.id }).select("prefix", "created_at")) as { prefix: string; created_at: number }[];
+      expect(rows.map(key).sort(), c.id).toEqual(indexRows(tenant, c).contact_search_prefixes.map(key).sort());
+    }
+    const [john, , , , astral] = contacts as StoredContact[];
+    const prefixesOf = async (c: StoredContact | undefined) =>
+      ((await db("contact_search_prefixes").where({ tenant_id: TENANT, contact_id: c?.id }).select("prefix")) as { prefix: string }[]).map((r) => r.prefix).sort();
+    expect(await prefixesOf(john)).toEqual(expect.arrayContaining(["j", "jo", "joh", "john", "s", "smit", "e", "exam", "c", "co", "com", "js", "o", "or", "org"]));
+    expect(await prefixesOf(astral)).toEqual(expect.arrayContaining(["jo𝐀", "jo𝐀n", "ég", "𝐀𝐁x", "1201", "201", "555", "0123", "y", "io"]));
+    const [{ n }] = (await db("contact_search_prefixes").count({ n: "*" })) as [{ n: number | string }];
+    expect(Number(n)).toBe(everyone.reduce((sum, { tenant, c }) => sum + indexRows(tenant, c).contact_search_prefixes.length, 0));
   });
 });

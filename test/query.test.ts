@@ -718,6 +718,50 @@ describe.each(STORES)("contact queries on %s", (store) => {
       expect(await found("grace")).toHaveLength(3);
     });
 
+    // Words of up to four characters are found through the contacts' prefix rows (migration 010),
+    // which each write changes by difference and a delete removes by key.
+    it("a short word finds each contact once, by its current words only, after updates, deletes and merges", async () => {
+      const other = t.clients("search-short");
+      const create = async (first: string, last: string, email: string) =>
+        (await other.contacts.createContact({ info: { name: { first, last }, emails: { items: [{ email }] } }, allowDuplicates: true })).contact as Contact;
+      const edna = await create("Edna", "Edwards", "edna.edwards@edison.io");
+      const ed = await create("Ed", "Wood", "ed@wood.io");
+      const eve = await create("Eve", "Edison", "eve@x.io");
+      const found = async (search: string, limit = 1000) => {
+        const res = await other.contacts.queryContacts({ search, query: { pagingMethod: { case: "paging", value: { limit } } } });
+        return { ids: res.contacts.map((x) => x.id), total: res.pagingMetadata?.total };
+      };
+      const ids = async (search: string) => (await found(search)).ids.sort();
+      // "ed" starts four of Edna's words and two of Ed's: each contact comes once, newest first.
+      expect(await found("ed")).toEqual({ ids: [eve.id, ed.id, edna.id], total: 3 });
+      expect(await found("ED", 1)).toEqual({ ids: [eve.id], total: 3 });
+      expect(await ids("edwa")).toEqual([edna.id]);
+      expect(await ids("e")).toEqual([edna.id, ed.id, eve.id].sort());
+      expect(await ids("w")).toEqual([ed.id]);
+      expect(await ids("edis")).toEqual([edna.id, eve.id].sort());
+
+      // Edna loses "edwards" and "edison" and gains "smith"; a word she keeps ("edna") still finds her.
+      const updated = await other.contacts.updateContact({
+        contactId: edna.id,
+        revision: edna.revision,
+        info: { name: { first: "Edna", last: "Smith" }, emails: { items: [{ email: "edna@smith.io" }] } },
+      });
+      expect(await ids("edwa")).toEqual([]);
+      expect(await ids("edis")).toEqual([eve.id]);
+      expect(await ids("smit")).toEqual([edna.id]);
+      expect(await ids("edn")).toEqual([edna.id]);
+      expect((await found("ed")).total).toBe(3);
+
+      // Merged away, then deleted: no short word finds either any more, and the counts agree.
+      await other.contacts.mergeContacts({ targetContactId: eve.id, targetContactRevision: eve.revision, sourceContactIds: [ed.id] });
+      expect(await ids("wood")).toEqual([eve.id]);
+      expect(await found("ed")).toEqual({ ids: [eve.id, edna.id], total: 2 });
+      await other.contacts.deleteContact({ contactId: updated.contact?.id as string });
+      expect(await found("e")).toEqual({ ids: [eve.id], total: 1 });
+      expect(await found("s")).toEqual({ ids: [], total: 0 });
+      expect(await ids("smi edna")).toEqual([]);
+    });
+
     // `token like 'term%'` alone would be an index range ending at U+FFFF on MariaDB.
     it("finds words where a character outside the BMP follows the search term", async () => {
       const tenant = "search-astral";

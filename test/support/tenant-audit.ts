@@ -29,6 +29,7 @@ export const TENANT_TABLES = [
   "contact_locations",
   "contact_field_values",
   "contact_search_tokens",
+  "contact_search_prefixes",
   "dedupe_locks",
   "contact_redirects",
   "cleanup_jobs",

@@ -14,6 +14,12 @@
  * Each token row also carries the contact's words (wordList, migration 009), so that a search of
  * several words reads one word's rows and checks the others in those rows, instead of
  * intersecting each word's contacts (thousands of index probes for a first and a last name).
+ *
+ * And each contact has a row per distinct start, up to PREFIX_MAX characters, of its words
+ * (searchPrefixes, migration 010): a short search word is one key of that table, its contacts
+ * each once in creation order. Through the tokens, "edwa" read hundreds of distinct words
+ * ("edward", "edwards", "edwards42", …) and the contacts each of them holds, thousands of rows
+ * to count and sort; the short words are the ones that match most.
  */
 import type { ContactInfoJson } from "../../../gen/contacts/v1/contact_pb.js";
 
@@ -64,6 +70,25 @@ export function wordList(tokens: readonly string[]): string | null {
     .map((t) => ` ${t}`)
     .join("");
   return list !== "" && [...list].length <= WORDS_MAX ? list : null;
+}
+
+/** Longest search word looked up as a prefix (contact_search_prefixes). */
+export const PREFIX_MAX = 4;
+
+/** A search word found through the prefix rows: one of up to PREFIX_MAX characters, not an email. */
+export function isPrefix(term: string): boolean {
+  return term !== "" && !term.startsWith(EMAIL_MARK) && [...term].length <= PREFIX_MAX;
+}
+
+/** The distinct starts of a contact's words, 1 to PREFIX_MAX characters each, sorted. */
+export function searchPrefixes(tokens: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const t of tokens) {
+    if (t.startsWith(EMAIL_MARK)) continue;
+    const chars = [...t];
+    for (let n = 1; n <= Math.min(PREFIX_MAX, chars.length); n++) out.add(chars.slice(0, n).join(""));
+  }
+  return [...out].sort();
 }
 
 /** The words of a search string; a contact must have a token starting with each. */

@@ -249,7 +249,7 @@ export async function deleteContact(deps: ServiceDeps, caller: Caller, contactId
   await runMutation(deps, caller, meta, async (trx) => {
     const before = await lockedContact(trx, caller, contactId);
     assertDeletable(before);
-    await store.deleteContact(trx, caller.tenantId, contactId);
+    await store.deleteContact(trx, caller.tenantId, before);
     await appendEvents(trx, caller, [contactEvent("contact_deleted", before)]);
     return null;
   });

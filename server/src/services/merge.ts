@@ -69,7 +69,7 @@ export async function mergeContacts(
     }
     const after = merged(target, sources, Date.now());
     await store.updateContact(trx, caller.tenantId, target, after);
-    for (const source of sources) await store.deleteContact(trx, caller.tenantId, source.id);
+    for (const source of sources) await store.deleteContact(trx, caller.tenantId, source);
     await store.redirectToTarget(trx, caller.tenantId, req.sourceContactIds, target.id);
     const presented = presentContact(after);
     await appendEvents(trx, caller, [

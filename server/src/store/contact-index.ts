@@ -6,7 +6,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { emailKey, phoneKey, primaryEmail, primaryPhone } from "../domain/contact-info.js";
 import type { StoredContact } from "../domain/contacts.js";
-import { searchTokens, wordList } from "../domain/search.js";
+import { searchPrefixes, searchTokens, wordList } from "../domain/search.js";
 import type { ContactRow } from "./tables.js";
 
 export const SORT_KEY_LENGTH = 190;
@@ -82,7 +82,17 @@ function fieldValueColumns(value: JsonValue): Record<string, string | number | n
   return { text_value: t.raw, text_lc: t.lc, text_key: t.key, num_value: null, date_value: DATE.test(text) ? text : null };
 }
 
-export type IndexRows = Record<(typeof INDEX_TABLE_NAMES)[number], object[]>;
+/** A row of contact_search_prefixes (migration 010): one start of one of the contact's words. */
+export interface PrefixRow {
+  tenant_id: string;
+  prefix: string;
+  created_at: StoredContact["createdDate"];
+  contact_id: string;
+}
+
+export type IndexRows = Record<Exclude<(typeof INDEX_TABLE_NAMES)[number], "contact_search_prefixes">, object[]> & {
+  contact_search_prefixes: PrefixRow[];
+};
 
 export const INDEX_TABLE_NAMES = [
   "contact_emails",
@@ -92,6 +102,8 @@ export const INDEX_TABLE_NAMES = [
   "contact_locations",
   "contact_field_values",
   "contact_search_tokens",
+  // Read by (tenant_id, prefix) alone: deleted by key (store/contacts.ts), not by contact.
+  "contact_search_prefixes",
 ] as const;
 
 export function indexRows(tenantId: string, c: StoredContact): IndexRows {
@@ -135,5 +147,6 @@ export function indexRows(tenantId: string, c: StoredContact): IndexRows {
       created_at: c.createdDate,
     })),
     contact_search_tokens: tokens.map((token) => ({ tenant_id: tenantId, token, contact_id: c.id, created_at: c.createdDate, words })),
+    contact_search_prefixes: searchPrefixes(tokens).map((prefix) => ({ tenant_id: tenantId, prefix, created_at: c.createdDate, contact_id: c.id })),
   };
 }

@@ -33,7 +33,7 @@ import type { Knex } from "knex";
 import { extendedFieldKeyOf } from "../domain/contact-query.js";
 import type { StoredContact } from "../domain/contacts.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
-import { searchTerms } from "../domain/search.js";
+import { isPrefix, searchTerms } from "../domain/search.js";
 import { applyContactFilter, CMP, type CompileContext, sortExpression } from "./contact-query-sql.js";
 import { SORT_KEY_LENGTH } from "./contact-index.js";
 import { isMysql, likeEscape, whereStartsWith, whereStartsWithRange } from "./db.js";
@@ -70,8 +70,11 @@ interface FieldRange {
 
 /** How a query is run: what drives it, and what is left for the filter compiler. */
 interface Plan {
-  /** The page comes from this label's rows of contact_labels, in creation order. */
-  label?: string;
+  /**
+   * The page comes from one key's rows of a table that holds them in creation order: a label's
+   * rows of contact_labels, or a short search word's rows of contact_search_prefixes.
+   */
+  keyed?: KeyRows;
   /** The page comes from this range's rows of contact_field_values, sorted by creation date. */
   driver?: FieldRange;
   /** The page comes from this search word's rows of contact_search_tokens, sorted by creation date. */
@@ -87,6 +90,13 @@ interface Plan {
   ids?: string[];
 }
 
+/** One key's rows of a per-contact table indexed (tenant_id, key, created_at, contact_id), as `l`. */
+interface KeyRows {
+  table: "contact_labels" | "contact_search_prefixes";
+  column: "label_key" | "prefix";
+  key: string;
+}
+
 /** The filter as a list of conditions that must all hold (nested `and`s flattened). */
 function conjuncts(f: Filter): Filter[] {
   return f.kind === "and" ? f.filters.flatMap(conjuncts) : [f];
@@ -94,14 +104,15 @@ function conjuncts(f: Filter): Filter[] {
 
 function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: CompileContext): Plan {
   let parts = conjuncts(q.filter);
-  let label: string | undefined;
+  let keyed: KeyRows | undefined;
+  const search = q.search ? searchTerms(q.search) : [];
   if (q.sort?.field.path === "createdDate") {
     const i = parts.findIndex(
       (f) => f.kind === "has" && f.field.path === "info.labelKeys" && f.values.length > 0 && (f.all || f.values.length === 1),
     );
     const has = parts[i];
     if (has?.kind === "has") {
-      label = String(has.values[0]);
+      keyed = { table: "contact_labels", column: "label_key", key: String(has.values[0]) };
       parts = parts.filter((_, j) => j !== i);
       if (has.values.length > 1) parts.push({ ...has, values: has.values.slice(1) });
     }
@@ -120,7 +131,13 @@ function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: 
     parts = parts.filter((f) => !conditions.includes(f as Comparison));
   }
   const rest: Filter = parts.length === 1 ? (parts[0] as Filter) : { kind: "and", filters: parts };
-  return { ...(label ? { label } : {}), ranges, rest, search: q.search ? searchTerms(q.search) : [] };
+  // One short search word alone under the creation-date sort: its prefix's rows are its contacts
+  // in page order, each once (migration 010).
+  const [term] = search;
+  if (!keyed && q.sort?.field.path === "createdDate" && search.length === 1 && term !== undefined && isPrefix(term)) {
+    return { keyed: { table: "contact_search_prefixes", column: "prefix", key: term }, ranges, rest, search: [] };
+  }
+  return { ...(keyed ? { keyed } : {}), ranges, rest, search };
 }
 
 /** The contact_field_values rows (as `v`) of one field within its merged range. */
@@ -135,6 +152,16 @@ function tokenQuery(db: Knex, tenantId: string, term: string, as = "t"): Knex.Qu
   const qb = db(`contact_search_tokens as ${as}`).where(`${as}.tenant_id`, tenantId);
   whereStartsWith(qb, `${as}.token`, term);
   return qb;
+}
+
+/** The contacts of one search prefix (a word of up to PREFIX_MAX characters): one row each. */
+function prefixQuery(db: Knex, tenantId: string, prefix: string): Knex.QueryBuilder {
+  return db("contact_search_prefixes as p").where("p.tenant_id", tenantId).where("p.prefix", prefix);
+}
+
+/** The ids of the contacts one search word matches (a contact may come more than once). */
+function termContacts(db: Knex, tenantId: string, term: string): Knex.QueryBuilder {
+  return isPrefix(term) ? prefixQuery(db, tenantId, term).select("p.contact_id") : tokenQuery(db, tenantId, term).select("t.contact_id");
 }
 
 /**
@@ -191,7 +218,7 @@ function matching(qb: Knex.QueryBuilder, plan: Plan, cx: CompileContext): void {
   for (const r of plan.ranges) qb.whereIn("c.id", rangeQuery(cx.db, cx.tenantId, r).select("v.contact_id"));
   if (plan.ids) qb.whereIn("c.id", plan.ids);
   if (plan.intersect) qb.whereIn("c.id", tokenIntersection(cx.db, cx.tenantId, plan.search));
-  else for (const term of plan.search) qb.whereIn("c.id", tokenQuery(cx.db, cx.tenantId, term).select("t.contact_id"));
+  else for (const term of plan.search) qb.whereIn("c.id", termContacts(cx.db, cx.tenantId, term));
 }
 
 /**
@@ -237,15 +264,16 @@ function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.Query
   const { db, tenantId } = cx;
   if (plan.word !== undefined) return withContacts(tokenQuery(db, tenantId, plan.word), "t", plan, cx);
   if (plan.driver !== undefined) return withContacts(rangeQuery(db, tenantId, plan.driver), "v", plan, cx);
-  if (plan.label === undefined) {
+  if (plan.keyed === undefined) {
     // Only for ORDER BY: another index may still serve both the filter and the order.
     const qb = avoidIndex ? db.from(db.raw(`contacts as c ignore index for order by (${avoidIndex})`)) : db("contacts as c");
     matching(qb, plan, cx);
     return qb;
   }
-  const qb = db("contact_labels as l").where("l.tenant_id", tenantId).where("l.label_key", plan.label);
+  const { table, column, key } = plan.keyed;
+  const qb = db(`${table} as l`).where("l.tenant_id", tenantId).where(`l.${column}`, key);
   // utf8mb4_bin pads with spaces ('a' = 'a '): compare the bytes too, as the filter compiler does.
-  if (isMysql(db)) qb.whereRaw("cast(l.label_key as binary) = ?", [plan.label]);
+  if (isMysql(db)) qb.whereRaw(`cast(l.${column} as binary) = ?`, [key]);
   return withContacts(qb, "l", plan, cx);
 }
 
@@ -309,7 +337,7 @@ const MERGE_MAX_DEPTH = 2000;
  * two-letter prefix) or a walk of every contact in creation order testing the search.
  */
 async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): Promise<Runs | undefined> {
-  if (!isMysql(cx.db) || q.sort?.field.path !== "createdDate" || plan.label !== undefined || plan.driver !== undefined || plan.word !== undefined) return undefined;
+  if (!isMysql(cx.db) || q.sort?.field.path !== "createdDate" || plan.keyed !== undefined || plan.driver !== undefined || plan.word !== undefined) return undefined;
   if (plan.ranges.length > 0 || plan.ids || (q.offset ?? 0) + q.limit + 1 > MERGE_MAX_DEPTH) return undefined;
   const f = plan.rest;
   let source: RunSource | undefined;
@@ -368,7 +396,7 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   let counted: number | undefined;
   let runs: Runs | undefined;
   let counting: Promise<number> | undefined;
-  if (isMysql(db) && plan.label === undefined && filtered(plan) && !sortedByEquality(plan, q.sort)) {
+  if (isMysql(db) && plan.keyed === undefined && filtered(plan) && !sortedByEquality(plan, q.sort)) {
     counting = countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE));
     // Handled where it is awaited; this only keeps a failure while the runs are looked for from
     // being reported as unhandled.
@@ -382,7 +410,7 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   // Few matches of a field range under the creation-date sort: read them off the range's value
   // rows, which carry the creation date (migration 005), and sort those; no contact row is read.
   const [first, ...others] = plan.ranges;
-  if (counted !== undefined && counted <= SELECTIVE && first && plan.label === undefined && q.sort?.field.path === "createdDate") {
+  if (counted !== undefined && counted <= SELECTIVE && first && plan.keyed === undefined && q.sort?.field.path === "createdDate") {
     plan = { ...plan, driver: first, ranges: others };
   }
   // Likewise one search word: off its token rows (migration 006), each contact once, sorted
@@ -391,14 +419,14 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   // than WORD_SORT_CAP; a word matching more is dense enough for walking the creation order to
   // fill a page soon. A word with many matches and few distinct tokens merges their runs.
   const [word] = plan.search;
-  const createdOrder = q.sort?.field.path === "createdDate" && plan.label === undefined && plan.driver === undefined;
+  const createdOrder = q.sort?.field.path === "createdDate" && plan.keyed === undefined && plan.driver === undefined;
   if (counted !== undefined && word !== undefined && plan.search.length === 1 && !plan.intersect && createdOrder) {
     if (counted <= SELECTIVE) runs = undefined;
     const known = counted <= Math.max(q.countUpTo ?? 0, SELECTIVE);
     if (!runs && (known || (await tokenRows(cx, word, WORD_SORT_CAP)) < WORD_SORT_CAP)) plan = { ...plan, word, search: [] };
   }
   const drivenBy =
-    plan.label !== undefined
+    plan.keyed !== undefined
       ? { sort: "l.created_at", id: "l.contact_id" }
       : plan.driver
         ? { sort: "v.created_at", id: "v.contact_id" }
@@ -508,7 +536,7 @@ async function countUpTo(cx: CompileContext, plan: Plan, cap: number): Promise<n
   if (!filtered(plan)) {
     const probe = source(cx, plan).select(db.raw("1 as one"));
     // The narrow creation-date index, not the primary key (the whole rows), for the tenant's contacts.
-    if (plan.label === undefined && plan.driver === undefined) probe.orderBy("c.created_at");
+    if (plan.keyed === undefined && plan.driver === undefined) probe.orderBy("c.created_at");
     const beyond = await probe.offset(cap).limit(1);
     if ((beyond as unknown[]).length > 0) return cap + 1;
     const exact = await source(cx, plan).count({ n: "*" }).first();
@@ -516,7 +544,7 @@ async function countUpTo(cx: CompileContext, plan: Plan, cap: number): Promise<n
   }
   const [range] = plan.ranges;
   const [term] = plan.search;
-  const only = plan.label === undefined && plan.driver === undefined && conjuncts(plan.rest).length === 0;
+  const only = plan.keyed === undefined && plan.driver === undefined && conjuncts(plan.rest).length === 0;
   // The search's matches alone, already found.
   if (only && plan.ids && plan.ranges.length === 0 && plan.search.length === 0) return Math.min(plan.ids.length, cap + 1);
   const capped =
@@ -525,7 +553,9 @@ async function countUpTo(cx: CompileContext, plan: Plan, cap: number): Promise<n
         rangeQuery(db, tenantId, range).select(db.raw("1"))
       : only && term !== undefined && plan.search.length === 1 && plan.ranges.length === 0
         ? // One search word alone: the contacts with a token starting with it.
-          tokenQuery(db, tenantId, term).distinct("t.contact_id")
+          isPrefix(term)
+          ? prefixQuery(db, tenantId, term).select(db.raw("1"))
+          : tokenQuery(db, tenantId, term).distinct("t.contact_id")
         : only && plan.intersect && plan.ranges.length === 0
           ? // Search words alone: their intersection on the token table.
             tokenIntersection(db, tenantId, plan.search)

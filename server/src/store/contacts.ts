@@ -4,7 +4,7 @@
  */
 import type { Knex } from "knex";
 import type { StoredContact } from "../domain/contacts.js";
-import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows } from "./contact-index.js";
+import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows, type PrefixRow } from "./contact-index.js";
 import { type Executor, isMysql, selectRows } from "./db.js";
 import type { ContactRow } from "./tables.js";
 
@@ -57,9 +57,21 @@ async function insertIndexRows(trx: Executor, rows: Partial<IndexRows>): Promise
   }
 }
 
-async function deleteIndexRows(trx: Executor, tenantId: string, contactIds: readonly string[], tables: readonly string[]) {
+/**
+ * Deletes a contact's rows of these index tables. The prefix rows have no index by contact (it
+ * would double the largest index table): they are deleted by their keys, the ones `rows` (what
+ * indexRows made of the stored contact) holds.
+ */
+async function deleteIndexRows(trx: Executor, tenantId: string, contactId: string, rows: IndexRows, tables: readonly string[]) {
   for (const table of tables) {
-    await trx(table).where({ tenant_id: tenantId }).whereIn("contact_id", [...contactIds]).delete();
+    if (table !== "contact_search_prefixes") {
+      await trx(table).where({ tenant_id: tenantId, contact_id: contactId }).delete();
+      continue;
+    }
+    const [first] = rows.contact_search_prefixes;
+    if (first === undefined) continue;
+    const keys = rows.contact_search_prefixes.map((r) => r.prefix);
+    await trx(table).where({ tenant_id: tenantId, contact_id: contactId, created_at: first.created_at }).whereIn("prefix", keys).delete();
   }
 }
 
@@ -74,19 +86,11 @@ export async function insertContact(trx: Executor, tenantId: string, c: StoredCo
  */
 export async function insertContacts(trx: Knex.Transaction, tenantId: string, contacts: readonly StoredContact[]): Promise<void> {
   await trx.batchInsert("contacts", contacts.map((c) => contactRow(tenantId, c)), 500).transacting(trx);
-  const all: Partial<IndexRows> = {};
-  for (const c of contacts) {
-    const rows = indexRows(tenantId, c);
-    for (const table of INDEX_TABLE_NAMES) {
-      const list = all[table] ?? [];
-      list.push(...rows[table]);
-      all[table] = list;
-    }
-  }
-  await insertIndexRows(trx, all);
+  const all = contacts.map((c) => indexRows(tenantId, c));
+  await insertIndexRows(trx, Object.fromEntries(INDEX_TABLE_NAMES.map((table) => [table, all.flatMap((rows) => rows[table])])));
 }
 
-/** Writes a changed contact; rewrites only the index tables whose rows changed. */
+/** Writes a changed contact; rewrites only the index rows that changed. */
 export async function updateContact(trx: Executor, tenantId: string, before: StoredContact, after: StoredContact): Promise<void> {
   const { tenant_id: _t, id: _i, ...columns } = contactRow(tenantId, after);
   await trx("contacts").where({ tenant_id: tenantId, id: after.id }).update(columns);
@@ -94,13 +98,18 @@ export async function updateContact(trx: Executor, tenantId: string, before: Sto
   const newRows = indexRows(tenantId, after);
   const changed = INDEX_TABLE_NAMES.filter((table) => JSON.stringify(oldRows[table]) !== JSON.stringify(newRows[table]));
   if (changed.length === 0) return;
-  await deleteIndexRows(trx, tenantId, [after.id], changed);
+  // Of its ~40 prefix rows, those that go and those that come: a new last name changes a few.
+  const keyOf = (r: PrefixRow) => `${r.created_at} ${r.prefix}`;
+  const [was, is] = [oldRows, newRows].map((rows) => new Set(rows.contact_search_prefixes.map(keyOf))) as [Set<string>, Set<string>];
+  oldRows.contact_search_prefixes = oldRows.contact_search_prefixes.filter((r) => !is.has(keyOf(r)));
+  newRows.contact_search_prefixes = newRows.contact_search_prefixes.filter((r) => !was.has(keyOf(r)));
+  await deleteIndexRows(trx, tenantId, after.id, oldRows, changed);
   await insertIndexRows(trx, Object.fromEntries(changed.map((table) => [table, newRows[table]])));
 }
 
-export async function deleteContact(trx: Executor, tenantId: string, id: string): Promise<void> {
-  await trx("contacts").where({ tenant_id: tenantId, id }).delete();
-  await deleteIndexRows(trx, tenantId, [id], INDEX_TABLE_NAMES);
+export async function deleteContact(trx: Executor, tenantId: string, c: StoredContact): Promise<void> {
+  await trx("contacts").where({ tenant_id: tenantId, id: c.id }).delete();
+  await deleteIndexRows(trx, tenantId, c.id, indexRows(tenantId, c), INDEX_TABLE_NAMES);
 }
 
 /**

@@ -8,6 +8,7 @@ import * as searchTokensCreated from "./20261202_006_search_tokens_created.js";
 import * as companyExact from "./20261202_007_company_exact.js";
 import * as emailTokensMarked from "./20261202_008_email_tokens_marked.js";
 import * as searchTokenWords from "./20261202_009_search_token_words.js";
+import * as searchPrefixes from "./20261202_010_search_prefixes.js";
 
 interface Migration {
   name: string;
@@ -16,7 +17,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords];
+const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords, searchPrefixes];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],
