@@ -23,7 +23,12 @@
  * --statements (raw time of each statement of a call), --slowest N (the N slowest calls of each
  * shape, with their requests and totals),
  * --tenant T (bench-big).
+ *
+ * Stalls: a separate process runs a 1 ms timer and reports every gap of more than STALL_MS
+ * (the machine not running it: on this VM an idle timer sees a 15–35 ms gap every few seconds);
+ * each shape reports those that fell within its timed calls, to tell such a stall from a slow call.
  */
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -91,6 +96,26 @@ interface Shape {
   what: string;
   /** One request per run. */
   requests: () => Promise<Request[]>;
+}
+
+/** A gap of the stall monitor's 1 ms timer beyond this many ms is a stall. */
+const STALL_MS = 10;
+
+/**
+ * Starts the stall monitor: a child process whose 1 ms timer prints each late tick (its wall
+ * clock time and the gap, ms). Returns the stalls seen so far and a stop function.
+ */
+function stallMonitor(): { stalls: { at: number; ms: number }[]; stop: () => void } {
+  const code = `let last = performance.now(); setInterval(() => { const now = performance.now(); if (now - last > ${STALL_MS}) console.log(Date.now(), (now - last).toFixed(1)); last = now; }, 1);`;
+  const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  const stalls: { at: number; ms: number }[] = [];
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    for (const line of chunk.split("\n").filter(Boolean)) {
+      const [at, gap] = line.split(" ").map(Number);
+      stalls.push({ at: at as number, ms: gap as number });
+    }
+  });
+  return { stalls, stop: () => child.kill() };
 }
 
 const rand = prng(42);
@@ -313,6 +338,7 @@ async function main(dbUrl: string): Promise<void> {
   ];
 
   // ---- measure -----------------------------------------------------------------------------
+  const stallText = (r: { stalls: { n: number; max: number } }) => (r.stalls.n === 0 ? "0" : `${r.stalls.n} (≤ ${r.stalls.max.toFixed(0)} ms)`);
   interface Result {
     shape: Shape;
     server: { p50: number; p99: number };
@@ -322,6 +348,10 @@ async function main(dbUrl: string): Promise<void> {
     plan: string;
     /** 1-minute load average before and after the shape's runs (other work on the machine). */
     load: [number, number];
+    /** Stalls of the monitor's timer during the shape's timed calls: how many, the longest. */
+    stalls: { n: number; max: number };
+    /** p99 of the calls no stall fell into, and how many server calls those were. */
+    calm: { server: number; raw: number; n: number };
   }
   const results: Result[] = [];
   const ms = (h: ReturnType<typeof createHistogram>, p: number) => h.percentile(p) / 1000;
@@ -367,6 +397,7 @@ async function main(dbUrl: string): Promise<void> {
       .join(" ");
   }
 
+  const monitor = stallMonitor();
   for (const shape of shapes) {
     if (ONLY && !ONLY.includes(shape.id)) continue;
     console.log(`${shape.name}: preparing ${RUNS} requests`);
@@ -377,8 +408,10 @@ async function main(dbUrl: string): Promise<void> {
     const rawH = createHistogram();
     let statements = 0;
     const totals: number[] = [];
-    const slow: { us: number; req: Request; total: number }[] = [];
+    const slow: { us: number; req: Request; total: number; at: number }[] = [];
     let plan = "";
+    /** Every timed call, for telling those a machine stall fell into. */
+    const calls: { side: "server" | "raw"; at: number; until: number; us: number }[] = [];
     for (const [i, req] of reqs.entries()) {
       const { res, statements: sql } = await capture(req);
       const bytes = Buffer.from(toBinary(QueryContactsRequestSchema, create(QueryContactsRequestSchema, req as never)));
@@ -386,16 +419,19 @@ async function main(dbUrl: string): Promise<void> {
       totals.push(res.pagingMetadata?.tooManyToCount ? Number.POSITIVE_INFINITY : (res.pagingMetadata?.total ?? res.contacts));
       if (i === 0) plan = await planOf(sql);
       const timeServer = async () => {
-        const t = process.hrtime.bigint();
+        const [at, t] = [Date.now(), process.hrtime.bigint()];
         await timedCall(bytes);
         const us = Math.max(1, Number((process.hrtime.bigint() - t) / 1000n));
         server.record(us);
-        if (SLOWEST > 0) slow.push({ us, req, total: totals[totals.length - 1] ?? 0 });
+        calls.push({ side: "server", at, until: Date.now(), us });
+        if (SLOWEST > 0) slow.push({ us, req, total: totals[totals.length - 1] ?? 0, at });
       };
       const timeRaw = async () => {
-        const t = process.hrtime.bigint();
+        const [at, t] = [Date.now(), process.hrtime.bigint()];
         await runRaw(sql);
-        rawH.record(Math.max(1, Number((process.hrtime.bigint() - t) / 1000n)));
+        const us = Math.max(1, Number((process.hrtime.bigint() - t) / 1000n));
+        rawH.record(us);
+        calls.push({ side: "raw", at, until: Date.now(), us });
       };
       if (i % 2 === 0) {
         await timeServer();
@@ -405,6 +441,13 @@ async function main(dbUrl: string): Promise<void> {
         await timeServer();
       }
     }
+    // A stall is reported when it ends; it overlapped a call when it ended after the call began
+    // and began (at − ms) before the call ended (clock times in whole ms: a ms of slack).
+    await new Promise((r) => setTimeout(r, 50));
+    const overlapping = (c: { at: number; until: number }) => monitor.stalls.filter((st) => st.at >= c.at && st.at - st.ms <= c.until + 1);
+    const stalled = [...new Set(calls.flatMap(overlapping))];
+    const calm = { server: createHistogram(), raw: createHistogram() };
+    for (const c of calls) if (overlapping(c).length === 0) calm[c.side].record(c.us);
     const finite = totals.filter(Number.isFinite).sort((a, b) => a - b);
     const capped = totals.length - finite.length;
     const matches =
@@ -419,11 +462,14 @@ async function main(dbUrl: string): Promise<void> {
       matches,
       plan,
       load: [loadBefore, loadavg()[0] ?? 0],
+      stalls: { n: stalled.length, max: Math.max(0, ...stalled.map((st) => st.ms)) },
+      calm: { server: ms(calm.server, 99), raw: ms(calm.raw, 99), n: calm.server.count },
     };
     results.push(r);
     for (const c of slow.sort((a, b) => b.us - a.us).slice(0, SLOWEST)) {
       const total = c.total === Number.POSITIVE_INFINITY ? "> 10,000" : c.total.toLocaleString("en");
-      console.log(`    ${(c.us / 1000).toFixed(1)} ms, ${total} matches: ${JSON.stringify(c.req).slice(0, 160)}`);
+      const stall = Math.max(0, ...overlapping({ at: c.at, until: c.at + c.us / 1000 }).map((st) => st.ms));
+      console.log(`    ${(c.us / 1000).toFixed(1)} ms${stall ? ` (a ${stall.toFixed(0)} ms stall)` : ""}, ${total} matches: ${JSON.stringify(c.req).slice(0, 160)}`);
     }
     for (const st of [...perStatement.values()].sort((a, b) => b.h.count * b.h.mean - a.h.count * a.h.mean)) {
       if (st.h.count > 1) console.log(`    raw p50 ${ms(st.h, 50).toFixed(2)} p99 ${ms(st.h, 99).toFixed(2)} ms (n=${st.h.count}): ${st.sql.slice(0, Number(process.env.BENCH_SQL_CHARS ?? 160))}`);
@@ -431,20 +477,21 @@ async function main(dbUrl: string): Promise<void> {
     console.log(
       `  server p50 ${r.server.p50.toFixed(2)} ms p99 ${r.server.p99.toFixed(2)} ms | raw p50 ${r.raw.p50.toFixed(2)} ms p99 ${r.raw.p99.toFixed(2)} ms | ` +
         `ratio ${(r.server.p50 / r.raw.p50).toFixed(2)} / ${(r.server.p99 / r.raw.p99).toFixed(2)} | ${statements} statements | matches ${matches} | ` +
-        `load ${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | ${plan}`,
+        `load ${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | stalls ${stallText(r)}; without them server p99 ${r.calm.server.toFixed(2)} raw p99 ${r.calm.raw.toFixed(2)} (${r.calm.n} calls) | ${plan}`,
     );
   }
+  monitor.stop();
 
   // ---- report ------------------------------------------------------------------------------
   const f = (x: number) => x.toFixed(1);
   const table = [
-    "| shape | server p50 | server p99 | raw SQL p50 | raw SQL p99 | ratio p50 | ratio p99 | target p99 ≤ 25 ms | matches (total) | load avg | plan of the page query (table:access(key)) |",
-    "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|",
+    `| shape | server p50 | server p99 | raw SQL p50 | raw SQL p99 | ratio p50 | ratio p99 | target p99 ≤ 25 ms | matches (total) | load avg | stalls > ${STALL_MS} ms | server / raw p99 of calls without one | plan of the page query (table:access(key)) |`,
+    "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---|---|",
     ...results.map(
       (r) =>
         `| ${r.shape.name} | ${f(r.server.p50)} | ${f(r.server.p99)} | ${f(r.raw.p50)} | ${f(r.raw.p99)} | ${(r.server.p50 / r.raw.p50).toFixed(2)} | ` +
         `${(r.server.p99 / r.raw.p99).toFixed(2)} | ${r.shape.indexed ? (r.server.p99 <= 25 ? "met" : `missed by ${f(r.server.p99 - 25)} ms`) : "—"} | ${r.matches} | ` +
-        `${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | ${r.plan.replace(/\|/g, "\\|")} |`,
+        `${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | ${stallText(r)} | ${f(r.calm.server)} / ${f(r.calm.raw)} (${r.calm.n}) | ${r.plan.replace(/\|/g, "\\|")} |`,
     ),
   ];
   const d0 = results.find((r) => r.shape.id === "cursor0");
