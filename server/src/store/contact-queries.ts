@@ -132,9 +132,11 @@ function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: 
   }
   const rest: Filter = parts.length === 1 ? (parts[0] as Filter) : { kind: "and", filters: parts };
   // One short search word alone under the creation-date sort: its prefix's rows are its contacts
-  // in page order, each once (migration 010).
+  // in page order, each once (migration 010). With other conditions, it is one of them: walking
+  // its rows in page order while testing a rare condition would read most of them.
   const [term] = search;
-  if (!keyed && q.sort?.field.path === "createdDate" && search.length === 1 && term !== undefined && isPrefix(term)) {
+  const alone = !keyed && ranges.length === 0 && parts.length === 0;
+  if (alone && q.sort?.field.path === "createdDate" && search.length === 1 && term !== undefined && isPrefix(term)) {
     return { keyed: { table: "contact_search_prefixes", column: "prefix", key: term }, ranges, rest, search: [] };
   }
   return { ...(keyed ? { keyed } : {}), ranges, rest, search };
