@@ -96,6 +96,11 @@ interface Shape {
   what: string;
   /** One request per run. */
   requests: () => Promise<Request[]>;
+  /**
+   * A request timed (server side) right after each run's, in the same loop: two shapes compared
+   * as a ratio are then measured under the same conditions, not minutes apart.
+   */
+  companion?: Request;
 }
 
 /** A gap of the stall monitor's 1 ms timer beyond this many ms is a stall. */
@@ -323,6 +328,7 @@ async function main(dbUrl: string): Promise<void> {
       name: `cursor page, depth ${DEPTH.toLocaleString("en")}`,
       indexed: true,
       what: `the page after a cursor reached by walking ${DEPTH.toLocaleString("en")} contacts (pages of 1000)`,
+      companion: { query: { pagingMethod: { case: "cursorPaging", value: { limit: 50 } } } },
       requests: async () => {
         const cursor = await cursorAt(DEPTH);
         return times(RUNS, () => ({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 50, ...(cursor ? { cursor } : {}) } } } }));
@@ -352,6 +358,8 @@ async function main(dbUrl: string): Promise<void> {
     stalls: { n: number; max: number };
     /** p99 of the calls no stall fell into, and how many server calls those were. */
     calm: { server: number; raw: number; n: number };
+    /** The companion request's server times, when the shape has one. */
+    companion?: { p50: number; p99: number };
   }
   const results: Result[] = [];
   const ms = (h: ReturnType<typeof createHistogram>, p: number) => h.percentile(p) / 1000;
@@ -412,6 +420,8 @@ async function main(dbUrl: string): Promise<void> {
     let plan = "";
     /** Every timed call, for telling those a machine stall fell into. */
     const calls: { side: "server" | "raw"; at: number; until: number; us: number }[] = [];
+    const companion = createHistogram();
+    const companionBytes = shape.companion && Buffer.from(toBinary(QueryContactsRequestSchema, create(QueryContactsRequestSchema, shape.companion as never)));
     for (const [i, req] of reqs.entries()) {
       const { res, statements: sql } = await capture(req);
       const bytes = Buffer.from(toBinary(QueryContactsRequestSchema, create(QueryContactsRequestSchema, req as never)));
@@ -440,6 +450,11 @@ async function main(dbUrl: string): Promise<void> {
         await timeRaw();
         await timeServer();
       }
+      if (companionBytes) {
+        const t = process.hrtime.bigint();
+        await timedCall(companionBytes);
+        companion.record(Math.max(1, Number((process.hrtime.bigint() - t) / 1000n)));
+      }
     }
     // A stall is reported when it ends; it overlapped a call when it ended after the call began
     // and began (at − ms) before the call ended (clock times in whole ms: a ms of slack).
@@ -464,6 +479,7 @@ async function main(dbUrl: string): Promise<void> {
       load: [loadBefore, loadavg()[0] ?? 0],
       stalls: { n: stalled.length, max: Math.max(0, ...stalled.map((st) => st.ms)) },
       calm: { server: ms(calm.server, 99), raw: ms(calm.raw, 99), n: calm.server.count },
+      ...(companionBytes ? { companion: { p50: ms(companion, 50), p99: ms(companion, 99) } } : {}),
     };
     results.push(r);
     for (const c of slow.sort((a, b) => b.us - a.us).slice(0, SLOWEST)) {
@@ -496,10 +512,15 @@ async function main(dbUrl: string): Promise<void> {
   ];
   const d0 = results.find((r) => r.shape.id === "cursor0");
   const dN = results.find((r) => r.shape.id === "cursorN");
-  const depthLine =
-    d0 && dN
-      ? `Cursor page at depth ${DEPTH.toLocaleString("en")} vs depth 0 (server): p50 ${(dN.server.p50 / d0.server.p50).toFixed(2)}×, p99 ${(dN.server.p99 / d0.server.p99).toFixed(2)}× (target ≤ 1.5×).`
-      : "";
+  const ratio = (a: { p50: number; p99: number }, b: { p50: number; p99: number }) => `p50 ${(a.p50 / b.p50).toFixed(2)}×, p99 ${(a.p99 / b.p99).toFixed(2)}×`;
+  const depthLine = [
+    d0 && dN ? `Cursor page at depth ${DEPTH.toLocaleString("en")} vs depth 0 (server, the two shapes' runs): ${ratio(dN.server, d0.server)} (target ≤ 1.5×).` : "",
+    dN?.companion
+      ? `The same, each deep page followed by a first page in one loop (depth 0: p50 ${f(dN.companion.p50)}, p99 ${f(dN.companion.p99)} ms): ${ratio(dN.server, dN.companion)}.`
+      : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
   console.log(`\n${table.join("\n")}\n${depthLine}`);
 
   if (WRITE) {
