@@ -24,8 +24,8 @@
  * shape, with their requests and totals),
  * --tenant T (bench-big).
  *
- * Stalls: a separate process runs a 1 ms timer and reports every gap of more than STALL_MS
- * (the machine not running it: on this VM an idle timer sees a 15–35 ms gap every few seconds);
+ * Stalls: a process per core (pinned with taskset) runs a 1 ms timer and reports every gap of
+ * more than STALL_MS (the core not running it: on this VM an idle timer sees a 15–35 ms gap every few seconds);
  * each shape reports those that fell within its timed calls, to tell such a stall from a slow call.
  */
 import { spawn } from "node:child_process";
@@ -107,20 +107,32 @@ interface Shape {
 const STALL_MS = 10;
 
 /**
- * Starts the stall monitor: a child process whose 1 ms timer prints each late tick (its wall
- * clock time and the gap, ms). Returns the stalls seen so far and a stop function.
+ * Starts the stall monitor: one child process per core, pinned to it where `taskset` exists (a
+ * stall may take one core only), each printing the late ticks of a 1 ms timer (wall clock time
+ * and gap, ms). Returns the stalls seen so far and a stop function.
  */
 function stallMonitor(): { stalls: { at: number; ms: number }[]; stop: () => void } {
   const code = `let last = performance.now(); setInterval(() => { const now = performance.now(); if (now - last > ${STALL_MS}) console.log(Date.now(), (now - last).toFixed(1)); last = now; }, 1);`;
-  const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  const pin = existsSync("/usr/bin/taskset");
   const stalls: { at: number; ms: number }[] = [];
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    for (const line of chunk.split("\n").filter(Boolean)) {
-      const [at, gap] = line.split(" ").map(Number);
-      stalls.push({ at: at as number, ms: gap as number });
-    }
+  const children = cpus().map((_, core) => {
+    const argv = [process.execPath, "-e", code];
+    const [command, ...rest] = pin ? ["/usr/bin/taskset", "-c", String(core), ...argv] : argv;
+    const child = spawn(command as string, rest, { stdio: ["ignore", "pipe", "inherit"] });
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      for (const line of chunk.split("\n").filter(Boolean)) {
+        const [at, gap] = line.split(" ").map(Number);
+        stalls.push({ at: at as number, ms: gap as number });
+      }
+    });
+    return child;
   });
-  return { stalls, stop: () => child.kill() };
+  return {
+    stalls,
+    stop: () => {
+      for (const c of children) c.kill();
+    },
+  };
 }
 
 const rand = prng(42);
