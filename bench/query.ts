@@ -4,20 +4,23 @@
  *
  *   DATABASE_URL=mysql://root@127.0.0.1:3407/contacts_bench node --import tsx bench/query.ts [--write]
  *
- * The server runs in this process (startServer, as main.ts does), on the seeded database
- * (bench/seed.ts). Timed calls go over gRPC to its grpc-js port from a grpc-js client that keeps
- * the response as bytes (server latency, without the client library's decoding); the untimed
- * call before each timed one reads only the response's paging metadata (decoding its contacts
- * made garbage in this process, whose collection fell into the timed calls), and a Connect
- * client walks the cursor to the deep page. One call at a time. The
- * server's knex `query` event captures every statement of each call; the raw side runs those
+ * Two servers of the same code run on the seeded database (bench/seed.ts): one in its own process,
+ * compiled and started as `npm start` does (bench/servers/app.ts, logging each call), answers the
+ * timed calls; one in this process (startServer) answers the untimed call before each timed one,
+ * whose statements its knex `query` event captures. With --in-process the timed calls go to the
+ * one in this process too (how runs A–L were measured: its event loop then also ran the client,
+ * the raw replay and the capture). Timed calls go over gRPC to a grpc-js port from a grpc-js
+ * client that keeps the response as bytes (server latency, without the client library's
+ * decoding); the untimed call reads only the response's paging metadata (decoding its contacts
+ * made garbage in this process), and a Connect client walks the cursor to the deep page. One
+ * call at a time. The captured statements of a call: the raw side runs those
  * statements in order through mysql2 with the server's session settings, the ones the server ran
  * side by side (a page and its count) side by side on two connections. Each
  * parameter set is called once untimed (to capture its SQL and warm it), then server and raw
  * are timed back to back, alternating which goes first. Latencies go into
  * perf_hooks.createHistogram(). Ratio = server / raw at p50 and at p99.
  *
- * Options: --runs N (200 per shape), --only a,b (shape ids: email, prefix, label, range, company,
+ * Options: --in-process, --runs N (200 per shape), --only a,b (shape ids: email, prefix, label, range, company,
  * search, cursor0, cursorN, offset), --depth N (500000), --write
  * (append the table to bench/RESULTS.md), --explain (print EXPLAIN of each shape's page query),
  * --statements (raw time of each statement of a call), --slowest N (the N slowest calls of each
@@ -46,6 +49,7 @@ import { ContactsService, type QueryContactsRequest, QueryContactsRequestSchema 
 import { startServer } from "../server/src/app.js";
 import { DEFAULTS } from "../server/src/config.js";
 import { inCall } from "../server/src/store/call-scope.js";
+import { type BenchServer, buildServers, startServer as startBenchServer } from "./lib.js";
 import { BIG_TENANT, COMPANIES, FIRST_NAMES, LAST_NAMES, prng } from "./seed-data.js";
 
 type Request = Partial<Omit<QueryContactsRequest, "$typeName" | "query">> & {
@@ -72,6 +76,7 @@ const WRITE = args.includes("--write");
 const EXPLAIN = args.includes("--explain");
 const STATEMENTS = args.includes("--statements");
 const SLOWEST = Number(opt("slowest") ?? 0);
+const IN_PROCESS = args.includes("--in-process");
 const url = process.env.DATABASE_URL;
 if (!url) {
   console.error("DATABASE_URL is required (the database bench/seed.ts filled)");
@@ -172,14 +177,20 @@ async function main(dbUrl: string): Promise<void> {
   const rows = async <T>(sql: string, bindings: unknown[] = []) => (await raw.query(sql, bindings))[0] as T[];
 
   const call = async (req: Request) => client.queryContacts(req as never, { timeoutMs: 120_000 });
+  // The server of the timed calls: its own process (the same code, compiled), unless --in-process.
+  let timed: BenchServer | undefined;
+  if (!IN_PROCESS) {
+    buildServers();
+    timed = await startBenchServer("app", "app", { DATABASE_URL: dbUrl, MIGRATE_ON_START: "false", DB_STATEMENT_TIMEOUT_MS: "60000" });
+  }
   // Timed calls: a grpc-js client that keeps the response as bytes, so the time is the server's
   // (request sent → whole response received), not the client library's decoding as well.
-  const grpcClient = new grpc.Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
+  const grpcClient = new grpc.Client(`127.0.0.1:${timed?.port ?? server.grpcPort}`, grpc.credentials.createInsecure());
   const metadata = new grpc.Metadata();
   metadata.set("x-tenant-id", TENANT);
-  const timedCall = (bytes: Buffer) =>
+  const bytesCall = (on: grpc.Client, bytes: Buffer) =>
     new Promise<Buffer>((resolve, reject) =>
-      grpcClient.makeUnaryRequest(
+      on.makeUnaryRequest(
         "/contacts.v1.ContactsService/QueryContacts",
         (b: Buffer) => b,
         (b: Buffer) => b,
@@ -189,6 +200,10 @@ async function main(dbUrl: string): Promise<void> {
         (err, value) => (err || !value ? reject(err ?? new Error("no response")) : resolve(value)),
       ),
     );
+  const timedCall = (bytes: Buffer) => bytesCall(grpcClient, bytes);
+  // The untimed call whose statements are captured goes to the server in this process.
+  const localClient = timed ? new grpc.Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) : grpcClient;
+  const localCall = (bytes: Buffer) => bytesCall(localClient, bytes);
   /**
    * A response's paging metadata and contact count, without decoding the contacts: the bench
    * shares its process with the server, and decoding 50 contacts per captured call made garbage
@@ -211,9 +226,12 @@ async function main(dbUrl: string): Promise<void> {
   const capture = async (req: Request) => {
     sink = [];
     ended.clear();
-    const res = pageOf(await timedCall(Buffer.from(toBinary(QueryContactsRequestSchema, create(QueryContactsRequestSchema, req as never)))));
+    const bytes = Buffer.from(toBinary(QueryContactsRequestSchema, create(QueryContactsRequestSchema, req as never)));
+    const res = pageOf(await localCall(bytes));
     const statements = sink;
     sink = undefined;
+    // The timed server sees the request once untimed too (its code warm for it, as this one's).
+    if (timed) await timedCall(bytes);
     let group = 0;
     let groupEnd = 0;
     for (const st of statements) {
@@ -544,7 +562,7 @@ async function main(dbUrl: string): Promise<void> {
       `${new Date().toISOString()} — ${TENANT}: ${Number(contacts).toLocaleString("en")} contacts (${Number(allContacts).toLocaleString("en")} in all tenants). ` +
         `Machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM; Node ${process.version}; ` +
         `MariaDB ${version}, innodb_buffer_pool_size ${Math.round(Number(pool) / 2 ** 20)} MiB. ${RUNS} runs per shape, milliseconds, one call at a time; ` +
-        "server = QueryContacts over gRPC to the server's grpc-js port, from request sent to whole response received (a grpc-js client that does not decode the response; server in the same process, under tsx); raw = the same call's SQL statements in order through mysql2 (those the server ran side by side, side by side).",
+        `server = QueryContacts over gRPC to the server's grpc-js port, from request sent to whole response received (a grpc-js client that does not decode the response; ${IN_PROCESS ? "server in the same process, under tsx" : "server in its own process, compiled, logging each call to /dev/null"}); raw = the same call's SQL statements in order through mysql2 (those the server ran side by side, side by side).`,
       "",
       `Command: \`DATABASE_URL=${dbUrl.replace(/:[^:@/]*@/, "@")} node --import tsx bench/query.ts ${args.join(" ")}\``,
       "",
@@ -561,6 +579,8 @@ async function main(dbUrl: string): Promise<void> {
 
   for (const conn of raws) await conn.end();
   grpcClient.close();
+  if (timed) localClient.close();
+  timed?.proc.kill("SIGTERM");
   await server.close();
 }
 
