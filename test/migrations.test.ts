@@ -17,6 +17,7 @@ import { openDatabase } from "../server/src/store/db.js";
 import * as companyExact from "../server/src/store/migrations/20261202_007_company_exact.js";
 import * as emailTokensMarked from "../server/src/store/migrations/20261202_008_email_tokens_marked.js";
 import * as searchTokenWords from "../server/src/store/migrations/20261202_009_search_token_words.js";
+import * as searchPrefixes from "../server/src/store/migrations/20261202_010_search_prefixes.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { STORES, type StoreName } from "./support/server.js";
 
@@ -144,7 +145,7 @@ describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) 
 describe.each(STORES)("migration 010 (search prefixes) on %s", (store) => {
   const open = freshDatabase(store);
 
-  it("gives every contact the rows its words' starts make, as a write makes them (in batches, across tenants)", async () => {
+  it("gives every contact the rows its words' starts make, as a write makes them (in batches, across tenants; run again after an interruption, it completes the fill)", async () => {
     const contacts = [
       ...CONTACTS,
       // Letters outside the BMP are one character each; a phone's words and digits are words too.
@@ -171,10 +172,18 @@ describe.each(STORES)("migration 010 (search prefixes) on %s", (store) => {
 
     const everyone = [...contacts.map((c) => ({ tenant: TENANT, c })), ...others.flatMap((o) => o.contacts.map((c) => ({ tenant: o.tenant, c })))];
     const key = (r: { prefix: string; created_at: number | string }) => `${r.prefix} ${Number(r.created_at)}`;
-    for (const { tenant, c } of everyone) {
-      const rows = (await db("contact_search_prefixes").where({ tenant_id: tenant, contact_id: c.id }).select("prefix", "created_at")) as { prefix: string; created_at: number }[];
-      expect(rows.map(key).sort(), c.id).toEqual(indexRows(tenant, c).contact_search_prefixes.map(key).sort());
-    }
+    const expectEveryonesRows = async () => {
+      for (const { tenant, c } of everyone) {
+        const rows = (await db("contact_search_prefixes").where({ tenant_id: tenant, contact_id: c.id }).select("prefix", "created_at")) as { prefix: string; created_at: number }[];
+        expect(rows.map(key).sort(), c.id).toEqual(indexRows(tenant, c).contact_search_prefixes.map(key).sort());
+      }
+    };
+    await expectEveryonesRows();
+    // Interrupted part-way (the table made, some rows written), the fill run again completes it.
+    await db("contact_search_prefixes").where("tenant_id", "a-other").where("prefix", ">", "n4").delete();
+    await db("contact_search_prefixes").where("tenant_id", TENANT).delete();
+    await searchPrefixes.up(db);
+    await expectEveryonesRows();
     const [john, , , , astral] = contacts as StoredContact[];
     const prefixesOf = async (c: StoredContact | undefined) =>
       ((await db("contact_search_prefixes").where({ tenant_id: TENANT, contact_id: c?.id }).select("prefix")) as { prefix: string }[]).map((r) => r.prefix).sort();
