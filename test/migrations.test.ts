@@ -18,6 +18,7 @@ import * as companyExact from "../server/src/store/migrations/20261202_007_compa
 import * as emailTokensMarked from "../server/src/store/migrations/20261202_008_email_tokens_marked.js";
 import * as searchTokenWords from "../server/src/store/migrations/20261202_009_search_token_words.js";
 import * as searchPrefixes from "../server/src/store/migrations/20261202_010_search_prefixes.js";
+import * as namePrefixes from "../server/src/store/migrations/20261202_011_name_prefixes.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { STORES, type StoreName } from "./support/server.js";
 
@@ -142,54 +143,79 @@ describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) 
   });
 });
 
-describe.each(STORES)("migration 010 (search prefixes) on %s", (store) => {
-  const open = freshDatabase(store);
+/** Contacts for the prefix migrations: letters outside the BMP are one character each; a phone's words and digits are words too. */
+const PREFIX_CONTACTS = [
+  ...CONTACTS,
+  storedContact({
+    createdDate: 1_700_000_000_200,
+    updatedDate: 1_700_000_000_200,
+    info: { name: { first: "jo𝐀n", last: "Ég" }, phones: { items: [{ phone: "+1 201-555-0123" }] }, emails: { items: [{ email: "𝐀𝐁x@y.io" }] } },
+  }),
+];
 
-  it("gives every contact the rows its words' starts make, as a write makes them (in batches, across tenants; run again after an interruption, it completes the fill)", async () => {
-    const contacts = [
-      ...CONTACTS,
-      // Letters outside the BMP are one character each; a phone's words and digits are words too.
-      storedContact({
-        createdDate: 1_700_000_000_200,
-        updatedDate: 1_700_000_000_200,
-        info: { name: { first: "jo𝐀n", last: "Ég" }, phones: { items: [{ phone: "+1 201-555-0123" }] }, emails: { items: [{ email: "𝐀𝐁x@y.io" }] } },
-      }),
-    ];
-    // Another tenant on either side of TENANT, with more contacts than one batch of the fill.
-    const others = ["a-other", "z-other"].map((tenant, t) => ({
-      tenant,
-      contacts: Array.from({ length: t === 0 ? 1_100 : 20 }, (_, i) =>
-        storedContact({ createdDate: 1_700_000_001_000 + i, updatedDate: 1_700_000_001_000 + i, info: { name: { first: `N${i}`, last: tenant } } }),
-      ),
-    }));
-    const db = await open();
-    await db.migrate.latest();
-    for (const o of others) await db.transaction((trx) => insertContacts(trx, o.tenant, o.contacts));
-    await writtenThenDownTo(db, searchTokenWords.name, contacts);
-    expect(await db.schema.hasTable("contact_search_prefixes")).toBe(false);
+const PREFIX_MIGRATIONS = [
+  {
+    title: "migration 010 (search prefixes)",
+    migration: searchPrefixes,
+    before: searchTokenWords.name,
+    table: "contact_search_prefixes" as const,
+    // John's words and the astral contact's words, emails and phone.
+    expected: [
+      ["j", "jo", "joh", "john", "s", "smit", "e", "exam", "c", "co", "com", "js", "o", "or", "org"],
+      ["jo𝐀", "jo𝐀n", "ég", "𝐀𝐁x", "1201", "201", "555", "0123", "y", "io"],
+    ],
+  },
+  {
+    title: "migration 011 (name prefixes)",
+    migration: namePrefixes,
+    before: searchPrefixes.name,
+    table: "contact_name_prefixes" as const,
+    expected: [
+      ["first j", "first jo", "first joh", "first john", "last s", "last sm", "last smi", "last smit"],
+      ["first j", "first jo", "first jo𝐀", "first jo𝐀n", "last é", "last ég"],
+    ],
+  },
+];
 
-    await db.migrate.latest();
+for (const { title, migration, before, table, expected } of PREFIX_MIGRATIONS) {
+  describe.each(STORES)(`${title} on %s`, (store) => {
+    const open = freshDatabase(store);
 
-    const everyone = [...contacts.map((c) => ({ tenant: TENANT, c })), ...others.flatMap((o) => o.contacts.map((c) => ({ tenant: o.tenant, c })))];
-    const key = (r: { prefix: string; created_at: number | string }) => `${r.prefix} ${Number(r.created_at)}`;
-    const expectEveryonesRows = async () => {
-      for (const { tenant, c } of everyone) {
-        const rows = (await db("contact_search_prefixes").where({ tenant_id: tenant, contact_id: c.id }).select("prefix", "created_at")) as { prefix: string; created_at: number }[];
-        expect(rows.map(key).sort(), c.id).toEqual(indexRows(tenant, c).contact_search_prefixes.map(key).sort());
-      }
-    };
-    await expectEveryonesRows();
-    // Interrupted part-way (the table made, some rows written), the fill run again completes it.
-    await db("contact_search_prefixes").where("tenant_id", "a-other").where("prefix", ">", "n4").delete();
-    await db("contact_search_prefixes").where("tenant_id", TENANT).delete();
-    await searchPrefixes.up(db);
-    await expectEveryonesRows();
-    const [john, , , , astral] = contacts as StoredContact[];
-    const prefixesOf = async (c: StoredContact | undefined) =>
-      ((await db("contact_search_prefixes").where({ tenant_id: TENANT, contact_id: c?.id }).select("prefix")) as { prefix: string }[]).map((r) => r.prefix).sort();
-    expect(await prefixesOf(john)).toEqual(expect.arrayContaining(["j", "jo", "joh", "john", "s", "smit", "e", "exam", "c", "co", "com", "js", "o", "or", "org"]));
-    expect(await prefixesOf(astral)).toEqual(expect.arrayContaining(["jo𝐀", "jo𝐀n", "ég", "𝐀𝐁x", "1201", "201", "555", "0123", "y", "io"]));
-    const [{ n }] = (await db("contact_search_prefixes").count({ n: "*" })) as [{ n: number | string }];
-    expect(Number(n)).toBe(everyone.reduce((sum, { tenant, c }) => sum + indexRows(tenant, c).contact_search_prefixes.length, 0));
+    it("gives every contact the rows a write makes (in batches, across tenants; run again after an interruption, it completes the fill)", async () => {
+      // Another tenant on either side of TENANT, with more contacts than one batch of the fill.
+      const others = ["a-other", "z-other"].map((tenant, t) => ({
+        tenant,
+        contacts: Array.from({ length: t === 0 ? 1_100 : 20 }, (_, i) =>
+          storedContact({ createdDate: 1_700_000_001_000 + i, updatedDate: 1_700_000_001_000 + i, info: { name: { first: `N${i}`, last: tenant } } }),
+        ),
+      }));
+      const db = await open();
+      await db.migrate.latest();
+      for (const o of others) await db.transaction((trx) => insertContacts(trx, o.tenant, o.contacts));
+      await writtenThenDownTo(db, before, PREFIX_CONTACTS);
+      expect(await db.schema.hasTable(table)).toBe(false);
+
+      await db.migrate.latest();
+
+      const everyone = [...PREFIX_CONTACTS.map((c) => ({ tenant: TENANT, c })), ...others.flatMap((o) => o.contacts.map((c) => ({ tenant: o.tenant, c })))];
+      type Row = { field?: string; prefix: string; created_at: number | string };
+      const key = (r: Row) => `${r.field ?? "-"} ${r.prefix} ${Number(r.created_at)}`;
+      const rowsOf = async (tenant: string, c: StoredContact) => (await db(table).where({ tenant_id: tenant, contact_id: c.id })) as Row[];
+      const expectEveryonesRows = async () => {
+        for (const { tenant, c } of everyone) expect((await rowsOf(tenant, c)).map(key).sort(), c.id).toEqual((indexRows(tenant, c)[table] as Row[]).map(key).sort());
+      };
+      await expectEveryonesRows();
+      // Interrupted part-way (the table made, some rows written), the fill run again completes it.
+      await db(table).where("tenant_id", "a-other").where("prefix", ">", "n4").delete();
+      await db(table).where("tenant_id", TENANT).delete();
+      await migration.up(db);
+      await expectEveryonesRows();
+      const [john, , , , astral] = PREFIX_CONTACTS as StoredContact[];
+      const named = async (c: StoredContact) => (await rowsOf(TENANT, c)).map((r) => (r.field ? `${r.field} ${r.prefix}` : r.prefix));
+      expect(await named(john as StoredContact)).toEqual(expect.arrayContaining(expected[0] as string[]));
+      expect(await named(astral as StoredContact)).toEqual(expect.arrayContaining(expected[1] as string[]));
+      const [{ n }] = (await db(table).count({ n: "*" })) as [{ n: number | string }];
+      expect(Number(n)).toBe(everyone.reduce((sum, { tenant, c }) => sum + indexRows(tenant, c)[table].length, 0));
+    });
   });
-});
+}

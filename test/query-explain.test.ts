@@ -79,7 +79,7 @@ describe("EXPLAIN of the indexed query shapes on mysql", () => {
     await load(NEIGHBOURS[0] as string, 300, 11, keys);
     await load(TENANT, 300, 12, keys);
     await load(NEIGHBOURS[1] as string, 300, 13, keys);
-    for (const table of ["contacts", "contact_emails", "contact_labels", "contact_field_values", "contact_search_tokens", "contact_search_prefixes"]) {
+    for (const table of ["contacts", "contact_emails", "contact_labels", "contact_field_values", "contact_search_tokens", "contact_search_prefixes", "contact_name_prefixes"]) {
       await t.server.db.raw("analyze table ??", [table]);
     }
     console.log(`[query-explain] data set loaded in ${Math.round(performance.now() - started)} ms`);
@@ -96,7 +96,7 @@ describe("EXPLAIN of the indexed query shapes on mysql", () => {
     const captured = sink;
     sink = undefined;
     expect(res.contacts.length).toBeGreaterThan(0);
-    const contactStatements = captured.filter((s) => /\b(contacts|contact_labels|contact_search_prefixes)\b/.test(s.sql) && /^select/i.test(s.sql));
+    const contactStatements = captured.filter((s) => /\b(contacts|contact_labels|contact_search_prefixes|contact_name_prefixes)\b/.test(s.sql) && /^select/i.test(s.sql));
     expect(contactStatements.length).toBeGreaterThan(0);
     return contactStatements;
   }
@@ -132,8 +132,12 @@ describe("EXPLAIN of the indexed query shapes on mysql", () => {
     await expectIndexed(filter({ "info.emails.email": emails[7] as string }));
   });
 
-  it("name startsWith", async () => {
-    await expectIndexed(filter({ "info.name.first": { $startsWith: "jam" } }));
+  it("name startsWith: a prefix of up to four characters reads its name-prefix rows in page order", async () => {
+    const page = await expectIndexed(filter({ "info.name.first": { $startsWith: "Jam" } }));
+    expect(page.get("l")?.key).toBe("PRIMARY");
+    expect(page.get("l")?.Extra ?? "").not.toMatch(/filesort/);
+    // Longer: the distinct names' runs of the name+created index, merged.
+    await expectIndexed(filter({ "info.name.first": { $startsWith: "james" } }));
   });
 
   it("label hasSome: a label's contacts come from contact_labels_key_idx in creation order", async () => {

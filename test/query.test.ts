@@ -720,7 +720,7 @@ describe.each(STORES)("contact queries on %s", (store) => {
 
     // Words of up to four characters are found through the contacts' prefix rows (migration 010),
     // which each write changes by difference and a delete removes by key.
-    it("a short word finds each contact once, by its current words only, after updates, deletes and merges", async () => {
+    it("a short word, or a name's short prefix, finds each contact once, by its current words only, after updates, deletes and merges", async () => {
       const other = t.clients("search-short");
       const create = async (first: string, last: string, email: string) =>
         (await other.contacts.createContact({ info: { name: { first, last }, emails: { items: [{ email }] } }, allowDuplicates: true })).contact as Contact;
@@ -751,13 +751,24 @@ describe.each(STORES)("contact queries on %s", (store) => {
       expect(await ids("smit")).toEqual([edna.id]);
       expect(await ids("edn")).toEqual([edna.id]);
       expect((await found("ed")).total).toBe(3);
+      // A name's prefix rows (migration 011) follow the name the same way.
+      const named = async (path: string, prefix: string) =>
+        (await other.contacts.queryContacts({ query: { filter: { [path]: { $startsWith: prefix } } } })).contacts.map((x) => x.id).sort();
+      expect(await named("info.name.last", "Edw")).toEqual([]);
+      expect(await named("info.name.last", "sMi")).toEqual([edna.id]);
+      expect(await named("info.name.last", "Ed")).toEqual([eve.id]);
+      expect(await named("info.name.first", "E")).toEqual([edna.id, ed.id, eve.id].sort());
 
       // Merged away, then deleted: no short word finds either any more, and the counts agree.
       await other.contacts.mergeContacts({ targetContactId: eve.id, targetContactRevision: eve.revision, sourceContactIds: [ed.id] });
       expect(await ids("wood")).toEqual([eve.id]);
       expect(await found("ed")).toEqual({ ids: [eve.id, edna.id], total: 2 });
+      expect(await named("info.name.first", "ed")).toEqual([edna.id]);
       await other.contacts.deleteContact({ contactId: updated.contact?.id as string });
       expect(await found("e")).toEqual({ ids: [eve.id], total: 1 });
+      expect(await named("info.name.first", "E")).toEqual([eve.id]);
+      const none = await other.contacts.queryContacts({ query: { filter: { "info.name.last": { $startsWith: "s" } } } });
+      expect([none.contacts.length, none.pagingMetadata?.total]).toEqual([0, 0]);
       expect(await found("s")).toEqual({ ids: [], total: 0 });
       expect(await ids("smi edna")).toEqual([]);
     });

@@ -30,6 +30,7 @@ export const TENANT_TABLES = [
   "contact_field_values",
   "contact_search_tokens",
   "contact_search_prefixes",
+  "contact_name_prefixes",
   "dedupe_locks",
   "contact_redirects",
   "cleanup_jobs",

@@ -6,7 +6,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { emailKey, phoneKey, primaryEmail, primaryPhone } from "../domain/contact-info.js";
 import type { StoredContact } from "../domain/contacts.js";
-import { searchPrefixes, searchTokens, wordList } from "../domain/search.js";
+import { PREFIX_MAX, searchPrefixes, searchTokens, wordList } from "../domain/search.js";
 import type { ContactRow } from "./tables.js";
 
 export const SORT_KEY_LENGTH = 190;
@@ -90,9 +90,35 @@ export interface PrefixRow {
   contact_id: string;
 }
 
-export type IndexRows = Record<Exclude<(typeof INDEX_TABLE_NAMES)[number], "contact_search_prefixes">, object[]> & {
+/** A row of contact_name_prefixes (migration 011): one start of the contact's lower-case first or last name. */
+export interface NamePrefixRow extends PrefixRow {
+  field: NameField;
+}
+
+export type NameField = "first" | "last";
+
+/** The index tables read by key alone, deleted by key (store/contacts.ts), and their key columns. */
+export const KEYED_TABLES = {
+  contact_search_prefixes: ["prefix"],
+  contact_name_prefixes: ["field", "prefix"],
+} as const;
+type KeyedTable = keyof typeof KEYED_TABLES;
+
+export type IndexRows = Record<Exclude<(typeof INDEX_TABLE_NAMES)[number], KeyedTable>, object[]> & {
   contact_search_prefixes: PrefixRow[];
+  contact_name_prefixes: NamePrefixRow[];
 };
+
+/**
+ * The starts, 1 to PREFIX_MAX characters, of a lower-case name (the text `$startsWith` compares
+ * a lower-case prefix with).
+ */
+export function namePrefixes(name: string | undefined): string[] {
+  const lc = textColumns(name).lc;
+  if (lc === null) return [];
+  const chars = [...lc];
+  return [...new Set(Array.from({ length: Math.min(PREFIX_MAX, chars.length) }, (_, i) => chars.slice(0, i + 1).join("")))];
+}
 
 export const INDEX_TABLE_NAMES = [
   "contact_emails",
@@ -102,8 +128,9 @@ export const INDEX_TABLE_NAMES = [
   "contact_locations",
   "contact_field_values",
   "contact_search_tokens",
-  // Read by (tenant_id, prefix) alone: deleted by key (store/contacts.ts), not by contact.
+  // Read by key alone (KEYED_TABLES): deleted by key (store/contacts.ts), not by contact.
   "contact_search_prefixes",
+  "contact_name_prefixes",
 ] as const;
 
 export function indexRows(tenantId: string, c: StoredContact): IndexRows {
@@ -148,5 +175,8 @@ export function indexRows(tenantId: string, c: StoredContact): IndexRows {
     })),
     contact_search_tokens: tokens.map((token) => ({ tenant_id: tenantId, token, contact_id: c.id, created_at: c.createdDate, words })),
     contact_search_prefixes: searchPrefixes(tokens).map((prefix) => ({ tenant_id: tenantId, prefix, created_at: c.createdDate, contact_id: c.id })),
+    contact_name_prefixes: (["first", "last"] as const).flatMap((field) =>
+      namePrefixes(info.name?.[field]).map((prefix) => ({ tenant_id: tenantId, field, prefix, created_at: c.createdDate, contact_id: c.id })),
+    ),
   };
 }

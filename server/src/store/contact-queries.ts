@@ -13,8 +13,10 @@
  *    most contacts; when that range matches few contacts under the creation-date sort, the page
  *    comes from the range's rows, which carry the creation date (migration 005), so sorting the
  *    matches reads no contact row;
- *  - under the creation-date sort, a name prefix alone pages as a merge of each matching name's
- *    run of the name+created index, and one search word's matches are sorted off its token rows
+ *  - under the creation-date sort, a name prefix or a search word of up to four characters alone
+ *    is one key of a prefix table (migrations 010, 011), whose rows are its contacts in page
+ *    order, like a label's; a longer name prefix alone pages as a merge of each matching name's
+ *    run of the name+created index, and one longer search word's matches are sorted off its token rows
  *    (both carry the creation date); several search words are intersected on the token table,
  *    the rarest first, and their matches found once when few;
  *  - company equality under a sort by first name is read off contacts_company_exact_idx in page
@@ -33,9 +35,9 @@ import type { Knex } from "knex";
 import { extendedFieldKeyOf } from "../domain/contact-query.js";
 import type { StoredContact } from "../domain/contacts.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
-import { isPrefix, searchTerms } from "../domain/search.js";
+import { isPrefix, PREFIX_MAX, searchTerms } from "../domain/search.js";
 import { applyContactFilter, CMP, type CompileContext, sortExpression } from "./contact-query-sql.js";
-import { SORT_KEY_LENGTH } from "./contact-index.js";
+import { type NameField, SORT_KEY_LENGTH } from "./contact-index.js";
 import { isMysql, likeEscape, whereStartsWith, whereStartsWithRange } from "./db.js";
 
 export interface ContactPageQuery {
@@ -90,12 +92,19 @@ interface Plan {
   ids?: string[];
 }
 
-/** One key's rows of a per-contact table indexed (tenant_id, key, created_at, contact_id), as `l`. */
+/**
+ * One key's rows of a per-contact table indexed (tenant_id, [field,] key, created_at, contact_id),
+ * as `l`.
+ */
 interface KeyRows {
-  table: "contact_labels" | "contact_search_prefixes";
+  table: "contact_labels" | "contact_search_prefixes" | "contact_name_prefixes";
   column: "label_key" | "prefix";
   key: string;
+  /** contact_name_prefixes: which name. */
+  field?: NameField;
 }
+
+const NAME_FIELDS: Readonly<Record<string, NameField>> = { "info.name.first": "first", "info.name.last": "last" };
 
 /** The filter as a list of conditions that must all hold (nested `and`s flattened). */
 function conjuncts(f: Filter): Filter[] {
@@ -138,6 +147,17 @@ function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: 
   const alone = !keyed && ranges.length === 0 && parts.length === 0;
   if (alone && q.sort?.field.path === "createdDate" && search.length === 1 && term !== undefined && isPrefix(term)) {
     return { keyed: { table: "contact_search_prefixes", column: "prefix", key: term }, ranges, rest, search: [] };
+  }
+  // Likewise a short prefix of a name alone (migration 011): the lower-case name's start. One
+  // ending in a space or a control character is left to the filter compiler, as in prefixRuns.
+  const [only] = parts;
+  const field = only?.kind === "startsWith" ? NAME_FIELDS[only.field.path] : undefined;
+  if (!keyed && only?.kind === "startsWith" && field && parts.length === 1 && ranges.length === 0 && search.length === 0 && q.sort?.field.path === "createdDate") {
+    const lp = only.prefix.toLowerCase();
+    const length = [...lp].length;
+    if (length >= 1 && length <= PREFIX_MAX && (lp.codePointAt(lp.length - 1) as number) > 0x20) {
+      return { keyed: { table: "contact_name_prefixes", column: "prefix", key: lp, field }, ranges, rest: { kind: "and", filters: [] }, search };
+    }
   }
   return { ...(keyed ? { keyed } : {}), ranges, rest, search };
 }
@@ -272,8 +292,10 @@ function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.Query
     matching(qb, plan, cx);
     return qb;
   }
-  const { table, column, key } = plan.keyed;
-  const qb = db(`${table} as l`).where("l.tenant_id", tenantId).where(`l.${column}`, key);
+  const { table, column, key, field } = plan.keyed;
+  const qb = db(`${table} as l`).where("l.tenant_id", tenantId);
+  if (field) qb.where("l.field", field);
+  qb.where(`l.${column}`, key);
   // utf8mb4_bin pads with spaces ('a' = 'a '): compare the bytes too, as the filter compiler does.
   if (isMysql(db)) qb.whereRaw(`cast(l.${column} as binary) = ?`, [key]);
   return withContacts(qb, "l", plan, cx);

@@ -4,7 +4,7 @@
  */
 import type { Knex } from "knex";
 import type { StoredContact } from "../domain/contacts.js";
-import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows, type PrefixRow } from "./contact-index.js";
+import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows, KEYED_TABLES, type PrefixRow } from "./contact-index.js";
 import { type Executor, isMysql, selectRows } from "./db.js";
 import type { ContactRow } from "./tables.js";
 
@@ -58,20 +58,24 @@ async function insertIndexRows(trx: Executor, rows: Partial<IndexRows>): Promise
 }
 
 /**
- * Deletes a contact's rows of these index tables. The prefix rows have no index by contact (it
- * would double the largest index table): they are deleted by their keys, the ones `rows` (what
- * indexRows made of the stored contact) holds.
+ * Deletes a contact's rows of these index tables. The prefix tables have no index by contact (it
+ * would double the largest of them): their rows are deleted by their keys (KEYED_TABLES), the
+ * ones `rows` (what indexRows made of the stored contact) holds.
  */
 async function deleteIndexRows(trx: Executor, tenantId: string, contactId: string, rows: IndexRows, tables: readonly string[]) {
   for (const table of tables) {
-    if (table !== "contact_search_prefixes") {
+    if (!(table in KEYED_TABLES)) {
       await trx(table).where({ tenant_id: tenantId, contact_id: contactId }).delete();
       continue;
     }
-    const [first] = rows.contact_search_prefixes;
+    const keyed = rows[table as keyof typeof KEYED_TABLES] as (PrefixRow & Record<string, unknown>)[];
+    const [first] = keyed;
     if (first === undefined) continue;
-    const keys = rows.contact_search_prefixes.map((r) => r.prefix);
-    await trx(table).where({ tenant_id: tenantId, contact_id: contactId, created_at: first.created_at }).whereIn("prefix", keys).delete();
+    const columns = KEYED_TABLES[table as keyof typeof KEYED_TABLES];
+    await trx(table)
+      .where({ tenant_id: tenantId, contact_id: contactId, created_at: first.created_at })
+      .whereIn([...columns], keyed.map((r) => columns.map((k) => r[k] as string)))
+      .delete();
   }
 }
 
@@ -99,10 +103,12 @@ export async function updateContact(trx: Executor, tenantId: string, before: Sto
   const changed = INDEX_TABLE_NAMES.filter((table) => JSON.stringify(oldRows[table]) !== JSON.stringify(newRows[table]));
   if (changed.length === 0) return;
   // Of its ~40 prefix rows, those that go and those that come: a new last name changes a few.
-  const keyOf = (r: PrefixRow) => `${r.created_at} ${r.prefix}`;
-  const [was, is] = [oldRows, newRows].map((rows) => new Set(rows.contact_search_prefixes.map(keyOf))) as [Set<string>, Set<string>];
-  oldRows.contact_search_prefixes = oldRows.contact_search_prefixes.filter((r) => !is.has(keyOf(r)));
-  newRows.contact_search_prefixes = newRows.contact_search_prefixes.filter((r) => !was.has(keyOf(r)));
+  const keyOf = (r: PrefixRow) => JSON.stringify(r);
+  for (const table of Object.keys(KEYED_TABLES) as (keyof typeof KEYED_TABLES)[]) {
+    const [was, is] = [oldRows, newRows].map((rows) => new Set((rows[table] as PrefixRow[]).map(keyOf))) as [Set<string>, Set<string>];
+    (oldRows[table] as PrefixRow[]) = (oldRows[table] as PrefixRow[]).filter((r) => !is.has(keyOf(r)));
+    (newRows[table] as PrefixRow[]) = (newRows[table] as PrefixRow[]).filter((r) => !was.has(keyOf(r)));
+  }
   await deleteIndexRows(trx, tenantId, after.id, oldRows, changed);
   await insertIndexRows(trx, Object.fromEntries(changed.map((table) => [table, newRows[table]])));
 }

@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import { WORDS_MAX } from "../../domain/search.js";
+import { eachContactBatch } from "./contact-batches.js";
 
 /**
  * Every search-token row carries its contact's words (domain/search.ts wordList: " " before each
@@ -30,29 +31,18 @@ function listsSql(ids: readonly string[]): string {
 }
 
 async function fillMysql(knex: Knex): Promise<void> {
-  let after: { tenant_id: string; id: string } | undefined;
-  for (;;) {
-    const page = knex("contacts").select("tenant_id", "id").orderBy([{ column: "tenant_id" }, { column: "id" }]).limit(BATCH);
-    const from = after;
-    if (from) page.where((w) => w.where("tenant_id", ">", from.tenant_id).orWhere((e) => e.where("tenant_id", from.tenant_id).where("id", ">", from.id)));
-    const rows = (await page) as { tenant_id: string; id: string }[];
-    if (rows.length === 0) return;
-    const byTenant = new Map<string, string[]>();
-    for (const r of rows) byTenant.set(r.tenant_id, [...(byTenant.get(r.tenant_id) ?? []), r.id]);
-    for (const [tenantId, ids] of byTenant) {
-      // group_concat stops at group_concat_max_len bytes (1,024 by default): room for WORDS_MAX
-      // characters of up to four bytes, and one more to tell a longer list.
-      await knex.raw(
-        `set statement group_concat_max_len = ${4 * WORDS_MAX + 4} for
-         update contact_search_tokens t join (${listsSql(ids)}) w
-           on w.tenant_id = t.tenant_id and w.contact_id = t.contact_id
-         set t.words = w.words
-         where char_length(w.words) <= ?`,
-        [tenantId, ...ids, WORDS_MAX],
-      );
-    }
-    after = rows.at(-1);
-  }
+  await eachContactBatch(knex, BATCH, async (tenantId, ids) => {
+    // group_concat stops at group_concat_max_len bytes (1,024 by default): room for WORDS_MAX
+    // characters of up to four bytes, and one more to tell a longer list.
+    await knex.raw(
+      `set statement group_concat_max_len = ${4 * WORDS_MAX + 4} for
+       update contact_search_tokens t join (${listsSql(ids)}) w
+         on w.tenant_id = t.tenant_id and w.contact_id = t.contact_id
+       set t.words = w.words
+       where char_length(w.words) <= ?`,
+      [tenantId, ...ids, WORDS_MAX],
+    );
+  });
 }
 
 export async function up(knex: Knex): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import { EMAIL_MARK, PREFIX_MAX } from "../../domain/search.js";
+import { eachContactBatch, lengthsTable } from "./contact-batches.js";
 
 /**
  * contact_search_prefixes: a row per contact and distinct start (1 to PREFIX_MAX characters) of
@@ -24,30 +25,18 @@ export const config = { transaction: false };
 const TABLE = "contact_search_prefixes";
 const BATCH = 1000;
 
-/** `n` = 1 … PREFIX_MAX, as a derived table. */
-const LENGTHS = Array.from({ length: PREFIX_MAX }, (_, i) => `select ${i + 1} as n`).join(" union all ");
+const LENGTHS = lengthsTable(PREFIX_MAX);
 
 async function fillMysql(knex: Knex): Promise<void> {
-  let after: { tenant_id: string; id: string } | undefined;
-  for (;;) {
-    const page = knex("contacts").select("tenant_id", "id").orderBy([{ column: "tenant_id" }, { column: "id" }]).limit(BATCH);
-    const from = after;
-    if (from) page.where((w) => w.where("tenant_id", ">", from.tenant_id).orWhere((e) => e.where("tenant_id", from.tenant_id).where("id", ">", from.id)));
-    const rows = (await page) as { tenant_id: string; id: string }[];
-    if (rows.length === 0) return;
-    const byTenant = new Map<string, string[]>();
-    for (const r of rows) byTenant.set(r.tenant_id, [...(byTenant.get(r.tenant_id) ?? []), r.id]);
-    for (const [tenantId, ids] of byTenant) {
-      await knex.raw(
-        `insert ignore into ${TABLE} (tenant_id, prefix, created_at, contact_id)
-         select distinct t.tenant_id, left(t.token, l.n), t.created_at, t.contact_id
-         from contact_search_tokens t force index (contact_search_tokens_contact_idx) join (${LENGTHS}) l
-         where t.tenant_id = ? and t.contact_id in (${ids.map(() => "?").join(", ")}) and left(t.token, 1) <> ?`,
-        [tenantId, ...ids, EMAIL_MARK],
-      );
-    }
-    after = rows.at(-1);
-  }
+  await eachContactBatch(knex, BATCH, async (tenantId, ids) => {
+    await knex.raw(
+      `insert ignore into ${TABLE} (tenant_id, prefix, created_at, contact_id)
+       select distinct t.tenant_id, left(t.token, l.n), t.created_at, t.contact_id
+       from contact_search_tokens t force index (contact_search_tokens_contact_idx) join (${LENGTHS}) l
+       where t.tenant_id = ? and t.contact_id in (${ids.map(() => "?").join(", ")}) and left(t.token, 1) <> ?`,
+      [tenantId, ...ids, EMAIL_MARK],
+    );
+  });
 }
 
 export async function up(knex: Knex): Promise<void> {

@@ -9,6 +9,7 @@ import * as companyExact from "./20261202_007_company_exact.js";
 import * as emailTokensMarked from "./20261202_008_email_tokens_marked.js";
 import * as searchTokenWords from "./20261202_009_search_token_words.js";
 import * as searchPrefixes from "./20261202_010_search_prefixes.js";
+import * as namePrefixes from "./20261202_011_name_prefixes.js";
 
 interface Migration {
   name: string;
@@ -17,7 +18,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords, searchPrefixes];
+const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords, searchPrefixes, namePrefixes];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],
