@@ -411,7 +411,8 @@ function queryArb(model: QueryModel, contacts: readonly ContactJson[]): fc.Arbit
   const fields = [...model.fields.values()];
   const sortable = fields.filter((f) => f.sortable).map((f) => f.path);
   const sort = fc.record({ field: pick(sortable), order: pick([SortOrder.ASC, SortOrder.DESC, SortOrder.UNSPECIFIED]) });
-  // A name prefix alone: under the default sort, MariaDB pages it as a merge of per-name runs.
+  // A name prefix alone: under the default sort, one of up to four characters reads its
+  // name-prefix rows, a longer one pages (on MariaDB) as a merge of per-name runs.
   const names = fields.filter((f) => f.path === "info.name.first" || f.path === "info.name.last");
   const namePrefix = pick(names).chain((f) => prefixPool(f, contacts).map((p) => ({ [f.path]: { $startsWith: p } }) as Filter));
   const limit = fc.oneof(
