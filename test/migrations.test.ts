@@ -39,9 +39,18 @@ const CONTACTS: StoredContact[] = [
   }),
 );
 
-/** Writes the contacts at the latest schema, then migrates down one at a time until `last` is the latest applied. */
-async function writtenThenDownTo(db: Knex, last: string, contacts: StoredContact[]): Promise<void> {
+interface TenantContacts {
+  tenant: string;
+  contacts: StoredContact[];
+}
+
+/**
+ * Writes the contacts (TENANT's, and other tenants') at the latest schema, then migrates down one
+ * at a time until `last` is the latest applied.
+ */
+async function writtenThenDownTo(db: Knex, last: string, contacts: StoredContact[], others: readonly TenantContacts[] = []): Promise<void> {
   await db.migrate.latest();
+  for (const o of others) await db.transaction((trx) => insertContacts(trx, o.tenant, o.contacts));
   await db.transaction((trx) => insertContacts(trx, TENANT, contacts));
   for (;;) {
     const [completed] = (await db.migrate.list()) as [{ name: string }[], unknown[]];
@@ -49,6 +58,19 @@ async function writtenThenDownTo(db: Knex, last: string, contacts: StoredContact
     if (completed.at(-1)?.name === last) return;
     await db.migrate.down();
   }
+}
+
+/**
+ * Another tenant on either side of TENANT ("a-other", "z-other"), with `sizes` contacts: more than
+ * one batch of a fill on the first side.
+ */
+function otherTenants(sizes: readonly [number, number], first: (i: number) => string): TenantContacts[] {
+  return ["a-other", "z-other"].map((tenant, t) => ({
+    tenant,
+    contacts: Array.from({ length: sizes[t] as number }, (_, i) =>
+      storedContact({ createdDate: 1_700_000_001_000 + i, updatedDate: 1_700_000_001_000 + i, info: { name: { first: first(i), last: tenant } } }),
+    ),
+  }));
 }
 
 /** Opens a fresh database of the store (MariaDB: a new one; SQLite: in memory), closed and dropped after the tests. */
@@ -117,17 +139,9 @@ describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) 
       storedContact({ createdDate: 1_700_000_000_100, updatedDate: 1_700_000_000_100, info: { name: { first: "Many" }, emails: { items: many.map((email) => ({ email })) } } }),
     ];
     expect(wordList(searchTokens((contacts.at(-1) as StoredContact).info))).toBeNull();
-    // Another tenant on either side of TENANT, with more contacts than one batch of the fill.
-    const others = ["a-other", "z-other"].map((tenant, t) => ({
-      tenant,
-      contacts: Array.from({ length: t === 0 ? 700 : 20 }, (_, i) =>
-        storedContact({ createdDate: 1_700_000_001_000 + i, updatedDate: 1_700_000_001_000 + i, info: { name: { first: `Name${i}`, last: tenant } } }),
-      ),
-    }));
+    const others = otherTenants([700, 20], (i) => `Name${i}`);
     const db = await open();
-    await db.migrate.latest();
-    for (const o of others) await db.transaction((trx) => insertContacts(trx, o.tenant, o.contacts));
-    await writtenThenDownTo(db, emailTokensMarked.name, contacts);
+    await writtenThenDownTo(db, emailTokensMarked.name, contacts, others);
     expect(await db.schema.hasColumn("contact_search_tokens", "words")).toBe(false);
 
     await db.migrate.latest();
@@ -182,17 +196,9 @@ for (const { title, migration, before, table, expected } of PREFIX_MIGRATIONS) {
     const open = freshDatabase(store);
 
     it("gives every contact the rows a write makes (in batches, across tenants; run again after an interruption, it completes the fill)", async () => {
-      // Another tenant on either side of TENANT, with more contacts than one batch of the fill.
-      const others = ["a-other", "z-other"].map((tenant, t) => ({
-        tenant,
-        contacts: Array.from({ length: t === 0 ? 1_100 : 20 }, (_, i) =>
-          storedContact({ createdDate: 1_700_000_001_000 + i, updatedDate: 1_700_000_001_000 + i, info: { name: { first: `N${i}`, last: tenant } } }),
-        ),
-      }));
+      const others = otherTenants([1_100, 20], (i) => `N${i}`);
       const db = await open();
-      await db.migrate.latest();
-      for (const o of others) await db.transaction((trx) => insertContacts(trx, o.tenant, o.contacts));
-      await writtenThenDownTo(db, before, PREFIX_CONTACTS);
+      await writtenThenDownTo(db, before, PREFIX_CONTACTS, others);
       expect(await db.schema.hasTable(table)).toBe(false);
 
       await db.migrate.latest();

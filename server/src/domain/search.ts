@@ -80,15 +80,15 @@ export function isPrefix(term: string): boolean {
   return term !== "" && !term.startsWith(EMAIL_MARK) && [...term].length <= PREFIX_MAX;
 }
 
+/** The starts of a text, 1 to PREFIX_MAX characters (code points) each, shortest first. */
+export function starts(text: string): string[] {
+  const chars = [...text].slice(0, PREFIX_MAX);
+  return chars.map((_, i) => chars.slice(0, i + 1).join(""));
+}
+
 /** The distinct starts of a contact's words, 1 to PREFIX_MAX characters each, sorted. */
 export function searchPrefixes(tokens: readonly string[]): string[] {
-  const out = new Set<string>();
-  for (const t of tokens) {
-    if (t.startsWith(EMAIL_MARK)) continue;
-    const chars = [...t];
-    for (let n = 1; n <= Math.min(PREFIX_MAX, chars.length); n++) out.add(chars.slice(0, n).join(""));
-  }
-  return [...out].sort();
+  return [...new Set(tokens.filter((t) => !t.startsWith(EMAIL_MARK)).flatMap(starts))].sort();
 }
 
 /** The words of a search string; a contact must have a token starting with each. */

@@ -6,7 +6,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { emailKey, phoneKey, primaryEmail, primaryPhone } from "../domain/contact-info.js";
 import type { StoredContact } from "../domain/contacts.js";
-import { PREFIX_MAX, searchPrefixes, searchTokens, wordList } from "../domain/search.js";
+import { searchPrefixes, searchTokens, starts, wordList } from "../domain/search.js";
 import type { ContactRow } from "./tables.js";
 
 export const SORT_KEY_LENGTH = 190;
@@ -90,35 +90,19 @@ export interface PrefixRow {
   contact_id: string;
 }
 
-/** A row of contact_name_prefixes (migration 011): one start of the contact's lower-case first or last name. */
-export interface NamePrefixRow extends PrefixRow {
-  field: NameField;
-}
-
 export type NameField = "first" | "last";
+
+/** A row of contact_search_prefixes (migration 010), or of contact_name_prefixes (011, with `field`). */
+export type KeyedRow = PrefixRow & { field?: NameField };
 
 /** The index tables read by key alone, deleted by key (store/contacts.ts), and their key columns. */
 export const KEYED_TABLES = {
   contact_search_prefixes: ["prefix"],
   contact_name_prefixes: ["field", "prefix"],
 } as const;
-type KeyedTable = keyof typeof KEYED_TABLES;
+export type KeyedTable = keyof typeof KEYED_TABLES;
 
-export type IndexRows = Record<Exclude<(typeof INDEX_TABLE_NAMES)[number], KeyedTable>, object[]> & {
-  contact_search_prefixes: PrefixRow[];
-  contact_name_prefixes: NamePrefixRow[];
-};
-
-/**
- * The starts, 1 to PREFIX_MAX characters, of a lower-case name (the text `$startsWith` compares
- * a lower-case prefix with).
- */
-export function namePrefixes(name: string | undefined): string[] {
-  const lc = textColumns(name).lc;
-  if (lc === null) return [];
-  const chars = [...lc];
-  return [...new Set(Array.from({ length: Math.min(PREFIX_MAX, chars.length) }, (_, i) => chars.slice(0, i + 1).join("")))];
-}
+export type IndexRows = Record<Exclude<(typeof INDEX_TABLE_NAMES)[number], KeyedTable>, object[]> & Record<KeyedTable, KeyedRow[]>;
 
 export const INDEX_TABLE_NAMES = [
   "contact_emails",
@@ -176,7 +160,8 @@ export function indexRows(tenantId: string, c: StoredContact): IndexRows {
     contact_search_tokens: tokens.map((token) => ({ tenant_id: tenantId, token, contact_id: c.id, created_at: c.createdDate, words })),
     contact_search_prefixes: searchPrefixes(tokens).map((prefix) => ({ tenant_id: tenantId, prefix, created_at: c.createdDate, contact_id: c.id })),
     contact_name_prefixes: (["first", "last"] as const).flatMap((field) =>
-      namePrefixes(info.name?.[field]).map((prefix) => ({ tenant_id: tenantId, field, prefix, created_at: c.createdDate, contact_id: c.id })),
+      // The starts of the lower-case name: the text `$startsWith` compares a lower-case prefix with.
+      starts(textColumns(info.name?.[field]).lc ?? "").map((prefix) => ({ tenant_id: tenantId, field, prefix, created_at: c.createdDate, contact_id: c.id })),
     ),
   };
 }

@@ -140,26 +140,38 @@ function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: 
     parts = parts.filter((f) => !conditions.includes(f as Comparison));
   }
   const rest: Filter = parts.length === 1 ? (parts[0] as Filter) : { kind: "and", filters: parts };
-  // One short search word alone under the creation-date sort: its prefix's rows are its contacts
-  // in page order, each once (migration 010). With other conditions, it is one of them: walking
-  // its rows in page order while testing a rare condition would read most of them.
-  const [term] = search;
-  const alone = !keyed && ranges.length === 0 && parts.length === 0;
-  if (alone && q.sort?.field.path === "createdDate" && search.length === 1 && term !== undefined && isPrefix(term)) {
-    return { keyed: { table: "contact_search_prefixes", column: "prefix", key: term }, ranges, rest, search: [] };
-  }
-  // Likewise a short prefix of a name alone (migration 011): the lower-case name's start. One
-  // ending in a space or a control character is left to the filter compiler, as in prefixRuns.
-  const [only] = parts;
-  const field = only?.kind === "startsWith" ? NAME_FIELDS[only.field.path] : undefined;
-  if (!keyed && only?.kind === "startsWith" && field && parts.length === 1 && ranges.length === 0 && search.length === 0 && q.sort?.field.path === "createdDate") {
-    const lp = only.prefix.toLowerCase();
-    const length = [...lp].length;
-    if (length >= 1 && length <= PREFIX_MAX && (lp.codePointAt(lp.length - 1) as number) > 0x20) {
-      return { keyed: { table: "contact_name_prefixes", column: "prefix", key: lp, field }, ranges, rest: { kind: "and", filters: [] }, search };
-    }
-  }
+  // Alone under the creation-date sort, a short search word or name prefix is one key of a prefix
+  // table: its contacts, each once, in page order. With other conditions it is one of them:
+  // walking its rows in page order while testing a rare condition would read most of them.
+  const short = !keyed && ranges.length === 0 && q.sort?.field.path === "createdDate" ? prefixKey(parts, search) : undefined;
+  // The key is the whole query: no condition is left to test.
+  if (short) return { keyed: short, ranges, rest: { kind: "and", filters: [] }, search: [] };
   return { ...(keyed ? { keyed } : {}), ranges, rest, search };
+}
+
+/**
+ * False for a prefix ending in a space or a control character (or empty), which is left to the
+ * filter compiler (MariaDB's PAD SPACE comparison).
+ */
+function endsAboveSpace(prefix: string): boolean {
+  return prefix !== "" && (prefix.codePointAt(prefix.length - 1) as number) > 0x20;
+}
+
+/**
+ * The prefix-table key of a query that is one search word of up to PREFIX_MAX characters
+ * (contact_search_prefixes, migration 010), or one name `$startsWith` that short (its lower-case
+ * form in contact_name_prefixes, migration 011), and nothing else.
+ */
+function prefixKey(parts: readonly Filter[], search: readonly string[]): KeyRows | undefined {
+  const [term] = search;
+  const [only] = parts;
+  if (parts.length === 0 && search.length === 1 && term !== undefined && isPrefix(term)) {
+    return { table: "contact_search_prefixes", column: "prefix", key: term };
+  }
+  if (search.length > 0 || parts.length !== 1 || only?.kind !== "startsWith") return undefined;
+  const field = NAME_FIELDS[only.field.path];
+  const lp = only.prefix.toLowerCase();
+  return field && [...lp].length <= PREFIX_MAX && endsAboveSpace(lp) ? { table: "contact_name_prefixes", column: "prefix", key: lp, field } : undefined;
 }
 
 /** The contact_field_values rows (as `v`) of one field within its merged range. */
@@ -375,9 +387,7 @@ async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): 
     // The name key holds the first SORT_KEY_LENGTH characters.
     if ([...prefix].length > SORT_KEY_LENGTH) return undefined;
   } else return undefined;
-  // A prefix ending in a space or a control character is left to the filter compiler (MariaDB's
-  // PAD SPACE comparison).
-  if (!source || prefix === "" || (prefix.codePointAt(prefix.length - 1) as number) <= 0x20) return undefined;
+  if (!source || !endsAboveSpace(prefix)) return undefined;
   // One index entry per key: MariaDB's loose index scan ("Using index for group-by"), which a
   // condition beyond the key range would turn off; the keys are checked for the prefix here.
   const groups = cx.db

@@ -4,7 +4,7 @@
  */
 import type { Knex } from "knex";
 import type { StoredContact } from "../domain/contacts.js";
-import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows, KEYED_TABLES, type PrefixRow } from "./contact-index.js";
+import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows, KEYED_TABLES, type KeyedRow, type KeyedTable } from "./contact-index.js";
 import { type Executor, isMysql, selectRows } from "./db.js";
 import type { ContactRow } from "./tables.js";
 
@@ -68,10 +68,10 @@ async function deleteIndexRows(trx: Executor, tenantId: string, contactId: strin
       await trx(table).where({ tenant_id: tenantId, contact_id: contactId }).delete();
       continue;
     }
-    const keyed = rows[table as keyof typeof KEYED_TABLES] as (PrefixRow & Record<string, unknown>)[];
+    const keyed = rows[table as KeyedTable];
     const [first] = keyed;
     if (first === undefined) continue;
-    const columns = KEYED_TABLES[table as keyof typeof KEYED_TABLES];
+    const columns = KEYED_TABLES[table as KeyedTable];
     await trx(table)
       .where({ tenant_id: tenantId, contact_id: contactId, created_at: first.created_at })
       .whereIn([...columns], keyed.map((r) => columns.map((k) => r[k] as string)))
@@ -94,6 +94,12 @@ export async function insertContacts(trx: Knex.Transaction, tenantId: string, co
   await insertIndexRows(trx, Object.fromEntries(INDEX_TABLE_NAMES.map((table) => [table, all.flatMap((rows) => rows[table])])));
 }
 
+/** The rows of `a` that `b` does not hold (rows made by indexRows, so alike in key order). */
+function without(a: readonly KeyedRow[], b: readonly KeyedRow[]): KeyedRow[] {
+  const held = new Set(b.map((r) => JSON.stringify(r)));
+  return a.filter((r) => !held.has(JSON.stringify(r)));
+}
+
 /** Writes a changed contact; rewrites only the index rows that changed. */
 export async function updateContact(trx: Executor, tenantId: string, before: StoredContact, after: StoredContact): Promise<void> {
   const { tenant_id: _t, id: _i, ...columns } = contactRow(tenantId, after);
@@ -103,14 +109,14 @@ export async function updateContact(trx: Executor, tenantId: string, before: Sto
   const changed = INDEX_TABLE_NAMES.filter((table) => JSON.stringify(oldRows[table]) !== JSON.stringify(newRows[table]));
   if (changed.length === 0) return;
   // Of its ~40 prefix rows, those that go and those that come: a new last name changes a few.
-  const keyOf = (r: PrefixRow) => JSON.stringify(r);
-  for (const table of Object.keys(KEYED_TABLES) as (keyof typeof KEYED_TABLES)[]) {
-    const [was, is] = [oldRows, newRows].map((rows) => new Set((rows[table] as PrefixRow[]).map(keyOf))) as [Set<string>, Set<string>];
-    (oldRows[table] as PrefixRow[]) = (oldRows[table] as PrefixRow[]).filter((r) => !is.has(keyOf(r)));
-    (newRows[table] as PrefixRow[]) = (newRows[table] as PrefixRow[]).filter((r) => !was.has(keyOf(r)));
+  const gone = { ...oldRows };
+  const come = { ...newRows };
+  for (const table of Object.keys(KEYED_TABLES) as KeyedTable[]) {
+    gone[table] = without(oldRows[table], newRows[table]);
+    come[table] = without(newRows[table], oldRows[table]);
   }
-  await deleteIndexRows(trx, tenantId, after.id, oldRows, changed);
-  await insertIndexRows(trx, Object.fromEntries(changed.map((table) => [table, newRows[table]])));
+  await deleteIndexRows(trx, tenantId, after.id, gone, changed);
+  await insertIndexRows(trx, Object.fromEntries(changed.map((table) => [table, come[table]])));
 }
 
 export async function deleteContact(trx: Executor, tenantId: string, c: StoredContact): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Knex } from "knex";
 import { EMAIL_MARK, PREFIX_MAX } from "../../domain/search.js";
-import { eachContactBatch, lengthsTable } from "./contact-batches.js";
+import { createPrefixTable, eachContactBatch, lengthsTable } from "./contact-batches.js";
 
 /**
  * contact_search_prefixes: a row per contact and distinct start (1 to PREFIX_MAX characters) of
@@ -40,21 +40,8 @@ async function fillMysql(knex: Knex): Promise<void> {
 }
 
 export async function up(knex: Knex): Promise<void> {
-  const mysql = knex.client.config.client === "mysql2";
-  if (!(await knex.schema.hasTable(TABLE))) {
-    await knex.schema.createTable(TABLE, (t) => {
-      if (mysql) {
-        t.charset("utf8mb4");
-        t.collate("utf8mb4_nopad_bin");
-      }
-      t.string("tenant_id", 64).notNullable();
-      t.string("prefix", PREFIX_MAX).notNullable();
-      t.bigInteger("created_at").notNullable();
-      t.string("contact_id", 36).notNullable();
-      t.primary(["tenant_id", "prefix", "created_at", "contact_id"], `${TABLE}_pk`);
-    });
-  }
-  if (mysql) return fillMysql(knex);
+  await createPrefixTable(knex, TABLE, []);
+  if (knex.client.config.client === "mysql2") return fillMysql(knex);
   await knex.raw(
     `insert or ignore into ${TABLE} (tenant_id, prefix, created_at, contact_id)
      select distinct t.tenant_id, substr(t.token, 1, l.n), t.created_at, t.contact_id

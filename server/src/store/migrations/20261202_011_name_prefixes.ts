@@ -1,10 +1,10 @@
 import type { Knex } from "knex";
 import { PREFIX_MAX } from "../../domain/search.js";
-import { eachContactBatch, lengthsTable } from "./contact-batches.js";
+import { createPrefixTable, eachContactBatch, lengthsTable } from "./contact-batches.js";
 
 /**
  * contact_name_prefixes: a row per contact, name field (first, last) and start (1 to PREFIX_MAX
- * characters) of that lower-case name (store/contact-index.ts namePrefixes), in (tenant_id, field,
+ * characters) of that lower-case name (domain/search.ts starts, of the name's lower-case column), in (tenant_id, field,
  * prefix, created_at, contact_id) order. A `$startsWith` of up to PREFIX_MAX characters on a name,
  * alone under the creation-date sort, is then one range of this index: its contacts in page order,
  * counted by reading that range alone — where before, the distinct names with the prefix were
@@ -36,20 +36,7 @@ function rowsSql(field: (typeof FIELDS)[number], start: "left" | "substr", where
 
 export async function up(knex: Knex): Promise<void> {
   const mysql = knex.client.config.client === "mysql2";
-  if (!(await knex.schema.hasTable(TABLE))) {
-    await knex.schema.createTable(TABLE, (t) => {
-      if (mysql) {
-        t.charset("utf8mb4");
-        t.collate("utf8mb4_nopad_bin");
-      }
-      t.string("tenant_id", 64).notNullable();
-      t.string("field", 5).notNullable();
-      t.string("prefix", PREFIX_MAX).notNullable();
-      t.bigInteger("created_at").notNullable();
-      t.string("contact_id", 36).notNullable();
-      t.primary(["tenant_id", "field", "prefix", "created_at", "contact_id"], `${TABLE}_pk`);
-    });
-  }
+  await createPrefixTable(knex, TABLE, ["field"]);
   const columns = `${TABLE} (tenant_id, field, prefix, created_at, contact_id)`;
   if (!mysql) {
     for (const field of FIELDS) await knex.raw(`insert or ignore into ${columns} ${rowsSql(field, "substr", "1 = 1")}`);

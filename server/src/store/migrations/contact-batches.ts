@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { PREFIX_MAX } from "../../domain/search.js";
 
 /**
  * Calls `work` for every contact, `size` contacts at a time in (tenant_id, id) order, with one
@@ -24,4 +25,25 @@ export async function eachContactBatch(knex: Knex, size: number, work: (tenantId
 /** `n` = 1 … max, as a derived table. */
 export function lengthsTable(max: number): string {
   return Array.from({ length: max }, (_, i) => `select ${i + 1} as n`).join(" union all ");
+}
+
+/**
+ * Creates a prefix table (migrations 010, 011) unless it exists (a re-run after an interruption):
+ * tenant_id, the `before` columns (short strings), prefix, created_at, contact_id, all of them
+ * the primary key, in that order; compared as bytes on MariaDB.
+ */
+export async function createPrefixTable(knex: Knex, table: string, before: readonly string[]): Promise<void> {
+  if (await knex.schema.hasTable(table)) return;
+  await knex.schema.createTable(table, (t) => {
+    if (knex.client.config.client === "mysql2") {
+      t.charset("utf8mb4");
+      t.collate("utf8mb4_nopad_bin");
+    }
+    t.string("tenant_id", 64).notNullable();
+    for (const column of before) t.string(column, 5).notNullable();
+    t.string("prefix", PREFIX_MAX).notNullable();
+    t.bigInteger("created_at").notNullable();
+    t.string("contact_id", 36).notNullable();
+    t.primary(["tenant_id", ...before, "prefix", "created_at", "contact_id"], `${table}_pk`);
+  });
 }
