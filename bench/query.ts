@@ -25,7 +25,8 @@
  * (append the table to bench/RESULTS.md), --explain (print EXPLAIN of each shape's page query),
  * --statements (raw time of each statement of a call), --slowest N (the N slowest calls of each
  * shape, with their requests and totals),
- * --tenant T (bench-big).
+ * --tenant T (bench-big), --no-collect (no young-generation collection of this process before
+ * each timed call; see collector()).
  *
  * Stalls: a process per core (pinned with taskset) runs a 1 ms timer and reports every gap of
  * more than STALL_MS (the core not running it: on this VM an idle timer sees a 15–35 ms gap every few seconds);
@@ -36,7 +37,9 @@ import { randomUUID } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { createHistogram } from "node:perf_hooks";
+import { createHistogram, PerformanceObserver } from "node:perf_hooks";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { create, fromBinary, type JsonObject, toBinary } from "@bufbuild/protobuf";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { createClient, type Interceptor } from "@connectrpc/connect";
@@ -106,6 +109,25 @@ interface Shape {
    * as a ratio are then measured under the same conditions, not minutes apart.
    */
   companion?: Request;
+}
+
+/**
+ * This process's young generation collected before each timed call (server, raw and companion
+ * alike) unless --no-collect: the capture server and the raw replay in this process make
+ * garbage, and a collection of it falling inside a timed call would be timed as the server's or
+ * the SQL's. (A full collection before each call instead made every call slower: its concurrent
+ * sweeping ran on the other core during the call.) `pauses` are all of this process's
+ * collections (performance.now() ms), to count those that still fall inside a timed call.
+ */
+function collector(): { collect: () => void; pauses: { from: number; to: number }[]; stop: () => void } {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as (options: { type: "minor" }) => void;
+  const pauses: { from: number; to: number }[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) pauses.push({ from: e.startTime, to: e.startTime + e.duration });
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return { collect: args.includes("--no-collect") ? () => undefined : () => gc({ type: "minor" }), pauses, stop: () => observer.disconnect() };
 }
 
 /** A gap of the stall monitor's 1 ms timer beyond this many ms is a stall. */
@@ -388,6 +410,8 @@ async function main(dbUrl: string): Promise<void> {
     stalls: { n: number; max: number };
     /** p99 of the calls no stall fell into, and how many server calls those were. */
     calm: { server: number; raw: number; n: number };
+    /** Collections of this process's garbage that fell inside its timed calls. */
+    collections: number;
     /** The companion request's server times, when the shape has one. */
     companion?: { p50: number; p99: number };
   }
@@ -436,6 +460,7 @@ async function main(dbUrl: string): Promise<void> {
   }
 
   const monitor = stallMonitor();
+  const gc = collector();
   for (const shape of shapes) {
     if (ONLY && !ONLY.includes(shape.id)) continue;
     console.log(`${shape.name}: preparing ${RUNS} requests`);
@@ -449,7 +474,7 @@ async function main(dbUrl: string): Promise<void> {
     const slow: { us: number; req: Request; total: number; at: number }[] = [];
     let plan = "";
     /** Every timed call, for telling those a machine stall fell into. */
-    const calls: { side: "server" | "raw"; at: number; until: number; us: number }[] = [];
+    const calls: { side: "server" | "raw"; at: number; until: number; from: number; to: number; us: number }[] = [];
     const companion = createHistogram();
     const companionBytes = shape.companion && Buffer.from(toBinary(QueryContactsRequestSchema, create(QueryContactsRequestSchema, shape.companion as never)));
     for (const [i, req] of reqs.entries()) {
@@ -459,19 +484,21 @@ async function main(dbUrl: string): Promise<void> {
       totals.push(res.pagingMetadata?.tooManyToCount ? Number.POSITIVE_INFINITY : (res.pagingMetadata?.total ?? res.contacts));
       if (i === 0) plan = await planOf(sql);
       const timeServer = async () => {
-        const [at, t] = [Date.now(), process.hrtime.bigint()];
+        gc.collect();
+        const [at, from, t] = [Date.now(), performance.now(), process.hrtime.bigint()];
         await timedCall(bytes);
         const us = Math.max(1, Number((process.hrtime.bigint() - t) / 1000n));
         server.record(us);
-        calls.push({ side: "server", at, until: Date.now(), us });
+        calls.push({ side: "server", at, until: Date.now(), from, to: performance.now(), us });
         if (SLOWEST > 0) slow.push({ us, req, total: totals[totals.length - 1] ?? 0, at });
       };
       const timeRaw = async () => {
-        const [at, t] = [Date.now(), process.hrtime.bigint()];
+        gc.collect();
+        const [at, from, t] = [Date.now(), performance.now(), process.hrtime.bigint()];
         await runRaw(sql);
         const us = Math.max(1, Number((process.hrtime.bigint() - t) / 1000n));
         rawH.record(us);
-        calls.push({ side: "raw", at, until: Date.now(), us });
+        calls.push({ side: "raw", at, until: Date.now(), from, to: performance.now(), us });
       };
       if (i % 2 === 0) {
         await timeServer();
@@ -481,6 +508,7 @@ async function main(dbUrl: string): Promise<void> {
         await timeServer();
       }
       if (companionBytes) {
+        gc.collect();
         const t = process.hrtime.bigint();
         await timedCall(companionBytes);
         companion.record(Math.max(1, Number((process.hrtime.bigint() - t) / 1000n)));
@@ -491,6 +519,7 @@ async function main(dbUrl: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
     const overlapping = (c: { at: number; until: number }) => monitor.stalls.filter((st) => st.at >= c.at && st.at - st.ms <= c.until + 1);
     const stalled = [...new Set(calls.flatMap(overlapping))];
+    const collections = gc.pauses.filter((p) => calls.some((c) => p.to > c.from && p.from < c.to)).length;
     const calm = { server: createHistogram(), raw: createHistogram() };
     for (const c of calls) if (overlapping(c).length === 0) calm[c.side].record(c.us);
     const finite = totals.filter(Number.isFinite).sort((a, b) => a - b);
@@ -509,6 +538,7 @@ async function main(dbUrl: string): Promise<void> {
       load: [loadBefore, loadavg()[0] ?? 0],
       stalls: { n: stalled.length, max: Math.max(0, ...stalled.map((st) => st.ms)) },
       calm: { server: ms(calm.server, 99), raw: ms(calm.raw, 99), n: calm.server.count },
+      collections,
       ...(companionBytes ? { companion: { p50: ms(companion, 50), p99: ms(companion, 99) } } : {}),
     };
     results.push(r);
@@ -523,21 +553,22 @@ async function main(dbUrl: string): Promise<void> {
     console.log(
       `  server p50 ${r.server.p50.toFixed(2)} ms p99 ${r.server.p99.toFixed(2)} ms | raw p50 ${r.raw.p50.toFixed(2)} ms p99 ${r.raw.p99.toFixed(2)} ms | ` +
         `ratio ${(r.server.p50 / r.raw.p50).toFixed(2)} / ${(r.server.p99 / r.raw.p99).toFixed(2)} | ${statements} statements | matches ${matches} | ` +
-        `load ${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | stalls ${stallText(r)}; without them server p99 ${r.calm.server.toFixed(2)} raw p99 ${r.calm.raw.toFixed(2)} (${r.calm.n} calls) | ${plan}`,
+        `load ${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | bench GCs in timed calls ${r.collections} | stalls ${stallText(r)}; without them server p99 ${r.calm.server.toFixed(2)} raw p99 ${r.calm.raw.toFixed(2)} (${r.calm.n} calls) | ${plan}`,
     );
   }
   monitor.stop();
+  gc.stop();
 
   // ---- report ------------------------------------------------------------------------------
   const f = (x: number) => x.toFixed(1);
   const table = [
-    `| shape | server p50 | server p99 | raw SQL p50 | raw SQL p99 | ratio p50 | ratio p99 | target p99 ≤ 25 ms | matches (total) | load avg | stalls > ${STALL_MS} ms | server / raw p99 of calls without one | plan of the page query (table:access(key)) |`,
-    "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---|---|",
+    `| shape | server p50 | server p99 | raw SQL p50 | raw SQL p99 | ratio p50 | ratio p99 | target p99 ≤ 25 ms | matches (total) | load avg | bench GCs in timed calls | stalls > ${STALL_MS} ms | server / raw p99 of calls without one | plan of the page query (table:access(key)) |`,
+    "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|---|---|",
     ...results.map(
       (r) =>
         `| ${r.shape.name} | ${f(r.server.p50)} | ${f(r.server.p99)} | ${f(r.raw.p50)} | ${f(r.raw.p99)} | ${(r.server.p50 / r.raw.p50).toFixed(2)} | ` +
         `${(r.server.p99 / r.raw.p99).toFixed(2)} | ${r.shape.indexed ? (r.server.p99 <= 25 ? "met" : `missed by ${f(r.server.p99 - 25)} ms`) : "—"} | ${r.matches} | ` +
-        `${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | ${stallText(r)} | ${f(r.calm.server)} / ${f(r.calm.raw)} (${r.calm.n}) | ${r.plan.replace(/\|/g, "\\|")} |`,
+        `${r.load[0].toFixed(1)}→${r.load[1].toFixed(1)} | ${r.collections} | ${stallText(r)} | ${f(r.calm.server)} / ${f(r.calm.raw)} (${r.calm.n}) | ${r.plan.replace(/\|/g, "\\|")} |`,
     ),
   ];
   const d0 = results.find((r) => r.shape.id === "cursor0");
