@@ -20,7 +20,8 @@
  * are timed back to back, alternating which goes first. Latencies go into
  * perf_hooks.createHistogram(). Ratio = server / raw at p50 and at p99.
  *
- * Options: --in-process, --runs N (200 per shape), --only a,b (shape ids: email, prefix, label, range, company,
+ * Options: --in-process, --runs N (1000 per shape: a p99 of 200 calls is their second slowest, so
+ * one stall more or less moves it; of 1000, the tenth), --only a,b (shape ids: email, prefix, label, range, company,
  * search, cursor0, cursorN, offset), --depth N (500000), --write
  * (append the table to bench/RESULTS.md), --explain (print EXPLAIN of each shape's page query),
  * --statements (raw time of each statement of a call), --slowest N (the N slowest calls of each
@@ -71,7 +72,7 @@ const opt = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const RUNS = Number(opt("runs") ?? 200);
+const RUNS = Number(opt("runs") ?? 1000);
 const DEPTH = Number(opt("depth") ?? 500_000);
 const ONLY = opt("only")?.split(",");
 const TENANT = opt("tenant") ?? BIG_TENANT;
