@@ -932,6 +932,28 @@ describe.each(STORES)("contact queries on %s", (store) => {
         cursor = res.pagingMetadata?.cursors?.next;
       }
       expect(seen).toEqual(expected.slice(0, 300));
+      // Two words matching the same contacts: offset paging finds them all once with their
+      // creation dates (up to the 10,000 it counts) and sorts them; cursor paging, which looks for
+      // no more than 5,000, finds more and pages by intersecting the words in the page query.
+      const twoWords = await dense.contacts.queryContacts({ search: "st s", query: { pagingMethod: { case: "paging", value: { limit: 50, offset: 5_000 } } } });
+      expect(twoWords.contacts.map((x) => x.id)).toEqual(expected.slice(5_000, 5_050));
+      expect(twoWords.pagingMetadata).toMatchObject({ count: 50, total: expected.length, tooManyToCount: false, hasNext: true });
+      const stones = new Set(bulk.filter((b) => b.info.name?.last === "stone").map((b) => b.id));
+      const stone = expected.filter((id) => stones.has(id));
+      const last = await dense.contacts.queryContacts({ search: "sto st", query: { pagingMethod: { case: "paging", value: { limit: 50, offset: stone.length - 20 } } } });
+      expect(last.contacts.map((x) => x.id)).toEqual(stone.slice(-20));
+      expect(last.pagingMetadata).toMatchObject({ count: 20, total: stone.length, hasNext: false });
+      cursor = undefined;
+      seen.length = 0;
+      for (let i = 0; i < 3; i++) {
+        const res = await dense.contacts.queryContacts({
+          search: "s st",
+          query: { sort: [{ fieldName: "createdDate", order: SortOrder.ASC }], pagingMethod: { case: "cursorPaging", value: { limit: 100, ...(cursor ? { cursor } : {}) } } },
+        });
+        seen.push(...res.contacts.map((x) => x.id));
+        cursor = res.pagingMetadata?.cursors?.next;
+      }
+      expect(seen).toEqual([...expected].reverse().slice(0, 300));
     }, 120_000);
   });
 

@@ -90,6 +90,19 @@ interface Plan {
   intersect?: boolean;
   /** The contacts the search words match, found first (then `search` is empty). */
   ids?: string[];
+  /**
+   * Search words alone under the creation-date sort: every contact they match, with its creation
+   * date, found first (then `search` is empty); the page is sorted from these.
+   */
+  known?: Match[];
+  /** The matches, counted up to the count's cap (and one more) while the search was planned. */
+  found?: number;
+}
+
+/** A contact a query matches, with its creation date. */
+interface Match {
+  id: string;
+  createdAt: number;
 }
 
 /**
@@ -204,9 +217,9 @@ function termContacts(db: Knex, tenantId: string, term: string): Knex.QueryBuild
  * (migration 009) — a read of one index range instead of an index probe per contact and word.
  * A row without the list (a contact with more words than it holds) has the word looked up.
  */
-function tokenIntersection(db: Knex, tenantId: string, terms: readonly string[]): Knex.QueryBuilder {
+function tokenIntersection(db: Knex, tenantId: string, terms: readonly string[], withCreated = false): Knex.QueryBuilder {
   const [first = "", ...others] = terms;
-  const q = tokenQuery(db, tenantId, first).distinct("t.contact_id");
+  const q = withCreated ? tokenQuery(db, tenantId, first).distinct("t.contact_id", "t.created_at") : tokenQuery(db, tenantId, first).distinct("t.contact_id");
   // Compared as bytes: MariaDB's LIKE in a character set costs several times more per row.
   const words = isMysql(db) ? "cast(t.words as binary)" : "t.words";
   others.forEach((term, i) => {
@@ -232,14 +245,24 @@ async function tokenRows(cx: CompileContext, term: string, cap: number): Promise
 /**
  * Several search words on MariaDB: they are intersected on the token table, led by the word with
  * the fewest tokens (capped counts of each word's token range, an index-only read). When they
- * match few contacts, those are found here, once, and the query takes them by id.
+ * match few contacts, those are found here, once, and the query takes them by id. When they are
+ * the whole query, under the creation-date sort, their matches are found here with their creation
+ * dates (the token rows carry it) up to the count's cap: then the page is sorted from those and
+ * the count is theirs, instead of a count and a page that each intersect the words again.
  */
-async function intersectSearch(cx: CompileContext, plan: Plan): Promise<Plan> {
+async function intersectSearch(cx: CompileContext, plan: Plan, q: Pick<ContactPageQuery, "sort" | "countUpTo">): Promise<Plan> {
   if (!isMysql(cx.db) || plan.search.length < 2) return plan;
   const counts = await Promise.all(plan.search.map(async (term) => ({ term, n: await tokenRows(cx, term, WORD_COUNT_CAP) })));
   // Equal counts (both at the cap): the longer word first, the likelier to be the rarer.
   counts.sort((a, b) => a.n - b.n || [...b.term].length - [...a.term].length);
   const search = counts.map((c) => c.term);
+  const alone = q.sort?.field.path === "createdDate" && plan.keyed === undefined && plan.ranges.length === 0 && conjuncts(plan.rest).length === 0;
+  if (alone) {
+    const cap = Math.max(q.countUpTo ?? 0, SELECTIVE);
+    const rows = (await tokenIntersection(cx.db, cx.tenantId, search, true).limit(cap + 1)) as { contact_id: string; created_at: number | string }[];
+    if (rows.length > cap) return { ...plan, search, intersect: true, found: rows.length };
+    return { ...plan, search: [], known: rows.map((r) => ({ id: r.contact_id, createdAt: Number(r.created_at) })) };
+  }
   const found = (await tokenIntersection(cx.db, cx.tenantId, search).limit(SELECTIVE + 1)) as { contact_id: string }[];
   if (found.length > SELECTIVE) return { ...plan, search, intersect: true };
   return { ...plan, search: [], ids: found.map((r) => r.contact_id) };
@@ -419,7 +442,8 @@ function sortedByEquality(plan: Plan, sort: Sort): boolean {
 
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {
   const { db, tenantId } = cx;
-  let plan = await intersectSearch(cx, planQuery(q, cx));
+  let plan = await intersectSearch(cx, planQuery(q, cx), q);
+  if (plan.known) return knownPage(cx, plan.known, q);
   const dir = q.sort.descending ? "desc" : "asc";
   // A filtered query on MariaDB counts its matches first (up to what offset paging asks for, or
   // just far enough to tell): how many there are decides how the page is found. Not when one
@@ -427,10 +451,10 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   // A name prefix or one search word with few distinct keys (names, tokens) may page as a merge
   // of their runs: the runs are found beside the count, and a name prefix's page is read beside
   // it too (its runs are its page whatever the count).
-  let counted: number | undefined;
+  let counted: number | undefined = plan.found;
   let runs: Runs | undefined;
   let counting: Promise<number> | undefined;
-  if (isMysql(db) && plan.keyed === undefined && filtered(plan) && !sortedByEquality(plan, q.sort)) {
+  if (isMysql(db) && counted === undefined && plan.keyed === undefined && filtered(plan) && !sortedByEquality(plan, q.sort)) {
     counting = countUpTo(cx, plan, Math.max(q.countUpTo ?? 0, SELECTIVE));
     // Handled where it is awaited; this only keeps a failure while the runs are looked for from
     // being reported as unhandled.
@@ -526,6 +550,42 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
     keys: rows.map((r) => [r.sort_value, r.id]),
     hasNext,
     ...(total === undefined ? {} : { total, tooManyToCount }),
+  };
+}
+
+/**
+ * A page of matches found with their creation dates (Plan.known): sorted here as the page query
+ * sorts (creation date, then id: ids compare byte-wise, as their binary collation does), then
+ * their documents read by id. A contact deleted since its match was read is left out, as if it
+ * had gone before.
+ */
+async function knownPage(cx: CompileContext, known: Match[], q: ContactPageQuery): Promise<ContactPage> {
+  const sign = q.sort.descending ? -1 : 1;
+  const order = (a: Match, b: Match) => sign * (a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const after = q.after ? { createdAt: Number(q.after[0]), id: q.after[1] } : undefined;
+  const rest = (after ? known.filter((m) => order(m, after) > 0) : [...known]).sort(order);
+  const offset = q.offset ?? 0;
+  const page = rest.slice(offset, offset + q.limit + 1);
+  const hasNext = page.length > q.limit;
+  if (hasNext) page.pop();
+  const docs =
+    page.length === 0
+      ? []
+      : ((await cx
+          .db("contacts")
+          .where("tenant_id", cx.tenantId)
+          .whereIn(
+            "id",
+            page.map((m) => m.id),
+          )
+          .select("id", "doc")) as { id: string; doc: string }[]);
+  const byId = new Map(docs.map((d) => [d.id, d.doc]));
+  const rows = page.filter((m) => byId.has(m.id));
+  return {
+    contacts: rows.map((m) => JSON.parse(byId.get(m.id) as string) as StoredContact),
+    keys: rows.map((m) => [m.createdAt, m.id]),
+    hasNext,
+    ...(q.countUpTo === undefined ? {} : { total: Math.min(known.length, q.countUpTo), tooManyToCount: known.length > q.countUpTo }),
   };
 }
 
