@@ -148,6 +148,27 @@ describe.each(STORES)("scenario 9 on %s", (store) => {
         await track("LabelContact", contacts.labelContact({ contactId: id, labelKeys: ["custom.vip-2"] }));
         await track("LabelContact", contacts.labelContact({ contactId: id, labelKeys: ["custom.nope"] }));
         await track("UnlabelContact", contacts.unlabelContact({ contactId: id, labelKeys: ["custom.vip-2"] }));
+        // Bulk jobs: started (idempotently, or refused), run by the server's runner in the
+        // background to the end, read, listed, cancelled too late.
+        const job = await contacts.bulkLabelAndUnlabelContacts({ filter: { "info.labelKeys": { $hasSome: ["custom.vip"] } }, labelKeysToAdd: ["custom.spare"], requestId: `${tenant}-b1` });
+        rpcs.add("BulkLabelAndUnlabelContacts");
+        await track("BulkLabelAndUnlabelContacts", contacts.bulkLabelAndUnlabelContacts({ filter: { "info.labelKeys": { $hasSome: ["custom.vip"] } }, labelKeysToAdd: ["custom.spare"], requestId: `${tenant}-b1` }));
+        await track("BulkDeleteContacts", contacts.bulkDeleteContacts({}));
+        const jobs = [job.jobId];
+        jobs.push((await contacts.bulkDeleteContacts({ search: "nobody" })).jobId);
+        rpcs.add("BulkDeleteContacts");
+        jobs.push((await contacts.bulkUpdateContacts({ search: "ada", info: { jobTitle: "Bulk" }, fieldMask: { paths: ["info.job_title"] } })).jobId);
+        rpcs.add("BulkUpdateContacts");
+        for (const jobId of jobs) {
+          for (let i = 0; (await contacts.getBulkJob({ id: jobId })).job?.finishedDate === undefined; i++) {
+            if (i > 400) throw new Error(`bulk job ${jobId} did not finish`);
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        }
+        await track("GetBulkJob", contacts.getBulkJob({ id: job.jobId }));
+        await track("GetBulkJob", contacts.getBulkJob({ id: "00000000-0000-4000-8000-000000000000" }));
+        await track("ListBulkJobs", contacts.listBulkJobs({ paging: { limit: 2, offset: 1 } }));
+        await track("CancelBulkJob", contacts.cancelBulkJob({ id: job.jobId }));
         await track("UpdateMemberInfo", contacts.updateMemberInfo({ contactId: id, memberInfo: { memberId: `m-${tenant}`, role: MemberRole.MEMBER } }));
         await track("DeleteContact", contacts.deleteContact({ contactId: id }));
         await track("UpdateMemberInfo", contacts.updateMemberInfo({ contactId: id }));
@@ -172,6 +193,12 @@ describe.each(STORES)("scenario 9 on %s", (store) => {
         "LabelContact",
         "UnlabelContact",
         "UpdateMemberInfo",
+        "BulkDeleteContacts",
+        "BulkUpdateContacts",
+        "BulkLabelAndUnlabelContacts",
+        "GetBulkJob",
+        "ListBulkJobs",
+        "CancelBulkJob",
         "FindOrCreateLabel",
         "GetLabel",
         "ListLabels",

@@ -2,7 +2,9 @@
  * Wires the server: database, services, handlers, interceptors and both transports. Used by
  * main.ts, by the tests (through real sockets) and by the SDK's test server.
  */
+import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import type { DescService } from "@bufbuild/protobuf";
@@ -28,6 +30,7 @@ import { labelsHandlers } from "./rpc/labels.js";
 import { reflectionServices } from "./rpc/reflection.js";
 import { closeGrpcGracefully, createGrpcServer } from "./rpc/transport/grpc-server.js";
 import { closeGracefully, createHttpServer } from "./rpc/transport/http-server.js";
+import { BulkJobRunner } from "./services/bulk-job-runner.js";
 import { resumeCleanups } from "./services/cleanup.js";
 import { type ServiceDeps, TenantDirectory } from "./services/deps.js";
 import { EventBus } from "./services/events.js";
@@ -44,6 +47,8 @@ export interface RunningServer {
   storeName: string;
   db: Db;
   deps: ServiceDeps;
+  /** The server's bulk job runner (tests step jobs through it). */
+  bulkJobs: BulkJobRunner;
   /** Stops accepting calls, drains in-flight ones (up to the grace period), closes the database. */
   close(): Promise<void>;
 }
@@ -88,6 +93,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   deps.tenants.onFirstSeen = (tenantId) => {
     resumeCleanups(deps, tenantId, deps.onBackgroundError).catch(deps.onBackgroundError);
   };
+  const bulkJobs = new BulkJobRunner(
+    deps,
+    {
+      owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+      batchSize: config.bulkJobBatch,
+      loadPage: 1000,
+      leaseMs: config.bulkJobLeaseMs,
+      pollMs: config.bulkJobPollMs,
+      concurrency: config.bulkJobConcurrency,
+    },
+    deps.onBackgroundError,
+  );
+  deps.bulkJobs = bulkJobs;
 
   const api: ServiceImplSpec[] = [
     spec(LabelsService, labelsHandlers(deps)),
@@ -155,6 +173,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const httpPort = (httpServer.address() as AddressInfo).port;
 
+  bulkJobs.start();
   let closing: Promise<void> | undefined;
   return {
     grpcPort,
@@ -162,6 +181,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     storeName: config.databaseUrl ? "mysql" : "sqlite",
     db,
     deps,
+    bulkJobs,
     close() {
       closing ??= (async () => {
         // Health says NOT_SERVING and streams end (clients resume elsewhere); unary calls in
@@ -173,6 +193,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           closeGracefully(httpServer, config.shutdownGraceMs),
         ]);
         shutdown.abort();
+        // The batches in flight commit and the jobs' leases are given up, for another server (or
+        // this one, restarted) to take over at once.
+        await bulkJobs.stop();
         await db.destroy();
       })();
       return closing;

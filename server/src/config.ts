@@ -35,6 +35,14 @@ export interface Config {
   eventsRetentionDays: number;
   /** How often a watcher checks for commits made by other server processes. `EVENTS_POLL_MS`, default 500. */
   eventsPollMs: number;
+  /** Contacts per bulk job batch (one transaction). `BULK_JOB_BATCH`, default 200. */
+  bulkJobBatch: number;
+  /** How long a bulk job stays with a server that stopped stepping it (crashed) before another takes it. `BULK_JOB_LEASE_MS`, default 30000. */
+  bulkJobLeaseMs: number;
+  /** How often a server looks for bulk jobs started elsewhere or left by a crash. `BULK_JOB_POLL_MS`, default 2000. */
+  bulkJobPollMs: number;
+  /** Bulk jobs one server runs at once. `BULK_JOB_CONCURRENCY`, default 2. */
+  bulkJobConcurrency: number;
   /** Run migrations at start. `MIGRATE_ON_START`, default true. */
   migrateOnStart: boolean;
   /** pino level. `LOG_LEVEL`, default info. */
@@ -73,6 +81,10 @@ export const DEFAULTS: Config = {
   fieldsQuota: 100,
   eventsRetentionDays: 30,
   eventsPollMs: 500,
+  bulkJobBatch: 200,
+  bulkJobLeaseMs: 30_000,
+  bulkJobPollMs: 2_000,
+  bulkJobConcurrency: 2,
   migrateOnStart: true,
   logLevel: "info",
   devMode: true,
@@ -115,6 +127,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     fieldsQuota: int(env, "FIELDS_QUOTA", DEFAULTS.fieldsQuota),
     eventsRetentionDays: int(env, "EVENTS_RETENTION_DAYS", DEFAULTS.eventsRetentionDays),
     eventsPollMs: Math.max(10, int(env, "EVENTS_POLL_MS", DEFAULTS.eventsPollMs)),
+    bulkJobBatch: Math.max(1, int(env, "BULK_JOB_BATCH", DEFAULTS.bulkJobBatch)),
+    bulkJobLeaseMs: Math.max(100, int(env, "BULK_JOB_LEASE_MS", DEFAULTS.bulkJobLeaseMs)),
+    bulkJobPollMs: Math.max(10, int(env, "BULK_JOB_POLL_MS", DEFAULTS.bulkJobPollMs)),
+    bulkJobConcurrency: Math.max(1, int(env, "BULK_JOB_CONCURRENCY", DEFAULTS.bulkJobConcurrency)),
     migrateOnStart: env.MIGRATE_ON_START !== "false",
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
     devMode,

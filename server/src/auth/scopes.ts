@@ -37,6 +37,13 @@ export const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   "contacts.v1.ContactsService/ListFacets": READ,
   "contacts.v1.ContactsService/QueryFacets": READ,
   "contacts.v1.ContactsService/UpdateMemberInfo": "members.manage",
+  // Reading bulk jobs too needs Manage Contacts (reference §7: "Get Bulk Job: Manage Contacts").
+  "contacts.v1.ContactsService/BulkDeleteContacts": "contacts.manage",
+  "contacts.v1.ContactsService/BulkUpdateContacts": "contacts.manage",
+  "contacts.v1.ContactsService/BulkLabelAndUnlabelContacts": "contacts.manage",
+  "contacts.v1.ContactsService/GetBulkJob": "contacts.manage",
+  "contacts.v1.ContactsService/ListBulkJobs": "contacts.manage",
+  "contacts.v1.ContactsService/CancelBulkJob": "contacts.manage",
   "contacts.v1.LabelsService/FindOrCreateLabel": "labels.manage",
   "contacts.v1.LabelsService/GetLabel": READ,
   "contacts.v1.LabelsService/ListLabels": READ,

@@ -46,6 +46,7 @@ import * as merge from "../services/merge.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { readJson } from "../protobuf/json-reader.js";
 import { callerOf, depsFor } from "./context.js";
+import { bulkJobHandlers } from "./bulk-jobs.js";
 import { mutationMeta, pageSpec, pagingMetadata, sortEntries } from "./common.js";
 
 export const CONTACT_PAGING: PagingRules = { defaultLimit: 50, maxLimit: 1000, overMax: "fail" };
@@ -100,6 +101,8 @@ function labelKeys(keys: readonly string[]): string[] {
 
 export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof ContactsService> {
   return {
+    ...bulkJobHandlers(deps),
+
     async createContact(req, ctx) {
       if (!req.info) throw invalidField("INSUFFICIENT_CONTACT_DATA", "info", "is required");
       const meta = mutationMeta(ctx, CreateContactRequestSchema, req);

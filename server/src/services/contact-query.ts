@@ -6,7 +6,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "../domain/caller.js";
-import { type ContactField, CUSTOM_FIELD_PATH, contactSchema, DEFAULT_CONTACT_SORT } from "../domain/contact-query.js";
+import { type ContactField, type ContactSchema, CUSTOM_FIELD_PATH, contactSchema, DEFAULT_CONTACT_SORT } from "../domain/contact-query.js";
 import { presentContact } from "../domain/contacts.js";
 import { invalidField } from "../domain/errors.js";
 import type { ExtendedField } from "../domain/extended-fields.js";
@@ -53,11 +53,35 @@ async function compileContext(deps: ServiceDeps, caller: Caller, request: unknow
   return { cx, schema: contactSchema(fields) };
 }
 
+/** Contacts as a query or a bulk job selects them: a filter and a search, validated against the tenant's schema. */
+export interface Selection {
+  cx: CompileContext;
+  schema: ContactSchema;
+  filter: Filter;
+  /** Trimmed; "" for none. */
+  search: string;
+}
+
+/**
+ * Parses a filter and search (`where`: their request paths, for errors). `request` is what may
+ * name a custom field (by default the filter): the tenant's fields are read only then.
+ */
+export async function selection(
+  deps: ServiceDeps,
+  caller: Caller,
+  filterJson: JsonValue | undefined,
+  searchText: string | undefined,
+  where: { filter: string; search: string },
+  request: unknown = filterJson,
+): Promise<Selection> {
+  const search = searchText?.trim() ?? "";
+  if ([...search].length > SEARCH_MAX) throw invalidField("INVALID_SEARCH", where.search, `must be at most ${SEARCH_MAX} characters`);
+  const { cx, schema } = await compileContext(deps, caller, request);
+  return { cx, schema, filter: parseFilter(filterJson, schema, where.filter), search };
+}
+
 export async function queryContacts(deps: ServiceDeps, caller: Caller, req: ContactQueryRequest): Promise<Page<ContactJson>> {
-  const search = req.search?.trim() ?? "";
-  if ([...search].length > SEARCH_MAX) throw invalidField("INVALID_SEARCH", req.where.search, `must be at most ${SEARCH_MAX} characters`);
-  const { cx, schema } = await compileContext(deps, caller, [req.filter, req.sort]);
-  const filter = parseFilter(req.filter, schema, req.where.filter);
+  const { cx, schema, filter, search } = await selection(deps, caller, req.filter, req.search, req.where, [req.filter, req.sort]);
   const sort = parseSort(req.sort, schema, req.where.sort)[0] ?? DEFAULT_CONTACT_SORT;
   const page = req.page;
   const queryHash = hashOf({ f: filter, s: [sort.field.path, sort.descending], q: search });

@@ -83,7 +83,7 @@ async function checkDuplicates(
 }
 
 /** Fails with LABEL_NOT_FOUND for the first key that is not a label of the tenant. */
-async function assertLabelsExist(db: Knex | Knex.Transaction, caller: Caller, keys: readonly string[]): Promise<void> {
+export async function assertLabelsExist(db: Knex | Knex.Transaction, caller: Caller, keys: readonly string[]): Promise<void> {
   if (keys.length === 0) return;
   const existing = await store.existingLabelKeys(db, caller.tenantId, keys);
   const missing = keys.find((k) => !existing.has(k));
@@ -171,6 +171,17 @@ async function lockedContact(trx: Knex.Transaction, caller: Caller, id: string):
   return c;
 }
 
+/** The contact after a change: the change applied, its revision bumped and its update date now. */
+export function changedContact(
+  before: StoredContact,
+  change: Partial<Pick<StoredContact, "info" | "memberInfo" | "lastActivity">>,
+  now = Date.now(),
+): StoredContact {
+  const after: StoredContact = { ...before, ...change, revision: before.revision + 1, updatedDate: now };
+  if ("memberInfo" in change && change.memberInfo === undefined) delete after.memberInfo;
+  return after;
+}
+
 /** Saves a changed contact with its revision bumped and its event; unchanged contacts are left alone. */
 async function saveChange(
   trx: Knex.Transaction,
@@ -180,8 +191,7 @@ async function saveChange(
   modifiedFields: string[],
 ): Promise<ContactJson> {
   if (modifiedFields.length === 0) return presentContact(before);
-  const after: StoredContact = { ...before, ...change, revision: before.revision + 1, updatedDate: Date.now() };
-  if ("memberInfo" in change && change.memberInfo === undefined) delete after.memberInfo;
+  const after = changedContact(before, change);
   await store.updateContact(trx, caller.tenantId, before, after);
   await appendEvents(trx, caller, [contactEvent("contact_updated", after, { modifiedFields })]);
   return presentContact(after);
@@ -217,6 +227,33 @@ function withoutEchoedSystemValues(info: ContactInfoJson, before: StoredContact)
   return { ...info, extendedFields: { items: kept } };
 }
 
+/**
+ * The info of a locked contact after an update (UpdateContact's rules, for one contact or each
+ * of a bulk update's): validated, its new duplicate keys locked and checked, its new labels and
+ * extended field values checked. Throws the update's DomainError having written nothing but
+ * duplicate-key locks, so a bulk job can record the failure and go on in the same transaction.
+ */
+export async function updatedInfo(
+  trx: Knex.Transaction,
+  caller: Caller,
+  before: StoredContact,
+  update: Pick<UpdateRequest, "info" | "mask" | "allowDuplicates">,
+): Promise<ContactInfoJson> {
+  const patch = normaliseInfo(withoutEchoedSystemValues(update.mask ? maskedPart(update.info, update.mask) : update.info, before), before.info);
+  const next = dropEmpty(applyUpdate(before.info, patch, update.mask));
+  if (!hasContactData(next)) {
+    throw insufficient("INSUFFICIENT_UPDATE_CONTACT_DATA", "after the update the contact would have no name, email or phone");
+  }
+  assertMemberEmailUnchanged(before, next);
+  const paths = changedPaths(before.info, next);
+  if (paths.includes("info.emails") || paths.includes("info.phones")) {
+    await checkDuplicates(trx, caller, next, update.allowDuplicates, before.id);
+  }
+  const previousLabels = new Set(before.info.labelKeys?.items ?? []);
+  await assertLabelsExist(trx, caller, (next.labelKeys?.items ?? []).filter((k) => !previousLabels.has(k)));
+  return checkExtendedFields(trx, caller, next, before.info);
+}
+
 export async function updateContact(deps: ServiceDeps, caller: Caller, req: UpdateRequest, meta: MutationMeta): Promise<ContactJson> {
   if (req.revision <= 0) throw invalidField("INVALID_REVISION", "revision", "is required: the contact's current revision");
   return runMutation(deps, caller, meta, async (trx) => {
@@ -228,19 +265,7 @@ export async function updateContact(deps: ServiceDeps, caller: Caller, req: Upda
         requestedRevision: String(req.revision),
       });
     }
-    const patch = normaliseInfo(withoutEchoedSystemValues(req.mask ? maskedPart(req.info, req.mask) : req.info, before), before.info);
-    let next = dropEmpty(applyUpdate(before.info, patch, req.mask));
-    if (!hasContactData(next)) {
-      throw insufficient("INSUFFICIENT_UPDATE_CONTACT_DATA", "after the update the contact would have no name, email or phone");
-    }
-    assertMemberEmailUnchanged(before, next);
-    const paths = changedPaths(before.info, next);
-    if (paths.includes("info.emails") || paths.includes("info.phones")) {
-      await checkDuplicates(trx, caller, next, req.allowDuplicates, before.id);
-    }
-    const previousLabels = new Set(before.info.labelKeys?.items ?? []);
-    await assertLabelsExist(trx, caller, (next.labelKeys?.items ?? []).filter((k) => !previousLabels.has(k)));
-    next = await checkExtendedFields(trx, caller, next, before.info);
+    const next = await updatedInfo(trx, caller, before, req);
     return saveChange(trx, caller, before, { info: next }, changedPaths(before.info, next));
   });
 }
@@ -267,15 +292,22 @@ export async function changeLabels(
   return runMutation(deps, caller, meta, async (trx) => {
     await assertLabelsExist(trx, caller, keys);
     const before = await lockedContact(trx, caller, contactId);
-    const current = before.info.labelKeys?.items ?? [];
-    const remove = new Set(keys);
-    const items = mode === "add" ? [...new Set([...current, ...keys])] : current.filter((k) => !remove.has(k));
-    if (items.length > CONTACT_LIMITS.labelKeys) {
-      throw invalidField("TOO_MANY_ITEMS", "label_keys", `a contact can have at most ${CONTACT_LIMITS.labelKeys} labels`);
-    }
-    const info = dropEmpty({ ...before.info, labelKeys: { items } });
+    const info = relabelledInfo(before, mode === "add" ? keys : [], mode === "remove" ? keys : []);
     return saveChange(trx, caller, before, { info }, changedPaths(before.info, info));
   });
+}
+
+/**
+ * A contact's info with labels added and removed (a key in both is removed). Throws TOO_MANY_ITEMS
+ * when the contact would have more labels than it may.
+ */
+export function relabelledInfo(before: StoredContact, add: readonly string[], remove: readonly string[]): ContactInfoJson {
+  const gone = new Set(remove);
+  const items = [...new Set([...(before.info.labelKeys?.items ?? []), ...add])].filter((k) => !gone.has(k));
+  if (items.length > CONTACT_LIMITS.labelKeys) {
+    throw invalidField("TOO_MANY_ITEMS", "label_keys", `a contact can have at most ${CONTACT_LIMITS.labelKeys} labels`);
+  }
+  return dropEmpty({ ...before.info, labelKeys: { items } });
 }
 
 const MEMBER_ID_MAX = 100;

@@ -23,6 +23,8 @@ export interface ServiceDeps {
   eventBus: EventBus;
   /** Aborted when the server starts draining: long-lived streams end so the drain can finish. */
   draining: AbortSignal;
+  /** Told when a bulk job starts, so that this server's runner takes it at once. */
+  bulkJobs?: { wake(): void };
 }
 
 /**

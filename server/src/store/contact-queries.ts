@@ -670,3 +670,15 @@ export async function countByLabel(cx: CompileContext, filter: Filter): Promise<
     .select("label_key", cx.db.raw("count(*) as n"));
   return new Map(rows.map((r: { label_key: string; n: number | string }) => [r.label_key, Number(r.n)]));
 }
+
+/**
+ * Which of `ids` match the filter and search, as a query would find them (a bulk job checks its
+ * batch again: a contact changed since the job loaded it may no longer match).
+ */
+export async function matchingIds(cx: CompileContext, filter: Filter, search: string | undefined, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const qb = cx.db("contacts as c").select("c.id").whereIn("c.id", [...ids]);
+  matching(qb, planQuery({ filter, search, sort: undefined as never }, cx), cx);
+  const rows = (await qb) as { id: string }[];
+  return new Set(rows.map((r) => r.id));
+}

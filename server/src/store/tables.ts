@@ -70,3 +70,32 @@ export interface ContactRow {
   [column: string]: string | number | null;
   doc: string;
 }
+
+export interface BulkJobRow {
+  tenant_id: string;
+  id: string;
+  type: string;
+  status: string;
+  params: string;
+  subject: string;
+  identity_type: string;
+  created_at: number;
+  finished_at: number | null;
+  total_items: number;
+  success_total: number;
+  failed_total: number;
+  skipped_total: number;
+  load_cursor: string | null;
+  failure_reason: string | null;
+  lease_owner: string | null;
+  lease_until: number;
+}
+
+export interface BulkJobItemRow {
+  tenant_id: string;
+  job_id: string;
+  contact_id: string;
+  state: number;
+  error_code: string | null;
+  error_message: string | null;
+}

@@ -10,6 +10,7 @@ import * as emailTokensMarked from "./20261202_008_email_tokens_marked.js";
 import * as searchTokenWords from "./20261202_009_search_token_words.js";
 import * as searchPrefixes from "./20261202_010_search_prefixes.js";
 import * as namePrefixes from "./20261202_011_name_prefixes.js";
+import * as bulkJobs from "./20261207_012_bulk_jobs.js";
 
 interface Migration {
   name: string;
@@ -18,7 +19,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords, searchPrefixes, namePrefixes];
+const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords, searchPrefixes, namePrefixes, bulkJobs];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],

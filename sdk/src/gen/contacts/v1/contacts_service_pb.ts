@@ -4,6 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { BulkJob, BulkJobJson } from "./bulk_job_pb.js";
+import { file_contacts_v1_bulk_job } from "./bulk_job_pb.js";
 import type { CursorPaging, CursorPagingJson, Paging, PagingJson, PagingMetadata, PagingMetadataJson, Sorting, SortingJson } from "./common_pb.js";
 import { file_contacts_v1_common } from "./common_pb.js";
 import type { Contact, ContactInfo, ContactInfoJson, ContactJson, ContactsFacet, ContactsFacetJson, MemberInfo, MemberInfoJson } from "./contact_pb.js";
@@ -16,7 +18,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file contacts/v1/contacts_service.proto.
  */
 export const file_contacts_v1_contacts_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJjb250YWN0cy92MS9jb250YWN0c19zZXJ2aWNlLnByb3RvEgtjb250YWN0cy52MSKIAgoMQ29udGFjdFF1ZXJ5EicKBmZpbHRlchgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIgoEc29ydBgCIAMoCzIULmNvbnRhY3RzLnYxLlNvcnRpbmcSJQoGcGFnaW5nGAMgASgLMhMuY29udGFjdHMudjEuUGFnaW5nSAASMgoNY3Vyc29yX3BhZ2luZxgEIAEoCzIZLmNvbnRhY3RzLnYxLkN1cnNvclBhZ2luZ0gAEg4KBmZpZWxkcxgFIAMoCRIvCglmaWVsZHNldHMYBiADKA4yHC5jb250YWN0cy52MS5Db250YWN0RmllbGRTZXRCDwoNcGFnaW5nX21ldGhvZCJ+ChRDcmVhdGVDb250YWN0UmVxdWVzdBImCgRpbmZvGAEgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SGAoQYWxsb3dfZHVwbGljYXRlcxgCIAEoCBIQCghsYW5ndWFnZRgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIj4KFUNyZWF0ZUNvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCJyChFHZXRDb250YWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZmaWVsZHMYAiADKAkSLwoJZmllbGRzZXRzGAMgAygOMhwuY29udGFjdHMudjEuQ29udGFjdEZpZWxkU2V0EhAKCGxhbmd1YWdlGAQgASgJIncKEkdldENvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdBI6Cg1yZXNwb25zZV90eXBlGAIgASgOMiMuY29udGFjdHMudjEuR2V0Q29udGFjdFJlc3BvbnNlVHlwZSLUAQoUVXBkYXRlQ29udGFjdFJlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBRImCgRpbmZvGAMgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SGAoQYWxsb3dfZHVwbGljYXRlcxgEIAEoCBIuCgpmaWVsZF9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIQCghsYW5ndWFnZRgGIAEoCRISCgpyZXF1ZXN0X2lkGAcgASgJIj4KFVVwZGF0ZUNvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCI+ChREZWxldGVDb250YWN0UmVxdWVzdBISCgpjb250YWN0X2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiFwoVRGVsZXRlQ29udGFjdFJlc3BvbnNlIlEKE0xhYmVsQ29udGFjdFJlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRISCgpsYWJlbF9rZXlzGAIgAygJEhIKCnJlcXVlc3RfaWQYAyABKAkiPQoUTGFiZWxDb250YWN0UmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiUwoVVW5sYWJlbENvbnRhY3RSZXF1ZXN0EhIKCmNvbnRhY3RfaWQYASABKAkSEgoKbGFiZWxfa2V5cxgCIAMoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj8KFlVubGFiZWxDb250YWN0UmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QilAEKFE1lcmdlQ29udGFjdHNSZXF1ZXN0EhkKEXRhcmdldF9jb250YWN0X2lkGAEgASgJEh8KF3RhcmdldF9jb250YWN0X3JldmlzaW9uGAIgASgFEhoKEnNvdXJjZV9jb250YWN0X2lkcxgDIAMoCRIQCghsYW5ndWFnZRgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIj4KFU1lcmdlQ29udGFjdHNSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCJmChtQcmV2aWV3TWVyZ2VDb250YWN0c1JlcXVlc3QSGQoRdGFyZ2V0X2NvbnRhY3RfaWQYASABKAkSGgoSc291cmNlX2NvbnRhY3RfaWRzGAIgAygJEhAKCGxhbmd1YWdlGAMgASgJIkUKHFByZXZpZXdNZXJnZUNvbnRhY3RzUmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiUAoUUXVlcnlDb250YWN0c1JlcXVlc3QSKAoFcXVlcnkYASABKAsyGS5jb250YWN0cy52MS5Db250YWN0UXVlcnkSDgoGc2VhcmNoGAIgASgJInUKFVF1ZXJ5Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEi0QEKE0xpc3RDb250YWN0c1JlcXVlc3QSIgoEc29ydBgBIAEoCzIULmNvbnRhY3RzLnYxLlNvcnRpbmcSIwoGcGFnaW5nGAIgASgLMhMuY29udGFjdHMudjEuUGFnaW5nEg4KBmZpZWxkcxgDIAMoCRIvCglmaWVsZHNldHMYBCADKA4yHC5jb250YWN0cy52MS5Db250YWN0RmllbGRTZXQSMAoNY3Vyc29yX3BhZ2luZxgFIAEoCzIZLmNvbnRhY3RzLnYxLkN1cnNvclBhZ2luZyJ0ChRMaXN0Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEiSgoRTGlzdEZhY2V0c1JlcXVlc3QSIwoGcGFnaW5nGAEgASgLMhMuY29udGFjdHMudjEuUGFnaW5nEhAKCGxhbmd1YWdlGAIgASgJInYKEkxpc3RGYWNldHNSZXNwb25zZRIqCgZmYWNldHMYASADKAsyGi5jb250YWN0cy52MS5Db250YWN0c0ZhY2V0EjQKD3BhZ2luZ19tZXRhZGF0YRgCIAEoCzIbLmNvbnRhY3RzLnYxLlBhZ2luZ01ldGFkYXRhInQKElF1ZXJ5RmFjZXRzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiMKBnBhZ2luZxgCIAEoCzITLmNvbnRhY3RzLnYxLlBhZ2luZxIQCghsYW5ndWFnZRgDIAEoCSJ3ChNRdWVyeUZhY2V0c1Jlc3BvbnNlEioKBmZhY2V0cxgBIAMoCzIaLmNvbnRhY3RzLnYxLkNvbnRhY3RzRmFjZXQSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEibwoXVXBkYXRlTWVtYmVySW5mb1JlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRIsCgttZW1iZXJfaW5mbxgCIAEoCzIXLmNvbnRhY3RzLnYxLk1lbWJlckluZm8SEgoKcmVxdWVzdF9pZBgDIAEoCSJBChhVcGRhdGVNZW1iZXJJbmZvUmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QqugEKD0NvbnRhY3RGaWVsZFNldBIhCh1DT05UQUNUX0ZJRUxEX1NFVF9VTlNQRUNJRklFRBAAEhsKF0NPTlRBQ1RfRklFTERfU0VUX0JBU0lDEAESKwonQ09OVEFDVF9GSUVMRF9TRVRfQ09NTVVOSUNBVElPTl9ERVRBSUxTEAISHgoaQ09OVEFDVF9GSUVMRF9TRVRfRVhURU5ERUQQAxIaChZDT05UQUNUX0ZJRUxEX1NFVF9GVUxMEAQquAEKFkdldENvbnRhY3RSZXNwb25zZVR5cGUSKQolR0VUX0NPTlRBQ1RfUkVTUE9OU0VfVFlQRV9VTlNQRUNJRklFRBAAEiUKIUdFVF9DT05UQUNUX1JFU1BPTlNFX1RZUEVfUkVHVUxBUhABEiYKIkdFVF9DT05UQUNUX1JFU1BPTlNFX1RZUEVfSU1QTElDSVQQAhIkCiBHRVRfQ09OVEFDVF9SRVNQT05TRV9UWVBFX01FUkdFRBADMowJCg9Db250YWN0c1NlcnZpY2USVgoNQ3JlYXRlQ29udGFjdBIhLmNvbnRhY3RzLnYxLkNyZWF0ZUNvbnRhY3RSZXF1ZXN0GiIuY29udGFjdHMudjEuQ3JlYXRlQ29udGFjdFJlc3BvbnNlEk0KCkdldENvbnRhY3QSHi5jb250YWN0cy52MS5HZXRDb250YWN0UmVxdWVzdBofLmNvbnRhY3RzLnYxLkdldENvbnRhY3RSZXNwb25zZRJWCg1VcGRhdGVDb250YWN0EiEuY29udGFjdHMudjEuVXBkYXRlQ29udGFjdFJlcXVlc3QaIi5jb250YWN0cy52MS5VcGRhdGVDb250YWN0UmVzcG9uc2USVgoNRGVsZXRlQ29udGFjdBIhLmNvbnRhY3RzLnYxLkRlbGV0ZUNvbnRhY3RSZXF1ZXN0GiIuY29udGFjdHMudjEuRGVsZXRlQ29udGFjdFJlc3BvbnNlElMKDExhYmVsQ29udGFjdBIgLmNvbnRhY3RzLnYxLkxhYmVsQ29udGFjdFJlcXVlc3QaIS5jb250YWN0cy52MS5MYWJlbENvbnRhY3RSZXNwb25zZRJZCg5VbmxhYmVsQ29udGFjdBIiLmNvbnRhY3RzLnYxLlVubGFiZWxDb250YWN0UmVxdWVzdBojLmNvbnRhY3RzLnYxLlVubGFiZWxDb250YWN0UmVzcG9uc2USVgoNTWVyZ2VDb250YWN0cxIhLmNvbnRhY3RzLnYxLk1lcmdlQ29udGFjdHNSZXF1ZXN0GiIuY29udGFjdHMudjEuTWVyZ2VDb250YWN0c1Jlc3BvbnNlEmsKFFByZXZpZXdNZXJnZUNvbnRhY3RzEiguY29udGFjdHMudjEuUHJldmlld01lcmdlQ29udGFjdHNSZXF1ZXN0GikuY29udGFjdHMudjEuUHJldmlld01lcmdlQ29udGFjdHNSZXNwb25zZRJWCg1RdWVyeUNvbnRhY3RzEiEuY29udGFjdHMudjEuUXVlcnlDb250YWN0c1JlcXVlc3QaIi5jb250YWN0cy52MS5RdWVyeUNvbnRhY3RzUmVzcG9uc2USUwoMTGlzdENvbnRhY3RzEiAuY29udGFjdHMudjEuTGlzdENvbnRhY3RzUmVxdWVzdBohLmNvbnRhY3RzLnYxLkxpc3RDb250YWN0c1Jlc3BvbnNlEk0KCkxpc3RGYWNldHMSHi5jb250YWN0cy52MS5MaXN0RmFjZXRzUmVxdWVzdBofLmNvbnRhY3RzLnYxLkxpc3RGYWNldHNSZXNwb25zZRJQCgtRdWVyeUZhY2V0cxIfLmNvbnRhY3RzLnYxLlF1ZXJ5RmFjZXRzUmVxdWVzdBogLmNvbnRhY3RzLnYxLlF1ZXJ5RmFjZXRzUmVzcG9uc2USXwoQVXBkYXRlTWVtYmVySW5mbxIkLmNvbnRhY3RzLnYxLlVwZGF0ZU1lbWJlckluZm9SZXF1ZXN0GiUuY29udGFjdHMudjEuVXBkYXRlTWVtYmVySW5mb1Jlc3BvbnNlQh8KG2NvbS5jb250YWN0c2FwaS5jb250YWN0cy52MVABYgZwcm90bzM", [file_contacts_v1_common, file_contacts_v1_contact, file_google_protobuf_field_mask, file_google_protobuf_struct]);
+  fileDesc("CiJjb250YWN0cy92MS9jb250YWN0c19zZXJ2aWNlLnByb3RvEgtjb250YWN0cy52MSKIAgoMQ29udGFjdFF1ZXJ5EicKBmZpbHRlchgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIgoEc29ydBgCIAMoCzIULmNvbnRhY3RzLnYxLlNvcnRpbmcSJQoGcGFnaW5nGAMgASgLMhMuY29udGFjdHMudjEuUGFnaW5nSAASMgoNY3Vyc29yX3BhZ2luZxgEIAEoCzIZLmNvbnRhY3RzLnYxLkN1cnNvclBhZ2luZ0gAEg4KBmZpZWxkcxgFIAMoCRIvCglmaWVsZHNldHMYBiADKA4yHC5jb250YWN0cy52MS5Db250YWN0RmllbGRTZXRCDwoNcGFnaW5nX21ldGhvZCJ+ChRDcmVhdGVDb250YWN0UmVxdWVzdBImCgRpbmZvGAEgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SGAoQYWxsb3dfZHVwbGljYXRlcxgCIAEoCBIQCghsYW5ndWFnZRgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIj4KFUNyZWF0ZUNvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCJyChFHZXRDb250YWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZmaWVsZHMYAiADKAkSLwoJZmllbGRzZXRzGAMgAygOMhwuY29udGFjdHMudjEuQ29udGFjdEZpZWxkU2V0EhAKCGxhbmd1YWdlGAQgASgJIncKEkdldENvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdBI6Cg1yZXNwb25zZV90eXBlGAIgASgOMiMuY29udGFjdHMudjEuR2V0Q29udGFjdFJlc3BvbnNlVHlwZSLUAQoUVXBkYXRlQ29udGFjdFJlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBRImCgRpbmZvGAMgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SGAoQYWxsb3dfZHVwbGljYXRlcxgEIAEoCBIuCgpmaWVsZF9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIQCghsYW5ndWFnZRgGIAEoCRISCgpyZXF1ZXN0X2lkGAcgASgJIj4KFVVwZGF0ZUNvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCI+ChREZWxldGVDb250YWN0UmVxdWVzdBISCgpjb250YWN0X2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiFwoVRGVsZXRlQ29udGFjdFJlc3BvbnNlIlEKE0xhYmVsQ29udGFjdFJlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRISCgpsYWJlbF9rZXlzGAIgAygJEhIKCnJlcXVlc3RfaWQYAyABKAkiPQoUTGFiZWxDb250YWN0UmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiUwoVVW5sYWJlbENvbnRhY3RSZXF1ZXN0EhIKCmNvbnRhY3RfaWQYASABKAkSEgoKbGFiZWxfa2V5cxgCIAMoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj8KFlVubGFiZWxDb250YWN0UmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QilAEKFE1lcmdlQ29udGFjdHNSZXF1ZXN0EhkKEXRhcmdldF9jb250YWN0X2lkGAEgASgJEh8KF3RhcmdldF9jb250YWN0X3JldmlzaW9uGAIgASgFEhoKEnNvdXJjZV9jb250YWN0X2lkcxgDIAMoCRIQCghsYW5ndWFnZRgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIj4KFU1lcmdlQ29udGFjdHNSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCJmChtQcmV2aWV3TWVyZ2VDb250YWN0c1JlcXVlc3QSGQoRdGFyZ2V0X2NvbnRhY3RfaWQYASABKAkSGgoSc291cmNlX2NvbnRhY3RfaWRzGAIgAygJEhAKCGxhbmd1YWdlGAMgASgJIkUKHFByZXZpZXdNZXJnZUNvbnRhY3RzUmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiUAoUUXVlcnlDb250YWN0c1JlcXVlc3QSKAoFcXVlcnkYASABKAsyGS5jb250YWN0cy52MS5Db250YWN0UXVlcnkSDgoGc2VhcmNoGAIgASgJInUKFVF1ZXJ5Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEi0QEKE0xpc3RDb250YWN0c1JlcXVlc3QSIgoEc29ydBgBIAEoCzIULmNvbnRhY3RzLnYxLlNvcnRpbmcSIwoGcGFnaW5nGAIgASgLMhMuY29udGFjdHMudjEuUGFnaW5nEg4KBmZpZWxkcxgDIAMoCRIvCglmaWVsZHNldHMYBCADKA4yHC5jb250YWN0cy52MS5Db250YWN0RmllbGRTZXQSMAoNY3Vyc29yX3BhZ2luZxgFIAEoCzIZLmNvbnRhY3RzLnYxLkN1cnNvclBhZ2luZyJ0ChRMaXN0Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEiSgoRTGlzdEZhY2V0c1JlcXVlc3QSIwoGcGFnaW5nGAEgASgLMhMuY29udGFjdHMudjEuUGFnaW5nEhAKCGxhbmd1YWdlGAIgASgJInYKEkxpc3RGYWNldHNSZXNwb25zZRIqCgZmYWNldHMYASADKAsyGi5jb250YWN0cy52MS5Db250YWN0c0ZhY2V0EjQKD3BhZ2luZ19tZXRhZGF0YRgCIAEoCzIbLmNvbnRhY3RzLnYxLlBhZ2luZ01ldGFkYXRhInQKElF1ZXJ5RmFjZXRzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiMKBnBhZ2luZxgCIAEoCzITLmNvbnRhY3RzLnYxLlBhZ2luZxIQCghsYW5ndWFnZRgDIAEoCSJ3ChNRdWVyeUZhY2V0c1Jlc3BvbnNlEioKBmZhY2V0cxgBIAMoCzIaLmNvbnRhY3RzLnYxLkNvbnRhY3RzRmFjZXQSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEibwoXVXBkYXRlTWVtYmVySW5mb1JlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRIsCgttZW1iZXJfaW5mbxgCIAEoCzIXLmNvbnRhY3RzLnYxLk1lbWJlckluZm8SEgoKcmVxdWVzdF9pZBgDIAEoCSJBChhVcGRhdGVNZW1iZXJJbmZvUmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiaAoZQnVsa0RlbGV0ZUNvbnRhY3RzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnNlYXJjaBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIiwKGkJ1bGtEZWxldGVDb250YWN0c1Jlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCSLAAQoZQnVsa1VwZGF0ZUNvbnRhY3RzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnNlYXJjaBgCIAEoCRImCgRpbmZvGAMgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SLgoKZmllbGRfbWFzaxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSEgoKcmVxdWVzdF9pZBgFIAEoCSIsChpCdWxrVXBkYXRlQ29udGFjdHNSZXNwb25zZRIOCgZqb2JfaWQYASABKAkiqgEKIkJ1bGtMYWJlbEFuZFVubGFiZWxDb250YWN0c1JlcXVlc3QSJwoGZmlsdGVyGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZzZWFyY2gYAiABKAkSGQoRbGFiZWxfa2V5c190b19hZGQYAyADKAkSHAoUbGFiZWxfa2V5c190b19yZW1vdmUYBCADKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI1CiNCdWxrTGFiZWxBbmRVbmxhYmVsQ29udGFjdHNSZXNwb25zZRIOCgZqb2JfaWQYASABKAkiHwoRR2V0QnVsa0pvYlJlcXVlc3QSCgoCaWQYASABKAkiNwoSR2V0QnVsa0pvYlJlc3BvbnNlEiEKA2pvYhgBIAEoCzIULmNvbnRhY3RzLnYxLkJ1bGtKb2IiOgoTTGlzdEJ1bGtKb2JzUmVxdWVzdBIjCgZwYWdpbmcYASABKAsyEy5jb250YWN0cy52MS5QYWdpbmcicAoUTGlzdEJ1bGtKb2JzUmVzcG9uc2USIgoEam9icxgBIAMoCzIULmNvbnRhY3RzLnYxLkJ1bGtKb2ISNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEiIgoUQ2FuY2VsQnVsa0pvYlJlcXVlc3QSCgoCaWQYASABKAkiOgoVQ2FuY2VsQnVsa0pvYlJlc3BvbnNlEiEKA2pvYhgBIAEoCzIULmNvbnRhY3RzLnYxLkJ1bGtKb2IqugEKD0NvbnRhY3RGaWVsZFNldBIhCh1DT05UQUNUX0ZJRUxEX1NFVF9VTlNQRUNJRklFRBAAEhsKF0NPTlRBQ1RfRklFTERfU0VUX0JBU0lDEAESKwonQ09OVEFDVF9GSUVMRF9TRVRfQ09NTVVOSUNBVElPTl9ERVRBSUxTEAISHgoaQ09OVEFDVF9GSUVMRF9TRVRfRVhURU5ERUQQAxIaChZDT05UQUNUX0ZJRUxEX1NFVF9GVUxMEAQquAEKFkdldENvbnRhY3RSZXNwb25zZVR5cGUSKQolR0VUX0NPTlRBQ1RfUkVTUE9OU0VfVFlQRV9VTlNQRUNJRklFRBAAEiUKIUdFVF9DT05UQUNUX1JFU1BPTlNFX1RZUEVfUkVHVUxBUhABEiYKIkdFVF9DT05UQUNUX1JFU1BPTlNFX1RZUEVfSU1QTElDSVQQAhIkCiBHRVRfQ09OVEFDVF9SRVNQT05TRV9UWVBFX01FUkdFRBADMtkNCg9Db250YWN0c1NlcnZpY2USVgoNQ3JlYXRlQ29udGFjdBIhLmNvbnRhY3RzLnYxLkNyZWF0ZUNvbnRhY3RSZXF1ZXN0GiIuY29udGFjdHMudjEuQ3JlYXRlQ29udGFjdFJlc3BvbnNlEk0KCkdldENvbnRhY3QSHi5jb250YWN0cy52MS5HZXRDb250YWN0UmVxdWVzdBofLmNvbnRhY3RzLnYxLkdldENvbnRhY3RSZXNwb25zZRJWCg1VcGRhdGVDb250YWN0EiEuY29udGFjdHMudjEuVXBkYXRlQ29udGFjdFJlcXVlc3QaIi5jb250YWN0cy52MS5VcGRhdGVDb250YWN0UmVzcG9uc2USVgoNRGVsZXRlQ29udGFjdBIhLmNvbnRhY3RzLnYxLkRlbGV0ZUNvbnRhY3RSZXF1ZXN0GiIuY29udGFjdHMudjEuRGVsZXRlQ29udGFjdFJlc3BvbnNlElMKDExhYmVsQ29udGFjdBIgLmNvbnRhY3RzLnYxLkxhYmVsQ29udGFjdFJlcXVlc3QaIS5jb250YWN0cy52MS5MYWJlbENvbnRhY3RSZXNwb25zZRJZCg5VbmxhYmVsQ29udGFjdBIiLmNvbnRhY3RzLnYxLlVubGFiZWxDb250YWN0UmVxdWVzdBojLmNvbnRhY3RzLnYxLlVubGFiZWxDb250YWN0UmVzcG9uc2USVgoNTWVyZ2VDb250YWN0cxIhLmNvbnRhY3RzLnYxLk1lcmdlQ29udGFjdHNSZXF1ZXN0GiIuY29udGFjdHMudjEuTWVyZ2VDb250YWN0c1Jlc3BvbnNlEmsKFFByZXZpZXdNZXJnZUNvbnRhY3RzEiguY29udGFjdHMudjEuUHJldmlld01lcmdlQ29udGFjdHNSZXF1ZXN0GikuY29udGFjdHMudjEuUHJldmlld01lcmdlQ29udGFjdHNSZXNwb25zZRJWCg1RdWVyeUNvbnRhY3RzEiEuY29udGFjdHMudjEuUXVlcnlDb250YWN0c1JlcXVlc3QaIi5jb250YWN0cy52MS5RdWVyeUNvbnRhY3RzUmVzcG9uc2USUwoMTGlzdENvbnRhY3RzEiAuY29udGFjdHMudjEuTGlzdENvbnRhY3RzUmVxdWVzdBohLmNvbnRhY3RzLnYxLkxpc3RDb250YWN0c1Jlc3BvbnNlEk0KCkxpc3RGYWNldHMSHi5jb250YWN0cy52MS5MaXN0RmFjZXRzUmVxdWVzdBofLmNvbnRhY3RzLnYxLkxpc3RGYWNldHNSZXNwb25zZRJQCgtRdWVyeUZhY2V0cxIfLmNvbnRhY3RzLnYxLlF1ZXJ5RmFjZXRzUmVxdWVzdBogLmNvbnRhY3RzLnYxLlF1ZXJ5RmFjZXRzUmVzcG9uc2USXwoQVXBkYXRlTWVtYmVySW5mbxIkLmNvbnRhY3RzLnYxLlVwZGF0ZU1lbWJlckluZm9SZXF1ZXN0GiUuY29udGFjdHMudjEuVXBkYXRlTWVtYmVySW5mb1Jlc3BvbnNlEmUKEkJ1bGtEZWxldGVDb250YWN0cxImLmNvbnRhY3RzLnYxLkJ1bGtEZWxldGVDb250YWN0c1JlcXVlc3QaJy5jb250YWN0cy52MS5CdWxrRGVsZXRlQ29udGFjdHNSZXNwb25zZRJlChJCdWxrVXBkYXRlQ29udGFjdHMSJi5jb250YWN0cy52MS5CdWxrVXBkYXRlQ29udGFjdHNSZXF1ZXN0GicuY29udGFjdHMudjEuQnVsa1VwZGF0ZUNvbnRhY3RzUmVzcG9uc2USgAEKG0J1bGtMYWJlbEFuZFVubGFiZWxDb250YWN0cxIvLmNvbnRhY3RzLnYxLkJ1bGtMYWJlbEFuZFVubGFiZWxDb250YWN0c1JlcXVlc3QaMC5jb250YWN0cy52MS5CdWxrTGFiZWxBbmRVbmxhYmVsQ29udGFjdHNSZXNwb25zZRJNCgpHZXRCdWxrSm9iEh4uY29udGFjdHMudjEuR2V0QnVsa0pvYlJlcXVlc3QaHy5jb250YWN0cy52MS5HZXRCdWxrSm9iUmVzcG9uc2USUwoMTGlzdEJ1bGtKb2JzEiAuY29udGFjdHMudjEuTGlzdEJ1bGtKb2JzUmVxdWVzdBohLmNvbnRhY3RzLnYxLkxpc3RCdWxrSm9ic1Jlc3BvbnNlElYKDUNhbmNlbEJ1bGtKb2ISIS5jb250YWN0cy52MS5DYW5jZWxCdWxrSm9iUmVxdWVzdBoiLmNvbnRhY3RzLnYxLkNhbmNlbEJ1bGtKb2JSZXNwb25zZUIfChtjb20uY29udGFjdHNhcGkuY29udGFjdHMudjFQAWIGcHJvdG8z", [file_contacts_v1_bulk_job, file_contacts_v1_common, file_contacts_v1_contact, file_google_protobuf_field_mask, file_google_protobuf_struct]);
 
 /**
  * ContactQuery is a contact filter, sort, page and projection.
@@ -1582,6 +1584,586 @@ export const UpdateMemberInfoResponseSchema: GenMessage<UpdateMemberInfoResponse
   messageDesc(file_contacts_v1_contacts_service, 26);
 
 /**
+ * BulkDeleteContactsRequest selects the contacts to delete.
+ *
+ * @generated from message contacts.v1.BulkDeleteContactsRequest
+ */
+export type BulkDeleteContactsRequest = Message<"contacts.v1.BulkDeleteContactsRequest"> & {
+  /**
+   * Optional. Filter, as in ContactQuery. At least one of filter and search is required.
+   *
+   * @generated from field: google.protobuf.Struct filter = 1;
+   */
+  filter?: JsonObject | undefined;
+
+  /**
+   * Optional. Free text, as in QueryContactsRequest, ANDed with the filter.
+   *
+   * @generated from field: string search = 2;
+   */
+  search: string;
+
+  /**
+   * Optional. Idempotency key, as in CreateContactRequest: a repeat returns the same job ID.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * BulkDeleteContactsRequest selects the contacts to delete.
+ *
+ * @generated from message contacts.v1.BulkDeleteContactsRequest
+ */
+export type BulkDeleteContactsRequestJson = {
+  /**
+   * Optional. Filter, as in ContactQuery. At least one of filter and search is required.
+   *
+   * @generated from field: google.protobuf.Struct filter = 1;
+   */
+  filter?: StructJson;
+
+  /**
+   * Optional. Free text, as in QueryContactsRequest, ANDed with the filter.
+   *
+   * @generated from field: string search = 2;
+   */
+  search?: string;
+
+  /**
+   * Optional. Idempotency key, as in CreateContactRequest: a repeat returns the same job ID.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId?: string;
+};
+
+/**
+ * Describes the message contacts.v1.BulkDeleteContactsRequest.
+ * Use `create(BulkDeleteContactsRequestSchema)` to create a new message.
+ */
+export const BulkDeleteContactsRequestSchema: GenMessage<BulkDeleteContactsRequest, {jsonType: BulkDeleteContactsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 27);
+
+/**
+ * BulkDeleteContactsResponse names the job started.
+ *
+ * @generated from message contacts.v1.BulkDeleteContactsResponse
+ */
+export type BulkDeleteContactsResponse = Message<"contacts.v1.BulkDeleteContactsResponse"> & {
+  /**
+   * Output only. The job's ID, for GetBulkJob.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * BulkDeleteContactsResponse names the job started.
+ *
+ * @generated from message contacts.v1.BulkDeleteContactsResponse
+ */
+export type BulkDeleteContactsResponseJson = {
+  /**
+   * Output only. The job's ID, for GetBulkJob.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId?: string;
+};
+
+/**
+ * Describes the message contacts.v1.BulkDeleteContactsResponse.
+ * Use `create(BulkDeleteContactsResponseSchema)` to create a new message.
+ */
+export const BulkDeleteContactsResponseSchema: GenMessage<BulkDeleteContactsResponse, {jsonType: BulkDeleteContactsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 28);
+
+/**
+ * BulkUpdateContactsRequest selects contacts and says how to change them.
+ *
+ * @generated from message contacts.v1.BulkUpdateContactsRequest
+ */
+export type BulkUpdateContactsRequest = Message<"contacts.v1.BulkUpdateContactsRequest"> & {
+  /**
+   * Optional. Filter, as in ContactQuery. At least one of filter and search is required.
+   *
+   * @generated from field: google.protobuf.Struct filter = 1;
+   */
+  filter?: JsonObject | undefined;
+
+  /**
+   * Optional. Free text, as in QueryContactsRequest, ANDed with the filter.
+   *
+   * @generated from field: string search = 2;
+   */
+  search: string;
+
+  /**
+   * Required. The data to apply to each contact, as in UpdateContactRequest.
+   *
+   * @generated from field: contacts.v1.ContactInfo info = 3;
+   */
+  info?: ContactInfo | undefined;
+
+  /**
+   * Optional. Paths under `info` to change, as in UpdateContactRequest; without it each
+   * sub-field present in `info` replaces the contact's whole.
+   *
+   * @generated from field: google.protobuf.FieldMask field_mask = 4;
+   */
+  fieldMask?: FieldMask | undefined;
+
+  /**
+   * Optional. Idempotency key, as in CreateContactRequest: a repeat returns the same job ID.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * BulkUpdateContactsRequest selects contacts and says how to change them.
+ *
+ * @generated from message contacts.v1.BulkUpdateContactsRequest
+ */
+export type BulkUpdateContactsRequestJson = {
+  /**
+   * Optional. Filter, as in ContactQuery. At least one of filter and search is required.
+   *
+   * @generated from field: google.protobuf.Struct filter = 1;
+   */
+  filter?: StructJson;
+
+  /**
+   * Optional. Free text, as in QueryContactsRequest, ANDed with the filter.
+   *
+   * @generated from field: string search = 2;
+   */
+  search?: string;
+
+  /**
+   * Required. The data to apply to each contact, as in UpdateContactRequest.
+   *
+   * @generated from field: contacts.v1.ContactInfo info = 3;
+   */
+  info?: ContactInfoJson;
+
+  /**
+   * Optional. Paths under `info` to change, as in UpdateContactRequest; without it each
+   * sub-field present in `info` replaces the contact's whole.
+   *
+   * @generated from field: google.protobuf.FieldMask field_mask = 4;
+   */
+  fieldMask?: FieldMaskJson;
+
+  /**
+   * Optional. Idempotency key, as in CreateContactRequest: a repeat returns the same job ID.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId?: string;
+};
+
+/**
+ * Describes the message contacts.v1.BulkUpdateContactsRequest.
+ * Use `create(BulkUpdateContactsRequestSchema)` to create a new message.
+ */
+export const BulkUpdateContactsRequestSchema: GenMessage<BulkUpdateContactsRequest, {jsonType: BulkUpdateContactsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 29);
+
+/**
+ * BulkUpdateContactsResponse names the job started.
+ *
+ * @generated from message contacts.v1.BulkUpdateContactsResponse
+ */
+export type BulkUpdateContactsResponse = Message<"contacts.v1.BulkUpdateContactsResponse"> & {
+  /**
+   * Output only. The job's ID, for GetBulkJob.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * BulkUpdateContactsResponse names the job started.
+ *
+ * @generated from message contacts.v1.BulkUpdateContactsResponse
+ */
+export type BulkUpdateContactsResponseJson = {
+  /**
+   * Output only. The job's ID, for GetBulkJob.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId?: string;
+};
+
+/**
+ * Describes the message contacts.v1.BulkUpdateContactsResponse.
+ * Use `create(BulkUpdateContactsResponseSchema)` to create a new message.
+ */
+export const BulkUpdateContactsResponseSchema: GenMessage<BulkUpdateContactsResponse, {jsonType: BulkUpdateContactsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 30);
+
+/**
+ * BulkLabelAndUnlabelContactsRequest selects contacts and the labels to add and remove.
+ *
+ * @generated from message contacts.v1.BulkLabelAndUnlabelContactsRequest
+ */
+export type BulkLabelAndUnlabelContactsRequest = Message<"contacts.v1.BulkLabelAndUnlabelContactsRequest"> & {
+  /**
+   * Optional. Filter, as in ContactQuery. At least one of filter and search is required.
+   *
+   * @generated from field: google.protobuf.Struct filter = 1;
+   */
+  filter?: JsonObject | undefined;
+
+  /**
+   * Optional. Free text, as in QueryContactsRequest, ANDed with the filter.
+   *
+   * @generated from field: string search = 2;
+   */
+  search: string;
+
+  /**
+   * Optional. Label keys to add, at most 100, each an existing label. At least one key to add or
+   * to remove is required.
+   *
+   * @generated from field: repeated string label_keys_to_add = 3;
+   */
+  labelKeysToAdd: string[];
+
+  /**
+   * Optional. Label keys to remove, at most 100, each an existing label. A key in both lists is
+   * removed.
+   *
+   * @generated from field: repeated string label_keys_to_remove = 4;
+   */
+  labelKeysToRemove: string[];
+
+  /**
+   * Optional. Idempotency key, as in CreateContactRequest: a repeat returns the same job ID.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * BulkLabelAndUnlabelContactsRequest selects contacts and the labels to add and remove.
+ *
+ * @generated from message contacts.v1.BulkLabelAndUnlabelContactsRequest
+ */
+export type BulkLabelAndUnlabelContactsRequestJson = {
+  /**
+   * Optional. Filter, as in ContactQuery. At least one of filter and search is required.
+   *
+   * @generated from field: google.protobuf.Struct filter = 1;
+   */
+  filter?: StructJson;
+
+  /**
+   * Optional. Free text, as in QueryContactsRequest, ANDed with the filter.
+   *
+   * @generated from field: string search = 2;
+   */
+  search?: string;
+
+  /**
+   * Optional. Label keys to add, at most 100, each an existing label. At least one key to add or
+   * to remove is required.
+   *
+   * @generated from field: repeated string label_keys_to_add = 3;
+   */
+  labelKeysToAdd?: string[];
+
+  /**
+   * Optional. Label keys to remove, at most 100, each an existing label. A key in both lists is
+   * removed.
+   *
+   * @generated from field: repeated string label_keys_to_remove = 4;
+   */
+  labelKeysToRemove?: string[];
+
+  /**
+   * Optional. Idempotency key, as in CreateContactRequest: a repeat returns the same job ID.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId?: string;
+};
+
+/**
+ * Describes the message contacts.v1.BulkLabelAndUnlabelContactsRequest.
+ * Use `create(BulkLabelAndUnlabelContactsRequestSchema)` to create a new message.
+ */
+export const BulkLabelAndUnlabelContactsRequestSchema: GenMessage<BulkLabelAndUnlabelContactsRequest, {jsonType: BulkLabelAndUnlabelContactsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 31);
+
+/**
+ * BulkLabelAndUnlabelContactsResponse names the job started.
+ *
+ * @generated from message contacts.v1.BulkLabelAndUnlabelContactsResponse
+ */
+export type BulkLabelAndUnlabelContactsResponse = Message<"contacts.v1.BulkLabelAndUnlabelContactsResponse"> & {
+  /**
+   * Output only. The job's ID, for GetBulkJob.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * BulkLabelAndUnlabelContactsResponse names the job started.
+ *
+ * @generated from message contacts.v1.BulkLabelAndUnlabelContactsResponse
+ */
+export type BulkLabelAndUnlabelContactsResponseJson = {
+  /**
+   * Output only. The job's ID, for GetBulkJob.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId?: string;
+};
+
+/**
+ * Describes the message contacts.v1.BulkLabelAndUnlabelContactsResponse.
+ * Use `create(BulkLabelAndUnlabelContactsResponseSchema)` to create a new message.
+ */
+export const BulkLabelAndUnlabelContactsResponseSchema: GenMessage<BulkLabelAndUnlabelContactsResponse, {jsonType: BulkLabelAndUnlabelContactsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 32);
+
+/**
+ * GetBulkJobRequest names a job.
+ *
+ * @generated from message contacts.v1.GetBulkJobRequest
+ */
+export type GetBulkJobRequest = Message<"contacts.v1.GetBulkJobRequest"> & {
+  /**
+   * Required. The job ID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * GetBulkJobRequest names a job.
+ *
+ * @generated from message contacts.v1.GetBulkJobRequest
+ */
+export type GetBulkJobRequestJson = {
+  /**
+   * Required. The job ID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+};
+
+/**
+ * Describes the message contacts.v1.GetBulkJobRequest.
+ * Use `create(GetBulkJobRequestSchema)` to create a new message.
+ */
+export const GetBulkJobRequestSchema: GenMessage<GetBulkJobRequest, {jsonType: GetBulkJobRequestJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 33);
+
+/**
+ * GetBulkJobResponse carries one job.
+ *
+ * @generated from message contacts.v1.GetBulkJobResponse
+ */
+export type GetBulkJobResponse = Message<"contacts.v1.GetBulkJobResponse"> & {
+  /**
+   * Output only. The job.
+   *
+   * @generated from field: contacts.v1.BulkJob job = 1;
+   */
+  job?: BulkJob | undefined;
+};
+
+/**
+ * GetBulkJobResponse carries one job.
+ *
+ * @generated from message contacts.v1.GetBulkJobResponse
+ */
+export type GetBulkJobResponseJson = {
+  /**
+   * Output only. The job.
+   *
+   * @generated from field: contacts.v1.BulkJob job = 1;
+   */
+  job?: BulkJobJson;
+};
+
+/**
+ * Describes the message contacts.v1.GetBulkJobResponse.
+ * Use `create(GetBulkJobResponseSchema)` to create a new message.
+ */
+export const GetBulkJobResponseSchema: GenMessage<GetBulkJobResponse, {jsonType: GetBulkJobResponseJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 34);
+
+/**
+ * ListBulkJobsRequest pages the tenant's jobs.
+ *
+ * @generated from message contacts.v1.ListBulkJobsRequest
+ */
+export type ListBulkJobsRequest = Message<"contacts.v1.ListBulkJobsRequest"> & {
+  /**
+   * Optional. Offset paging; default and maximum limit 100 (more is coerced to 100).
+   *
+   * @generated from field: contacts.v1.Paging paging = 1;
+   */
+  paging?: Paging | undefined;
+};
+
+/**
+ * ListBulkJobsRequest pages the tenant's jobs.
+ *
+ * @generated from message contacts.v1.ListBulkJobsRequest
+ */
+export type ListBulkJobsRequestJson = {
+  /**
+   * Optional. Offset paging; default and maximum limit 100 (more is coerced to 100).
+   *
+   * @generated from field: contacts.v1.Paging paging = 1;
+   */
+  paging?: PagingJson;
+};
+
+/**
+ * Describes the message contacts.v1.ListBulkJobsRequest.
+ * Use `create(ListBulkJobsRequestSchema)` to create a new message.
+ */
+export const ListBulkJobsRequestSchema: GenMessage<ListBulkJobsRequest, {jsonType: ListBulkJobsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 35);
+
+/**
+ * ListBulkJobsResponse is one page of jobs, newest first.
+ *
+ * @generated from message contacts.v1.ListBulkJobsResponse
+ */
+export type ListBulkJobsResponse = Message<"contacts.v1.ListBulkJobsResponse"> & {
+  /**
+   * Output only. The jobs of this page, without their `errors` (GetBulkJob has them).
+   *
+   * @generated from field: repeated contacts.v1.BulkJob jobs = 1;
+   */
+  jobs: BulkJob[];
+
+  /**
+   * Output only. Paging metadata.
+   *
+   * @generated from field: contacts.v1.PagingMetadata paging_metadata = 2;
+   */
+  pagingMetadata?: PagingMetadata | undefined;
+};
+
+/**
+ * ListBulkJobsResponse is one page of jobs, newest first.
+ *
+ * @generated from message contacts.v1.ListBulkJobsResponse
+ */
+export type ListBulkJobsResponseJson = {
+  /**
+   * Output only. The jobs of this page, without their `errors` (GetBulkJob has them).
+   *
+   * @generated from field: repeated contacts.v1.BulkJob jobs = 1;
+   */
+  jobs?: BulkJobJson[];
+
+  /**
+   * Output only. Paging metadata.
+   *
+   * @generated from field: contacts.v1.PagingMetadata paging_metadata = 2;
+   */
+  pagingMetadata?: PagingMetadataJson;
+};
+
+/**
+ * Describes the message contacts.v1.ListBulkJobsResponse.
+ * Use `create(ListBulkJobsResponseSchema)` to create a new message.
+ */
+export const ListBulkJobsResponseSchema: GenMessage<ListBulkJobsResponse, {jsonType: ListBulkJobsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 36);
+
+/**
+ * CancelBulkJobRequest names the job to stop.
+ *
+ * @generated from message contacts.v1.CancelBulkJobRequest
+ */
+export type CancelBulkJobRequest = Message<"contacts.v1.CancelBulkJobRequest"> & {
+  /**
+   * Required. The job ID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * CancelBulkJobRequest names the job to stop.
+ *
+ * @generated from message contacts.v1.CancelBulkJobRequest
+ */
+export type CancelBulkJobRequestJson = {
+  /**
+   * Required. The job ID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+};
+
+/**
+ * Describes the message contacts.v1.CancelBulkJobRequest.
+ * Use `create(CancelBulkJobRequestSchema)` to create a new message.
+ */
+export const CancelBulkJobRequestSchema: GenMessage<CancelBulkJobRequest, {jsonType: CancelBulkJobRequestJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 37);
+
+/**
+ * CancelBulkJobResponse carries the stopped job.
+ *
+ * @generated from message contacts.v1.CancelBulkJobResponse
+ */
+export type CancelBulkJobResponse = Message<"contacts.v1.CancelBulkJobResponse"> & {
+  /**
+   * Output only. The job, status CANCELLED, with its final counters.
+   *
+   * @generated from field: contacts.v1.BulkJob job = 1;
+   */
+  job?: BulkJob | undefined;
+};
+
+/**
+ * CancelBulkJobResponse carries the stopped job.
+ *
+ * @generated from message contacts.v1.CancelBulkJobResponse
+ */
+export type CancelBulkJobResponseJson = {
+  /**
+   * Output only. The job, status CANCELLED, with its final counters.
+   *
+   * @generated from field: contacts.v1.BulkJob job = 1;
+   */
+  job?: BulkJobJson;
+};
+
+/**
+ * Describes the message contacts.v1.CancelBulkJobResponse.
+ * Use `create(CancelBulkJobResponseSchema)` to create a new message.
+ */
+export const CancelBulkJobResponseSchema: GenMessage<CancelBulkJobResponse, {jsonType: CancelBulkJobResponseJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 38);
+
+/**
  * ContactFieldSet names a predefined projection of a contact.
  *
  * @generated from enum contacts.v1.ContactFieldSet
@@ -1685,9 +2267,9 @@ export const GetContactResponseTypeSchema: GenEnum<GetContactResponseType, GetCo
   enumDesc(file_contacts_v1_contacts_service, 1);
 
 /**
- * ContactsService creates, reads, updates, labels, merges, deletes and queries contacts. Reads
- * need scope `contacts.read`; writes and merges `contacts.manage`; UpdateMemberInfo
- * `members.manage`.
+ * ContactsService creates, reads, updates, labels, merges, deletes and queries contacts, one at a
+ * time or in bulk jobs. Reads need scope `contacts.read`; writes, merges and every bulk method
+ * (bulk jobs included) `contacts.manage`; UpdateMemberInfo `members.manage`.
  *
  * @generated from service contacts.v1.ContactsService
  */
@@ -1831,6 +2413,77 @@ export const ContactsService: GenService<{
     methodKind: "unary";
     input: typeof UpdateMemberInfoRequestSchema;
     output: typeof UpdateMemberInfoResponseSchema;
+  },
+  /**
+   * BulkDeleteContacts starts a job that deletes every contact matching `filter` and/or `search`
+   * and returns its ID at once. Members are not deleted: each is a job error
+   * (CANNOT_DELETE_SITE_MEMBERS, CANNOT_DELETE_MEMBER_OWNER_OR_CONTRIBUTOR) and the job goes on.
+   * Errors: NEITHER_FILTER_NOR_SEARCH, the query errors of QueryContacts (INVALID_ARGUMENT).
+   *
+   * @generated from rpc contacts.v1.ContactsService.BulkDeleteContacts
+   */
+  bulkDeleteContacts: {
+    methodKind: "unary";
+    input: typeof BulkDeleteContactsRequestSchema;
+    output: typeof BulkDeleteContactsResponseSchema;
+  },
+  /**
+   * BulkUpdateContacts starts a job that applies `info` (with `field_mask`, as UpdateContact
+   * does) to every contact matching `filter` and/or `search`, and returns its ID at once. A contact
+   * the update cannot apply to (e.g. it would leave it without a name, email or phone) is a job
+   * error. Errors: NEITHER_FILTER_NOR_SEARCH, INVALID_CONTACT_INFO, the query errors.
+   *
+   * @generated from rpc contacts.v1.ContactsService.BulkUpdateContacts
+   */
+  bulkUpdateContacts: {
+    methodKind: "unary";
+    input: typeof BulkUpdateContactsRequestSchema;
+    output: typeof BulkUpdateContactsResponseSchema;
+  },
+  /**
+   * BulkLabelAndUnlabelContacts starts a job that adds and removes labels on every contact
+   * matching `filter` and/or `search`, and returns its ID at once. Errors:
+   * NEITHER_FILTER_NOR_SEARCH, INVALID_LABEL_KEY, LABEL_NOT_FOUND, the query errors.
+   *
+   * @generated from rpc contacts.v1.ContactsService.BulkLabelAndUnlabelContacts
+   */
+  bulkLabelAndUnlabelContacts: {
+    methodKind: "unary";
+    input: typeof BulkLabelAndUnlabelContactsRequestSchema;
+    output: typeof BulkLabelAndUnlabelContactsResponseSchema;
+  },
+  /**
+   * GetBulkJob returns a bulk job with its counters and errors. Errors: BULK_JOB_NOT_FOUND.
+   *
+   * @generated from rpc contacts.v1.ContactsService.GetBulkJob
+   */
+  getBulkJob: {
+    methodKind: "unary";
+    input: typeof GetBulkJobRequestSchema;
+    output: typeof GetBulkJobResponseSchema;
+  },
+  /**
+   * ListBulkJobs returns the tenant's bulk jobs, newest first, at most 100 per page.
+   *
+   * @generated from rpc contacts.v1.ContactsService.ListBulkJobs
+   */
+  listBulkJobs: {
+    methodKind: "unary";
+    input: typeof ListBulkJobsRequestSchema;
+    output: typeof ListBulkJobsResponseSchema;
+  },
+  /**
+   * CancelBulkJob stops a job: when it returns, the job changes no more contacts (a batch that was
+   * running has committed). Cancelling a cancelled job returns it again, so a retry is safe. Not
+   * in the reference. Errors: BULK_JOB_NOT_FOUND, BULK_JOB_ALREADY_FINISHED
+   * (FAILED_PRECONDITION) for a completed or failed job.
+   *
+   * @generated from rpc contacts.v1.ContactsService.CancelBulkJob
+   */
+  cancelBulkJob: {
+    methodKind: "unary";
+    input: typeof CancelBulkJobRequestSchema;
+    output: typeof CancelBulkJobResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_contacts_v1_contacts_service, 0);
