@@ -1,4 +1,4 @@
-/** `createClient`: one connection, four modules. */
+/** `createClient`: one connection, five modules. */
 import type { Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -6,6 +6,7 @@ import {
   createGrpcWebTransport,
   Http2SessionManager,
 } from "@connectrpc/connect-node";
+import { type BulkJobsModule, bulkJobsModule } from "./bulk-jobs.js";
 import { type CallContext, DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, type RetryOptions } from "./call.js";
 import { type ContactsModule, contactsModule } from "./contacts.js";
 import { type EventsModule, eventsModule } from "./events.js";
@@ -45,14 +46,16 @@ export interface ClientOptions {
   headers?: Record<string, string>;
 }
 
-/** A client: `contacts`, `labels`, `extendedFields` and `events`, sharing one connection. */
+/** A client: `contacts`, `labels`, `extendedFields`, `bulkJobs` and `events`, sharing one connection. */
 export interface ContactsClient {
-  /** Contacts: create, get, update, delete, label, merge, list, query, facets. */
+  /** Contacts: create, get, update, delete, label, merge, list, query, facets, bulk delete, update and label. */
   contacts: ContactsModule;
   /** Labels: find-or-create, get, list, query, rename, delete. */
   labels: LabelsModule;
   /** Extended fields: find-or-create, get, list, query, rename, delete. */
   extendedFields: ExtendedFieldsModule;
+  /** The jobs the bulk contacts functions start: get, list, cancel, wait for. */
+  bulkJobs: BulkJobsModule;
   /** Change events: `watch()` and `onContactCreated`-style subscriptions. */
   events: EventsModule;
   /** Closes the client's HTTP/2 connection (calls after this reconnect). Idle connections never keep a process alive. */
@@ -116,6 +119,7 @@ export function createClient(options: ClientOptions): ContactsClient {
     contacts: contactsModule(runtime),
     labels: labelsModule(runtime),
     extendedFields: extendedFieldsModule(runtime),
+    bulkJobs: bulkJobsModule(runtime),
     events: eventsModule(runtime),
     close() {
       sessionManager?.abort();

@@ -5,10 +5,13 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { type CallOptions, runMutation, runRead } from "./call.js";
-import { enumToProto, request, sdkToJson, toSdk } from "./codec.js";
+import { enumToProto, isPlainObject, request, sdkToJson, toJsonValue, toSdk } from "./codec.js";
 import { ContactFieldSetSchema, ContactsService } from "./gen/contacts/v1/contacts_service_pb.js";
 import { ContactInfoSchema, ContactSchema, ContactsFacetSchema, MemberInfoSchema } from "./gen/contacts/v1/contact_pb.js";
 import {
+  BulkDeleteContactsRequestSchema,
+  BulkLabelAndUnlabelContactsRequestSchema,
+  BulkUpdateContactsRequestSchema,
   CreateContactRequestSchema,
   DeleteContactRequestSchema,
   GetContactRequestSchema,
@@ -113,6 +116,50 @@ export interface QueryFacetsOptions extends ListFacetsOptions {
    * `…subscriptionStatus` and `…deliverabilityStatus` (`$eq $ne $in $nin`).
    */
   filter?: Record<string, unknown>;
+}
+
+/**
+ * Which contacts a bulk function changes: those matching `filter` and `search` (ANDed). At least
+ * one is required, else the call fails with `NEITHER_FILTER_NOR_SEARCH`. To see what a job would
+ * cover, run `queryContacts` with the same filter and search first.
+ */
+export interface BulkContactsSelection {
+  /**
+   * A filter in the query language of reference §5 (`$eq`, `$in`, `$hasSome`, `$and`, …), with
+   * field names as in the query builder (`_id`, `_createdDate`, `info.labelKeys`) and Date values,
+   * e.g. `{ "info.labelKeys": { $hasSome: ["custom.vip-customer"] } }`.
+   */
+  filter?: Record<string, unknown> | null;
+  /** Free text (≤100 characters) matched against names, emails and phones, as in `queryContacts`. */
+  search?: string | null;
+}
+
+/** Options of `bulkDeleteContacts`. */
+export interface BulkDeleteContactsOptions extends CallOptions, BulkContactsSelection {}
+
+/** Options of `bulkUpdateContacts`. */
+export interface BulkUpdateContactsOptions extends CallOptions, BulkContactsSelection {
+  /** The data to apply to each contact, as in `updateContact`. Required by the server. */
+  info?: ContactInfo;
+  /**
+   * Paths under `info` to change, as in `updateContact` (internal in the reference SDK). Without
+   * a mask each sub-field present in `info` replaces the contact's whole.
+   */
+  fieldMask?: string[];
+}
+
+/** Options of `bulkLabelAndUnlabelContacts`. At least one key to add or remove is required. */
+export interface BulkLabelAndUnlabelContactsOptions extends CallOptions, BulkContactsSelection {
+  /** Keys of existing labels to add, at most 100. */
+  labelKeysToAdd?: string[];
+  /** Keys of existing labels to remove, at most 100; a key in both lists is removed. */
+  labelKeysToRemove?: string[];
+}
+
+/** `{ jobId }`: the answer of bulkDeleteContacts, bulkUpdateContacts and bulkLabelAndUnlabelContacts. */
+export interface BulkOperationResponse {
+  /** The job started; follow it with `bulkJobs.getBulkJob` or `bulkJobs.waitForJob`. */
+  jobId: string;
 }
 
 /** `{ contact }`: the answer of createContact, updateContact, labelContact, unlabelContact, mergeContacts, previewMergeContacts, updateMemberInfo. */
@@ -256,6 +303,44 @@ export interface ContactsModule {
    * const { contact } = await contacts.updateMemberInfo(contactId, { memberId: "m-1", role: "MEMBER" });
    */
   updateMemberInfo(contactId: string, memberInfo: MemberInfo | null, options?: CallOptions): Promise<ContactResponse>;
+  /**
+   * Starts a job that deletes every contact matching `filter` and/or `search`, and returns its ID
+   * at once. Members are not deleted: each is an entry in the job's `errors`
+   * (`CANNOT_DELETE_SITE_MEMBERS`) and the job goes on.
+   *
+   * @example
+   * const { jobId } = await contacts.bulkDeleteContacts({ filter: { "info.company": "Initech" } });
+   * const job = await bulkJobs.waitForJob(jobId);
+   * @throws InvalidArgumentError `NEITHER_FILTER_NOR_SEARCH`, or a query error (`MALFORMED_FILTER`, …)
+   */
+  bulkDeleteContacts(options?: BulkDeleteContactsOptions): Promise<BulkOperationResponse>;
+  /**
+   * Starts a job that applies `options.info` (with `options.fieldMask`, as `updateContact` does)
+   * to every contact matching `filter` and/or `search`, and returns its ID at once. A contact the
+   * change cannot apply to is an entry in the job's `errors`.
+   *
+   * @example
+   * const { jobId } = await contacts.bulkUpdateContacts({
+   *   filter: { "info.company": "Initech" },
+   *   info: { company: "Initrode" },
+   *   fieldMask: ["info.company"],
+   * });
+   * @throws InvalidArgumentError `NEITHER_FILTER_NOR_SEARCH`, `INVALID_CONTACT_INFO`, or a query error
+   */
+  bulkUpdateContacts(options?: BulkUpdateContactsOptions): Promise<BulkOperationResponse>;
+  /**
+   * Starts a job that adds and removes labels on every contact matching `filter` and/or `search`,
+   * and returns its ID at once.
+   *
+   * @example
+   * const { jobId } = await contacts.bulkLabelAndUnlabelContacts({
+   *   search: "lovelace",
+   *   labelKeysToAdd: ["custom.vip-customer"],
+   *   labelKeysToRemove: ["custom.prospect"],
+   * });
+   * @throws InvalidArgumentError `NEITHER_FILTER_NOR_SEARCH`, `INVALID_LABEL_KEY`; NotFoundError `LABEL_NOT_FOUND`
+   */
+  bulkLabelAndUnlabelContacts(options?: BulkLabelAndUnlabelContactsOptions): Promise<BulkOperationResponse>;
 }
 
 const QUERY_LIMITS = { maxSort: 1, maxLimit: 1000 };
@@ -420,7 +505,7 @@ export function contactsModule(rt: Runtime): ContactsModule {
 
     async queryFacets(options) {
       const json: JsonObject = {};
-      if (options?.filter !== undefined) json.filter = sdkFilter("queryFacets", options.filter);
+      if (options?.filter !== undefined) json.filter = filterToWire("queryFacets", options.filter);
       if (options?.paging) json.paging = pagingToWire(options.paging);
       const req = request(QueryFacetsRequestSchema, json, "queryFacets");
       const res = await runRead(ctx, options, req, (r, o) => client.queryFacets(r, o));
@@ -439,12 +524,82 @@ export function contactsModule(rt: Runtime): ContactsModule {
       );
       return { contact: contactOf(res.contact) };
     },
+
+    async bulkDeleteContacts(options) {
+      const json = selection("bulkDeleteContacts", options);
+      const res = await runMutation(
+        ctx,
+        options,
+        (requestId) => request(BulkDeleteContactsRequestSchema, { ...json, requestId }, "bulkDeleteContacts"),
+        (r, o) => client.bulkDeleteContacts(r, o),
+      );
+      return { jobId: res.jobId };
+    },
+
+    async bulkUpdateContacts(options) {
+      const json = selection("bulkUpdateContacts", options);
+      if (options?.info !== undefined) json.info = sdkToJson(ContactInfoSchema, options.info, "bulkUpdateContacts(): options.info");
+      if (options?.fieldMask !== undefined) json.fieldMask = requireStrings("bulkUpdateContacts", "options.fieldMask", options.fieldMask).join(",");
+      const res = await runMutation(
+        ctx,
+        options,
+        (requestId) => request(BulkUpdateContactsRequestSchema, { ...json, requestId }, "bulkUpdateContacts"),
+        (r, o) => client.bulkUpdateContacts(r, o),
+      );
+      return { jobId: res.jobId };
+    },
+
+    async bulkLabelAndUnlabelContacts(options) {
+      const json = selection("bulkLabelAndUnlabelContacts", options);
+      if (options?.labelKeysToAdd !== undefined) json.labelKeysToAdd = labelKeyList("options.labelKeysToAdd", options.labelKeysToAdd);
+      if (options?.labelKeysToRemove !== undefined) json.labelKeysToRemove = labelKeyList("options.labelKeysToRemove", options.labelKeysToRemove);
+      const res = await runMutation(
+        ctx,
+        options,
+        (requestId) => request(BulkLabelAndUnlabelContactsRequestSchema, { ...json, requestId }, "bulkLabelAndUnlabelContacts"),
+        (r, o) => client.bulkLabelAndUnlabelContacts(r, o),
+      );
+      return { jobId: res.jobId };
+    },
   };
 }
 
-function sdkFilter(fn: string, filter: unknown): JsonObject {
-  if (typeof filter !== "object" || filter === null || Array.isArray(filter)) {
-    throw new TypeError(`${fn}(): options.filter must be an object`);
+/**
+ * A filter as the wire spells it: field names as the query builder spells them become the
+ * server's (`_createdDate` → `createdDate`, as the reference SDK renames them), inside `$and`,
+ * `$or` and `$not` too; Dates become ISO strings.
+ */
+function filterToWire(fn: string, filter: unknown, path = "options.filter"): JsonObject {
+  if (!isPlainObject(filter)) throw new TypeError(`${fn}(): ${path} must be an object`);
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(filter)) {
+    if (value === undefined) continue;
+    const at = `${path}.${key}`;
+    if ((key === "$and" || key === "$or") && Array.isArray(value)) {
+      out[key] = value.map((part, i) => filterToWire(fn, part, `${at}[${i}]`));
+    } else if (key === "$not") {
+      out[key] = filterToWire(fn, value, at);
+    } else {
+      out[key.startsWith("$") ? key : wireName(key)] = toJsonValue(value, `${fn}(): ${at}`);
+    }
   }
-  return JSON.parse(JSON.stringify(filter)) as JsonObject;
+  return out;
+}
+
+/** The `filter` and `search` of a bulk function's options as proto JSON; null is absent, as in the reference. */
+function selection(fn: string, options: BulkContactsSelection | undefined): JsonObject {
+  const json: JsonObject = {};
+  if (options?.filter !== undefined && options.filter !== null) json.filter = filterToWire(fn, options.filter);
+  if (options?.search !== undefined && options.search !== null) {
+    if (typeof options.search !== "string") throw new TypeError(`${fn}(): options.search must be a string`);
+    json.search = options.search;
+  }
+  return json;
+}
+
+function labelKeyList(name: string, value: unknown): string[] {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+    throw new TypeError(`bulkLabelAndUnlabelContacts(): ${name} must be an array of strings`);
+  }
+  return value;
 }

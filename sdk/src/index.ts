@@ -9,9 +9,15 @@
  *
  * @packageDocumentation
  */
+export type { BulkJobsModule, ListBulkJobsOptions, ListBulkJobsResponse, WaitForJobOptions } from "./bulk-jobs.js";
 export type { CallOptions, RetryOptions } from "./call.js";
 export { type ClientOptions, type ContactsClient, createClient } from "./client.js";
 export type {
+  BulkContactsSelection,
+  BulkDeleteContactsOptions,
+  BulkLabelAndUnlabelContactsOptions,
+  BulkOperationResponse,
+  BulkUpdateContactsOptions,
   ContactResponse,
   ContactSortField,
   ContactsModule,

@@ -3,6 +3,7 @@
  * `_createdDate`, `_updatedDate` as `Date`, enum values without a proto prefix (`"WORK"`), the
  * `{ items: [...] }` wrappers of ContactInfo, and the address names of reference §1.6.
  */
+import type { BulkJobStatus as BulkJobStatusEnum, BulkJobType as BulkJobTypeEnum } from "./gen/contacts/v1/bulk_job_pb.js";
 import type {
   AddressTag as AddressTagEnum,
   ContactActivityType as ContactActivityTypeEnum,
@@ -56,6 +57,13 @@ export type FieldDataType = ValuesOf<typeof FieldDataTypeEnum>;
 export type FieldType = ValuesOf<typeof FieldTypeEnum>;
 /** The kind of caller that made a change: `"USER" | "APP" | "MEMBER" | "ANONYMOUS_VISITOR"`. */
 export type IdentityType = ValuesOf<typeof IdentityTypeEnum>;
+/** What a bulk job does to each contact: `"DELETE" | "UPDATE" | "ADD_LABELS" | "REMOVE_LABELS" | "ADD_REMOVE_LABELS"`. */
+export type BulkJobType = ValuesOf<typeof BulkJobTypeEnum>;
+/**
+ * Where a bulk job is: `"NEW" | "LOADING" | "RUNNING" | "COMPLETED"`, and ours `"CANCELLED" |
+ * "FAILED"`. The reference's `"INDEXING"` is in the type but never set.
+ */
+export type BulkJobStatus = ValuesOf<typeof BulkJobStatusEnum>;
 /** Sort direction. */
 export type SortOrder = "ASC" | "DESC";
 
@@ -352,4 +360,50 @@ export interface ExtendedField {
   _updatedDate?: Date;
   /** Description (system fields only). */
   description?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk jobs
+
+/**
+ * One run of `bulkDeleteContacts`, `bulkUpdateContacts` or `bulkLabelAndUnlabelContacts` (reference
+ * §1.7). It covers the contacts that matched its filter and search when it loaded them; each is
+ * processed once, if it still exists and still matches when its batch runs.
+ */
+export interface BulkJob {
+  /** The job ID (UUID): the `jobId` the bulk function returned. */
+  _id: string;
+  /** What the job does to each contact. */
+  type: BulkJobType;
+  /** Where the job is. `COMPLETED`, `CANCELLED` and `FAILED` are final. */
+  status: BulkJobStatus;
+  /** When the job was started (the bulk call). */
+  startedDate: Date;
+  /** When the job completed, failed or was cancelled; absent while it runs. */
+  finishedDate?: Date;
+  /** Contacts that matched when the job loaded them; grows while the job is `LOADING`. */
+  totalItems: number;
+  /** Contacts changed (or deleted) so far. */
+  successTotal: number;
+  /** Contacts the job could not change, each with an entry in `errors`. */
+  failedTotal: number;
+  /**
+   * Not in the reference: contacts left alone because they had been deleted, or no longer
+   * matched, when their batch ran. Once `COMPLETED`, `successTotal + failedTotal + skippedTotal === totalItems`.
+   */
+  skippedTotal: number;
+  /** Per-contact failures in contact ID order, at most 1000 (`failedTotal` counts them all). Empty in `listBulkJobs`. */
+  errors: BulkJobError[];
+  /** Not in the reference: why the whole job failed (status `FAILED`). */
+  failureReason?: string;
+}
+
+/** One contact a bulk job could not process. */
+export interface BulkJobError {
+  /** The contact. */
+  contactId: string;
+  /** The reason code, e.g. `CANNOT_DELETE_SITE_MEMBERS`, `DUPLICATE_CONTACT_EXISTS`. */
+  code: string;
+  /** A human-readable explanation. */
+  message: string;
 }
