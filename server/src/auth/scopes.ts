@@ -44,6 +44,8 @@ export const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   "contacts.v1.ContactsService/GetBulkJob": "contacts.manage",
   "contacts.v1.ContactsService/ListBulkJobs": "contacts.manage",
   "contacts.v1.ContactsService/CancelBulkJob": "contacts.manage",
+  "contacts.v1.ContactsService/BulkUpsertContacts": "contacts.manage",
+  "contacts.v1.ContactsService/ExportContacts": READ,
   "contacts.v1.LabelsService/FindOrCreateLabel": "labels.manage",
   "contacts.v1.LabelsService/GetLabel": READ,
   "contacts.v1.LabelsService/ListLabels": READ,

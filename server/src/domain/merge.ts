@@ -127,3 +127,31 @@ export function mergeInfo(target: ContactInfoJson, sources: readonly ContactInfo
     extendedFields: { items: extended as NonNullable<ContactInfoJson["extendedFields"]>["items"] },
   });
 }
+
+/**
+ * A contact's info after an upsert brings `item` to it (BulkUpsertContacts, imports): the item's
+ * names and other single values are newer and replace the contact's; its emails, phones,
+ * addresses, labels and the like are added to the contact's as a merge adds a source's (the
+ * contact's primary ones stay primary); its extended field values are set. Throws TOO_MANY_ITEMS
+ * when a list would grow past its limit.
+ */
+export function upsertInfo(existing: ContactInfoJson, item: ContactInfoJson): ContactInfoJson {
+  let merged: ContactInfoJson;
+  try {
+    merged = mergeInfo(existing, [item]);
+  } catch (err) {
+    if (!(err instanceof DomainError) || err.reason !== "MERGE_LIMIT_EXCEEDED") throw err;
+    throw new DomainError("invalid_argument", "TOO_MANY_ITEMS", err.message.replace(" Nothing was merged.", ""), err.metadata);
+  }
+  const scalar = <K extends "company" | "jobTitle" | "birthdate" | "locale">(key: K) => (item[key] ? { [key]: item[key] } : {});
+  return dropEmpty({
+    ...merged,
+    name: { ...merged.name, ...(item.name?.first ? { first: item.name.first } : {}), ...(item.name?.last ? { last: item.name.last } : {}) },
+    ...scalar("company"),
+    ...scalar("jobTitle"),
+    ...scalar("birthdate"),
+    ...scalar("locale"),
+    ...(item.picture?.image ? { picture: item.picture } : {}),
+    extendedFields: { items: { ...(merged.extendedFields?.items ?? {}), ...(item.extendedFields?.items ?? {}) } },
+  });
+}

@@ -27,6 +27,10 @@ import {
   UpdateContactResponseSchema,
   UpdateMemberInfoRequestSchema,
   UpdateMemberInfoResponseSchema,
+  BulkUpsertContactsRequestSchema,
+  BulkUpsertContactsResponseSchema,
+  UpsertAction,
+  ExportContactsResponseSchema,
   QueryContactsResponseSchema,
   MergeContactsRequestSchema,
   MergeContactsResponseSchema,
@@ -43,6 +47,7 @@ import { CONTACT_QUERY_CODES, type PagingRules, resolvePage } from "../domain/qu
 import * as contactQuery from "../services/contact-query.js";
 import * as contacts from "../services/contacts.js";
 import * as merge from "../services/merge.js";
+import * as upsert from "../services/upsert.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { readJson } from "../protobuf/json-reader.js";
 import { callerOf, depsFor } from "./context.js";
@@ -221,6 +226,29 @@ export function contactsHandlers(deps: ServiceDeps): ServiceImpl<typeof Contacts
       for (const [i, id] of req.sourceContactIds.entries()) validateId(id, `source_contact_ids[${i}]`);
       const contact = await merge.previewMergeContacts(depsFor(deps, ctx), callerOf(ctx), req);
       return create(PreviewMergeContactsResponseSchema, { contact: contactToProto(contact) });
+    },
+
+    async bulkUpsertContacts(req, ctx) {
+      const meta = mutationMeta(ctx, BulkUpsertContactsRequestSchema, req);
+      const items = req.contacts.map((info, i) => infoToJson(info, `contacts[${i}]`));
+      const results = await upsert.bulkUpsertContacts(depsFor(deps, ctx), callerOf(ctx), items, req.returnEntity, meta);
+      const failures = results.filter((r) => r.action === "FAILED").length;
+      return create(BulkUpsertContactsResponseSchema, {
+        results: results.map((r) => ({
+          originalIndex: r.originalIndex,
+          action: UpsertAction[r.action],
+          contactId: r.contactId ?? "",
+          ...(r.contact ? { contact: contactToProto(r.contact) } : {}),
+          ...(r.error ? { error: { code: r.error.code, message: r.error.message, field: r.error.field ?? "" } } : {}),
+        })),
+        bulkActionMetadata: { totalSuccesses: results.length - failures, totalFailures: failures },
+      });
+    },
+
+    async *exportContacts(req, ctx) {
+      const projection = parseProjection(req.fields, fieldSetNames(req.fieldsets));
+      const pages = contactQuery.exportContacts(depsFor(deps, ctx), callerOf(ctx), { filter: req.filter, search: req.search, projection });
+      for await (const contacts of pages) yield create(ExportContactsResponseSchema, { contacts: contacts.map(contactToProto) });
     },
 
     async updateMemberInfo(req, ctx) {

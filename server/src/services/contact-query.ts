@@ -111,6 +111,36 @@ export async function queryContacts(deps: ServiceDeps, caller: Caller, req: Cont
   };
 }
 
+/** Contacts per message of an export: a query page of up to this many, read when the last was sent. */
+export const EXPORT_PAGE = 500;
+
+/**
+ * Every contact matching a filter and search, newest first, a page at a time (ExportContacts).
+ * Each page is a keyset query after the previous page's last contact, run only when the consumer
+ * asks for the next page: no transaction or cursor stays open while a slow reader catches up, and
+ * memory holds one page.
+ */
+export async function* exportContacts(
+  deps: ServiceDeps,
+  caller: Caller,
+  req: { filter: JsonValue | undefined; search: string; projection: Projection },
+): AsyncGenerator<ContactJson[]> {
+  const { cx, filter, search } = await selection(deps, caller, req.filter, req.search, { filter: "filter", search: "search" });
+  let after: readonly [Scalar, string] | undefined;
+  for (;;) {
+    const page = await queryContactPage(cx, {
+      filter,
+      sort: DEFAULT_CONTACT_SORT,
+      ...(search ? { search } : {}),
+      limit: EXPORT_PAGE,
+      ...(after ? { after } : {}),
+    });
+    if (page.contacts.length > 0) yield page.contacts.map((c) => project(presentContact(c), req.projection));
+    after = page.keys.at(-1);
+    if (!page.hasNext || !after) return;
+  }
+}
+
 export type FacetType = "ALL_CONTACTS" | "NOT_LABELED" | "LABEL" | "SUBSCRIPTION_STATUS" | "MEMBERSHIP_STATUS";
 
 export interface Facet {

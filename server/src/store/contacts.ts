@@ -194,3 +194,26 @@ export async function existingLabelKeys(db: Executor, tenantId: string, keys: re
   const rows = await db("labels").where({ tenant_id: tenantId }).whereIn("key", [...keys]).select("key");
   return new Set(rows.map((r: { key: string }) => r.key));
 }
+
+/**
+ * The contacts holding these duplicate keys: `e:<email key>` and `p:<phone key>` → contact id (of
+ * several holders, the one with the least id, so that repeats of a lookup agree).
+ */
+export async function keyOwners(db: Executor, tenantId: string, emails: readonly string[], phones: readonly string[]): Promise<Map<string, string>> {
+  const owners = new Map<string, string>();
+  if (emails.length > 0) {
+    const rows = (await db("contact_emails").where({ tenant_id: tenantId }).whereIn("email_key", [...emails]).orderBy("contact_id").select("contact_id", "email_key")) as {
+      contact_id: string;
+      email_key: string;
+    }[];
+    for (const r of rows) if (!owners.has(`e:${r.email_key}`)) owners.set(`e:${r.email_key}`, r.contact_id);
+  }
+  if (phones.length > 0) {
+    const rows = (await db("contact_phones").where({ tenant_id: tenantId }).whereIn("phone_key", [...phones]).orderBy("contact_id").select("contact_id", "phone_key")) as {
+      contact_id: string;
+      phone_key: string;
+    }[];
+    for (const r of rows) if (!owners.has(`p:${r.phone_key}`)) owners.set(`p:${r.phone_key}`, r.contact_id);
+  }
+  return owners;
+}

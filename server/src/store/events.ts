@@ -20,6 +20,8 @@ export async function appendEvents(trx: Executor, caller: Caller, events: readon
   for (const [i, e] of events.entries()) {
     const entityKey = `${e.entityFqdn}\u0000${e.entityId}`;
     let entitySeq = nextEntitySeq.get(entityKey);
+    // A created contact's id is new: it has no events yet, nothing to look up.
+    if (entitySeq === undefined && e.eventType === "contact_created") entitySeq = 1;
     if (entitySeq === undefined) {
       const newest = (await trx("events")
         .where({ tenant_id: caller.tenantId, entity_fqdn: e.entityFqdn, entity_id: e.entityId })

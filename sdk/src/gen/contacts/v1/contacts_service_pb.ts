@@ -18,7 +18,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file contacts/v1/contacts_service.proto.
  */
 export const file_contacts_v1_contacts_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJjb250YWN0cy92MS9jb250YWN0c19zZXJ2aWNlLnByb3RvEgtjb250YWN0cy52MSKIAgoMQ29udGFjdFF1ZXJ5EicKBmZpbHRlchgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIgoEc29ydBgCIAMoCzIULmNvbnRhY3RzLnYxLlNvcnRpbmcSJQoGcGFnaW5nGAMgASgLMhMuY29udGFjdHMudjEuUGFnaW5nSAASMgoNY3Vyc29yX3BhZ2luZxgEIAEoCzIZLmNvbnRhY3RzLnYxLkN1cnNvclBhZ2luZ0gAEg4KBmZpZWxkcxgFIAMoCRIvCglmaWVsZHNldHMYBiADKA4yHC5jb250YWN0cy52MS5Db250YWN0RmllbGRTZXRCDwoNcGFnaW5nX21ldGhvZCJ+ChRDcmVhdGVDb250YWN0UmVxdWVzdBImCgRpbmZvGAEgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SGAoQYWxsb3dfZHVwbGljYXRlcxgCIAEoCBIQCghsYW5ndWFnZRgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIj4KFUNyZWF0ZUNvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCJyChFHZXRDb250YWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZmaWVsZHMYAiADKAkSLwoJZmllbGRzZXRzGAMgAygOMhwuY29udGFjdHMudjEuQ29udGFjdEZpZWxkU2V0EhAKCGxhbmd1YWdlGAQgASgJIncKEkdldENvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdBI6Cg1yZXNwb25zZV90eXBlGAIgASgOMiMuY29udGFjdHMudjEuR2V0Q29udGFjdFJlc3BvbnNlVHlwZSLUAQoUVXBkYXRlQ29udGFjdFJlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBRImCgRpbmZvGAMgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SGAoQYWxsb3dfZHVwbGljYXRlcxgEIAEoCBIuCgpmaWVsZF9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIQCghsYW5ndWFnZRgGIAEoCRISCgpyZXF1ZXN0X2lkGAcgASgJIj4KFVVwZGF0ZUNvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCI+ChREZWxldGVDb250YWN0UmVxdWVzdBISCgpjb250YWN0X2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiFwoVRGVsZXRlQ29udGFjdFJlc3BvbnNlIlEKE0xhYmVsQ29udGFjdFJlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRISCgpsYWJlbF9rZXlzGAIgAygJEhIKCnJlcXVlc3RfaWQYAyABKAkiPQoUTGFiZWxDb250YWN0UmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiUwoVVW5sYWJlbENvbnRhY3RSZXF1ZXN0EhIKCmNvbnRhY3RfaWQYASABKAkSEgoKbGFiZWxfa2V5cxgCIAMoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj8KFlVubGFiZWxDb250YWN0UmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QilAEKFE1lcmdlQ29udGFjdHNSZXF1ZXN0EhkKEXRhcmdldF9jb250YWN0X2lkGAEgASgJEh8KF3RhcmdldF9jb250YWN0X3JldmlzaW9uGAIgASgFEhoKEnNvdXJjZV9jb250YWN0X2lkcxgDIAMoCRIQCghsYW5ndWFnZRgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIj4KFU1lcmdlQ29udGFjdHNSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCJmChtQcmV2aWV3TWVyZ2VDb250YWN0c1JlcXVlc3QSGQoRdGFyZ2V0X2NvbnRhY3RfaWQYASABKAkSGgoSc291cmNlX2NvbnRhY3RfaWRzGAIgAygJEhAKCGxhbmd1YWdlGAMgASgJIkUKHFByZXZpZXdNZXJnZUNvbnRhY3RzUmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiUAoUUXVlcnlDb250YWN0c1JlcXVlc3QSKAoFcXVlcnkYASABKAsyGS5jb250YWN0cy52MS5Db250YWN0UXVlcnkSDgoGc2VhcmNoGAIgASgJInUKFVF1ZXJ5Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEi0QEKE0xpc3RDb250YWN0c1JlcXVlc3QSIgoEc29ydBgBIAEoCzIULmNvbnRhY3RzLnYxLlNvcnRpbmcSIwoGcGFnaW5nGAIgASgLMhMuY29udGFjdHMudjEuUGFnaW5nEg4KBmZpZWxkcxgDIAMoCRIvCglmaWVsZHNldHMYBCADKA4yHC5jb250YWN0cy52MS5Db250YWN0RmllbGRTZXQSMAoNY3Vyc29yX3BhZ2luZxgFIAEoCzIZLmNvbnRhY3RzLnYxLkN1cnNvclBhZ2luZyJ0ChRMaXN0Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEiSgoRTGlzdEZhY2V0c1JlcXVlc3QSIwoGcGFnaW5nGAEgASgLMhMuY29udGFjdHMudjEuUGFnaW5nEhAKCGxhbmd1YWdlGAIgASgJInYKEkxpc3RGYWNldHNSZXNwb25zZRIqCgZmYWNldHMYASADKAsyGi5jb250YWN0cy52MS5Db250YWN0c0ZhY2V0EjQKD3BhZ2luZ19tZXRhZGF0YRgCIAEoCzIbLmNvbnRhY3RzLnYxLlBhZ2luZ01ldGFkYXRhInQKElF1ZXJ5RmFjZXRzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiMKBnBhZ2luZxgCIAEoCzITLmNvbnRhY3RzLnYxLlBhZ2luZxIQCghsYW5ndWFnZRgDIAEoCSJ3ChNRdWVyeUZhY2V0c1Jlc3BvbnNlEioKBmZhY2V0cxgBIAMoCzIaLmNvbnRhY3RzLnYxLkNvbnRhY3RzRmFjZXQSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEibwoXVXBkYXRlTWVtYmVySW5mb1JlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRIsCgttZW1iZXJfaW5mbxgCIAEoCzIXLmNvbnRhY3RzLnYxLk1lbWJlckluZm8SEgoKcmVxdWVzdF9pZBgDIAEoCSJBChhVcGRhdGVNZW1iZXJJbmZvUmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiaAoZQnVsa0RlbGV0ZUNvbnRhY3RzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnNlYXJjaBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIiwKGkJ1bGtEZWxldGVDb250YWN0c1Jlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCSLAAQoZQnVsa1VwZGF0ZUNvbnRhY3RzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnNlYXJjaBgCIAEoCRImCgRpbmZvGAMgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SLgoKZmllbGRfbWFzaxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSEgoKcmVxdWVzdF9pZBgFIAEoCSIsChpCdWxrVXBkYXRlQ29udGFjdHNSZXNwb25zZRIOCgZqb2JfaWQYASABKAkiqgEKIkJ1bGtMYWJlbEFuZFVubGFiZWxDb250YWN0c1JlcXVlc3QSJwoGZmlsdGVyGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZzZWFyY2gYAiABKAkSGQoRbGFiZWxfa2V5c190b19hZGQYAyADKAkSHAoUbGFiZWxfa2V5c190b19yZW1vdmUYBCADKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI1CiNCdWxrTGFiZWxBbmRVbmxhYmVsQ29udGFjdHNSZXNwb25zZRIOCgZqb2JfaWQYASABKAkiHwoRR2V0QnVsa0pvYlJlcXVlc3QSCgoCaWQYASABKAkiNwoSR2V0QnVsa0pvYlJlc3BvbnNlEiEKA2pvYhgBIAEoCzIULmNvbnRhY3RzLnYxLkJ1bGtKb2IiOgoTTGlzdEJ1bGtKb2JzUmVxdWVzdBIjCgZwYWdpbmcYASABKAsyEy5jb250YWN0cy52MS5QYWdpbmcicAoUTGlzdEJ1bGtKb2JzUmVzcG9uc2USIgoEam9icxgBIAMoCzIULmNvbnRhY3RzLnYxLkJ1bGtKb2ISNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEiIgoUQ2FuY2VsQnVsa0pvYlJlcXVlc3QSCgoCaWQYASABKAkiOgoVQ2FuY2VsQnVsa0pvYlJlc3BvbnNlEiEKA2pvYhgBIAEoCzIULmNvbnRhY3RzLnYxLkJ1bGtKb2IqugEKD0NvbnRhY3RGaWVsZFNldBIhCh1DT05UQUNUX0ZJRUxEX1NFVF9VTlNQRUNJRklFRBAAEhsKF0NPTlRBQ1RfRklFTERfU0VUX0JBU0lDEAESKwonQ09OVEFDVF9GSUVMRF9TRVRfQ09NTVVOSUNBVElPTl9ERVRBSUxTEAISHgoaQ09OVEFDVF9GSUVMRF9TRVRfRVhURU5ERUQQAxIaChZDT05UQUNUX0ZJRUxEX1NFVF9GVUxMEAQquAEKFkdldENvbnRhY3RSZXNwb25zZVR5cGUSKQolR0VUX0NPTlRBQ1RfUkVTUE9OU0VfVFlQRV9VTlNQRUNJRklFRBAAEiUKIUdFVF9DT05UQUNUX1JFU1BPTlNFX1RZUEVfUkVHVUxBUhABEiYKIkdFVF9DT05UQUNUX1JFU1BPTlNFX1RZUEVfSU1QTElDSVQQAhIkCiBHRVRfQ09OVEFDVF9SRVNQT05TRV9UWVBFX01FUkdFRBADMtkNCg9Db250YWN0c1NlcnZpY2USVgoNQ3JlYXRlQ29udGFjdBIhLmNvbnRhY3RzLnYxLkNyZWF0ZUNvbnRhY3RSZXF1ZXN0GiIuY29udGFjdHMudjEuQ3JlYXRlQ29udGFjdFJlc3BvbnNlEk0KCkdldENvbnRhY3QSHi5jb250YWN0cy52MS5HZXRDb250YWN0UmVxdWVzdBofLmNvbnRhY3RzLnYxLkdldENvbnRhY3RSZXNwb25zZRJWCg1VcGRhdGVDb250YWN0EiEuY29udGFjdHMudjEuVXBkYXRlQ29udGFjdFJlcXVlc3QaIi5jb250YWN0cy52MS5VcGRhdGVDb250YWN0UmVzcG9uc2USVgoNRGVsZXRlQ29udGFjdBIhLmNvbnRhY3RzLnYxLkRlbGV0ZUNvbnRhY3RSZXF1ZXN0GiIuY29udGFjdHMudjEuRGVsZXRlQ29udGFjdFJlc3BvbnNlElMKDExhYmVsQ29udGFjdBIgLmNvbnRhY3RzLnYxLkxhYmVsQ29udGFjdFJlcXVlc3QaIS5jb250YWN0cy52MS5MYWJlbENvbnRhY3RSZXNwb25zZRJZCg5VbmxhYmVsQ29udGFjdBIiLmNvbnRhY3RzLnYxLlVubGFiZWxDb250YWN0UmVxdWVzdBojLmNvbnRhY3RzLnYxLlVubGFiZWxDb250YWN0UmVzcG9uc2USVgoNTWVyZ2VDb250YWN0cxIhLmNvbnRhY3RzLnYxLk1lcmdlQ29udGFjdHNSZXF1ZXN0GiIuY29udGFjdHMudjEuTWVyZ2VDb250YWN0c1Jlc3BvbnNlEmsKFFByZXZpZXdNZXJnZUNvbnRhY3RzEiguY29udGFjdHMudjEuUHJldmlld01lcmdlQ29udGFjdHNSZXF1ZXN0GikuY29udGFjdHMudjEuUHJldmlld01lcmdlQ29udGFjdHNSZXNwb25zZRJWCg1RdWVyeUNvbnRhY3RzEiEuY29udGFjdHMudjEuUXVlcnlDb250YWN0c1JlcXVlc3QaIi5jb250YWN0cy52MS5RdWVyeUNvbnRhY3RzUmVzcG9uc2USUwoMTGlzdENvbnRhY3RzEiAuY29udGFjdHMudjEuTGlzdENvbnRhY3RzUmVxdWVzdBohLmNvbnRhY3RzLnYxLkxpc3RDb250YWN0c1Jlc3BvbnNlEk0KCkxpc3RGYWNldHMSHi5jb250YWN0cy52MS5MaXN0RmFjZXRzUmVxdWVzdBofLmNvbnRhY3RzLnYxLkxpc3RGYWNldHNSZXNwb25zZRJQCgtRdWVyeUZhY2V0cxIfLmNvbnRhY3RzLnYxLlF1ZXJ5RmFjZXRzUmVxdWVzdBogLmNvbnRhY3RzLnYxLlF1ZXJ5RmFjZXRzUmVzcG9uc2USXwoQVXBkYXRlTWVtYmVySW5mbxIkLmNvbnRhY3RzLnYxLlVwZGF0ZU1lbWJlckluZm9SZXF1ZXN0GiUuY29udGFjdHMudjEuVXBkYXRlTWVtYmVySW5mb1Jlc3BvbnNlEmUKEkJ1bGtEZWxldGVDb250YWN0cxImLmNvbnRhY3RzLnYxLkJ1bGtEZWxldGVDb250YWN0c1JlcXVlc3QaJy5jb250YWN0cy52MS5CdWxrRGVsZXRlQ29udGFjdHNSZXNwb25zZRJlChJCdWxrVXBkYXRlQ29udGFjdHMSJi5jb250YWN0cy52MS5CdWxrVXBkYXRlQ29udGFjdHNSZXF1ZXN0GicuY29udGFjdHMudjEuQnVsa1VwZGF0ZUNvbnRhY3RzUmVzcG9uc2USgAEKG0J1bGtMYWJlbEFuZFVubGFiZWxDb250YWN0cxIvLmNvbnRhY3RzLnYxLkJ1bGtMYWJlbEFuZFVubGFiZWxDb250YWN0c1JlcXVlc3QaMC5jb250YWN0cy52MS5CdWxrTGFiZWxBbmRVbmxhYmVsQ29udGFjdHNSZXNwb25zZRJNCgpHZXRCdWxrSm9iEh4uY29udGFjdHMudjEuR2V0QnVsa0pvYlJlcXVlc3QaHy5jb250YWN0cy52MS5HZXRCdWxrSm9iUmVzcG9uc2USUwoMTGlzdEJ1bGtKb2JzEiAuY29udGFjdHMudjEuTGlzdEJ1bGtKb2JzUmVxdWVzdBohLmNvbnRhY3RzLnYxLkxpc3RCdWxrSm9ic1Jlc3BvbnNlElYKDUNhbmNlbEJ1bGtKb2ISIS5jb250YWN0cy52MS5DYW5jZWxCdWxrSm9iUmVxdWVzdBoiLmNvbnRhY3RzLnYxLkNhbmNlbEJ1bGtKb2JSZXNwb25zZUIfChtjb20uY29udGFjdHNhcGkuY29udGFjdHMudjFQAWIGcHJvdG8z", [file_contacts_v1_bulk_job, file_contacts_v1_common, file_contacts_v1_contact, file_google_protobuf_field_mask, file_google_protobuf_struct]);
+  fileDesc("CiJjb250YWN0cy92MS9jb250YWN0c19zZXJ2aWNlLnByb3RvEgtjb250YWN0cy52MSKIAgoMQ29udGFjdFF1ZXJ5EicKBmZpbHRlchgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIgoEc29ydBgCIAMoCzIULmNvbnRhY3RzLnYxLlNvcnRpbmcSJQoGcGFnaW5nGAMgASgLMhMuY29udGFjdHMudjEuUGFnaW5nSAASMgoNY3Vyc29yX3BhZ2luZxgEIAEoCzIZLmNvbnRhY3RzLnYxLkN1cnNvclBhZ2luZ0gAEg4KBmZpZWxkcxgFIAMoCRIvCglmaWVsZHNldHMYBiADKA4yHC5jb250YWN0cy52MS5Db250YWN0RmllbGRTZXRCDwoNcGFnaW5nX21ldGhvZCJ+ChRDcmVhdGVDb250YWN0UmVxdWVzdBImCgRpbmZvGAEgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SGAoQYWxsb3dfZHVwbGljYXRlcxgCIAEoCBIQCghsYW5ndWFnZRgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIj4KFUNyZWF0ZUNvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCJyChFHZXRDb250YWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZmaWVsZHMYAiADKAkSLwoJZmllbGRzZXRzGAMgAygOMhwuY29udGFjdHMudjEuQ29udGFjdEZpZWxkU2V0EhAKCGxhbmd1YWdlGAQgASgJIncKEkdldENvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdBI6Cg1yZXNwb25zZV90eXBlGAIgASgOMiMuY29udGFjdHMudjEuR2V0Q29udGFjdFJlc3BvbnNlVHlwZSLUAQoUVXBkYXRlQ29udGFjdFJlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBRImCgRpbmZvGAMgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SGAoQYWxsb3dfZHVwbGljYXRlcxgEIAEoCBIuCgpmaWVsZF9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIQCghsYW5ndWFnZRgGIAEoCRISCgpyZXF1ZXN0X2lkGAcgASgJIj4KFVVwZGF0ZUNvbnRhY3RSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCI+ChREZWxldGVDb250YWN0UmVxdWVzdBISCgpjb250YWN0X2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiFwoVRGVsZXRlQ29udGFjdFJlc3BvbnNlIlEKE0xhYmVsQ29udGFjdFJlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRISCgpsYWJlbF9rZXlzGAIgAygJEhIKCnJlcXVlc3RfaWQYAyABKAkiPQoUTGFiZWxDb250YWN0UmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiUwoVVW5sYWJlbENvbnRhY3RSZXF1ZXN0EhIKCmNvbnRhY3RfaWQYASABKAkSEgoKbGFiZWxfa2V5cxgCIAMoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj8KFlVubGFiZWxDb250YWN0UmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QilAEKFE1lcmdlQ29udGFjdHNSZXF1ZXN0EhkKEXRhcmdldF9jb250YWN0X2lkGAEgASgJEh8KF3RhcmdldF9jb250YWN0X3JldmlzaW9uGAIgASgFEhoKEnNvdXJjZV9jb250YWN0X2lkcxgDIAMoCRIQCghsYW5ndWFnZRgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIj4KFU1lcmdlQ29udGFjdHNSZXNwb25zZRIlCgdjb250YWN0GAEgASgLMhQuY29udGFjdHMudjEuQ29udGFjdCJmChtQcmV2aWV3TWVyZ2VDb250YWN0c1JlcXVlc3QSGQoRdGFyZ2V0X2NvbnRhY3RfaWQYASABKAkSGgoSc291cmNlX2NvbnRhY3RfaWRzGAIgAygJEhAKCGxhbmd1YWdlGAMgASgJIkUKHFByZXZpZXdNZXJnZUNvbnRhY3RzUmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiUAoUUXVlcnlDb250YWN0c1JlcXVlc3QSKAoFcXVlcnkYASABKAsyGS5jb250YWN0cy52MS5Db250YWN0UXVlcnkSDgoGc2VhcmNoGAIgASgJInUKFVF1ZXJ5Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEi0QEKE0xpc3RDb250YWN0c1JlcXVlc3QSIgoEc29ydBgBIAEoCzIULmNvbnRhY3RzLnYxLlNvcnRpbmcSIwoGcGFnaW5nGAIgASgLMhMuY29udGFjdHMudjEuUGFnaW5nEg4KBmZpZWxkcxgDIAMoCRIvCglmaWVsZHNldHMYBCADKA4yHC5jb250YWN0cy52MS5Db250YWN0RmllbGRTZXQSMAoNY3Vyc29yX3BhZ2luZxgFIAEoCzIZLmNvbnRhY3RzLnYxLkN1cnNvclBhZ2luZyJ0ChRMaXN0Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEiSgoRTGlzdEZhY2V0c1JlcXVlc3QSIwoGcGFnaW5nGAEgASgLMhMuY29udGFjdHMudjEuUGFnaW5nEhAKCGxhbmd1YWdlGAIgASgJInYKEkxpc3RGYWNldHNSZXNwb25zZRIqCgZmYWNldHMYASADKAsyGi5jb250YWN0cy52MS5Db250YWN0c0ZhY2V0EjQKD3BhZ2luZ19tZXRhZGF0YRgCIAEoCzIbLmNvbnRhY3RzLnYxLlBhZ2luZ01ldGFkYXRhInQKElF1ZXJ5RmFjZXRzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiMKBnBhZ2luZxgCIAEoCzITLmNvbnRhY3RzLnYxLlBhZ2luZxIQCghsYW5ndWFnZRgDIAEoCSJ3ChNRdWVyeUZhY2V0c1Jlc3BvbnNlEioKBmZhY2V0cxgBIAMoCzIaLmNvbnRhY3RzLnYxLkNvbnRhY3RzRmFjZXQSNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEibwoXVXBkYXRlTWVtYmVySW5mb1JlcXVlc3QSEgoKY29udGFjdF9pZBgBIAEoCRIsCgttZW1iZXJfaW5mbxgCIAEoCzIXLmNvbnRhY3RzLnYxLk1lbWJlckluZm8SEgoKcmVxdWVzdF9pZBgDIAEoCSJBChhVcGRhdGVNZW1iZXJJbmZvUmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QiaAoZQnVsa0RlbGV0ZUNvbnRhY3RzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnNlYXJjaBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIiwKGkJ1bGtEZWxldGVDb250YWN0c1Jlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCSLAAQoZQnVsa1VwZGF0ZUNvbnRhY3RzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnNlYXJjaBgCIAEoCRImCgRpbmZvGAMgASgLMhguY29udGFjdHMudjEuQ29udGFjdEluZm8SLgoKZmllbGRfbWFzaxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSEgoKcmVxdWVzdF9pZBgFIAEoCSIsChpCdWxrVXBkYXRlQ29udGFjdHNSZXNwb25zZRIOCgZqb2JfaWQYASABKAkiqgEKIkJ1bGtMYWJlbEFuZFVubGFiZWxDb250YWN0c1JlcXVlc3QSJwoGZmlsdGVyGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZzZWFyY2gYAiABKAkSGQoRbGFiZWxfa2V5c190b19hZGQYAyADKAkSHAoUbGFiZWxfa2V5c190b19yZW1vdmUYBCADKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI1CiNCdWxrTGFiZWxBbmRVbmxhYmVsQ29udGFjdHNSZXNwb25zZRIOCgZqb2JfaWQYASABKAkiHwoRR2V0QnVsa0pvYlJlcXVlc3QSCgoCaWQYASABKAkiNwoSR2V0QnVsa0pvYlJlc3BvbnNlEiEKA2pvYhgBIAEoCzIULmNvbnRhY3RzLnYxLkJ1bGtKb2IiOgoTTGlzdEJ1bGtKb2JzUmVxdWVzdBIjCgZwYWdpbmcYASABKAsyEy5jb250YWN0cy52MS5QYWdpbmcicAoUTGlzdEJ1bGtKb2JzUmVzcG9uc2USIgoEam9icxgBIAMoCzIULmNvbnRhY3RzLnYxLkJ1bGtKb2ISNAoPcGFnaW5nX21ldGFkYXRhGAIgASgLMhsuY29udGFjdHMudjEuUGFnaW5nTWV0YWRhdGEiIgoUQ2FuY2VsQnVsa0pvYlJlcXVlc3QSCgoCaWQYASABKAkiOgoVQ2FuY2VsQnVsa0pvYlJlc3BvbnNlEiEKA2pvYhgBIAEoCzIULmNvbnRhY3RzLnYxLkJ1bGtKb2IicgoZQnVsa1Vwc2VydENvbnRhY3RzUmVxdWVzdBIqCghjb250YWN0cxgBIAMoCzIYLmNvbnRhY3RzLnYxLkNvbnRhY3RJbmZvEhUKDXJldHVybl9lbnRpdHkYAiABKAgSEgoKcmVxdWVzdF9pZBgDIAEoCSKSAQoaQnVsa1Vwc2VydENvbnRhY3RzUmVzcG9uc2USNQoHcmVzdWx0cxgBIAMoCzIkLmNvbnRhY3RzLnYxLkJ1bGtVcHNlcnRDb250YWN0UmVzdWx0Ej0KFGJ1bGtfYWN0aW9uX21ldGFkYXRhGAIgASgLMh8uY29udGFjdHMudjEuQnVsa0FjdGlvbk1ldGFkYXRhIsIBChdCdWxrVXBzZXJ0Q29udGFjdFJlc3VsdBIWCg5vcmlnaW5hbF9pbmRleBgBIAEoBRIpCgZhY3Rpb24YAiABKA4yGS5jb250YWN0cy52MS5VcHNlcnRBY3Rpb24SEgoKY29udGFjdF9pZBgDIAEoCRIlCgdjb250YWN0GAQgASgLMhQuY29udGFjdHMudjEuQ29udGFjdBIpCgVlcnJvchgFIAEoCzIaLmNvbnRhY3RzLnYxLkJ1bGtJdGVtRXJyb3IiPQoNQnVsa0l0ZW1FcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDQoFZmllbGQYAyABKAkiRQoSQnVsa0FjdGlvbk1ldGFkYXRhEhcKD3RvdGFsX3N1Y2Nlc3NlcxgBIAEoBRIWCg50b3RhbF9mYWlsdXJlcxgCIAEoBSKRAQoVRXhwb3J0Q29udGFjdHNSZXF1ZXN0EicKBmZpbHRlchgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc2VhcmNoGAIgASgJEg4KBmZpZWxkcxgDIAMoCRIvCglmaWVsZHNldHMYBCADKA4yHC5jb250YWN0cy52MS5Db250YWN0RmllbGRTZXQiQAoWRXhwb3J0Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULmNvbnRhY3RzLnYxLkNvbnRhY3QqugEKD0NvbnRhY3RGaWVsZFNldBIhCh1DT05UQUNUX0ZJRUxEX1NFVF9VTlNQRUNJRklFRBAAEhsKF0NPTlRBQ1RfRklFTERfU0VUX0JBU0lDEAESKwonQ09OVEFDVF9GSUVMRF9TRVRfQ09NTVVOSUNBVElPTl9ERVRBSUxTEAISHgoaQ09OVEFDVF9GSUVMRF9TRVRfRVhURU5ERUQQAxIaChZDT05UQUNUX0ZJRUxEX1NFVF9GVUxMEAQquAEKFkdldENvbnRhY3RSZXNwb25zZVR5cGUSKQolR0VUX0NPTlRBQ1RfUkVTUE9OU0VfVFlQRV9VTlNQRUNJRklFRBAAEiUKIUdFVF9DT05UQUNUX1JFU1BPTlNFX1RZUEVfUkVHVUxBUhABEiYKIkdFVF9DT05UQUNUX1JFU1BPTlNFX1RZUEVfSU1QTElDSVQQAhIkCiBHRVRfQ09OVEFDVF9SRVNQT05TRV9UWVBFX01FUkdFRBADKpoBCgxVcHNlcnRBY3Rpb24SHQoZVVBTRVJUX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFVVQU0VSVF9BQ1RJT05fQ1JFQVRFRBABEhkKFVVQU0VSVF9BQ1RJT05fVVBEQVRFRBACEhsKF1VQU0VSVF9BQ1RJT05fVU5DSEFOR0VEEAMSGAoUVVBTRVJUX0FDVElPTl9GQUlMRUQQBDKdDwoPQ29udGFjdHNTZXJ2aWNlElYKDUNyZWF0ZUNvbnRhY3QSIS5jb250YWN0cy52MS5DcmVhdGVDb250YWN0UmVxdWVzdBoiLmNvbnRhY3RzLnYxLkNyZWF0ZUNvbnRhY3RSZXNwb25zZRJNCgpHZXRDb250YWN0Eh4uY29udGFjdHMudjEuR2V0Q29udGFjdFJlcXVlc3QaHy5jb250YWN0cy52MS5HZXRDb250YWN0UmVzcG9uc2USVgoNVXBkYXRlQ29udGFjdBIhLmNvbnRhY3RzLnYxLlVwZGF0ZUNvbnRhY3RSZXF1ZXN0GiIuY29udGFjdHMudjEuVXBkYXRlQ29udGFjdFJlc3BvbnNlElYKDURlbGV0ZUNvbnRhY3QSIS5jb250YWN0cy52MS5EZWxldGVDb250YWN0UmVxdWVzdBoiLmNvbnRhY3RzLnYxLkRlbGV0ZUNvbnRhY3RSZXNwb25zZRJTCgxMYWJlbENvbnRhY3QSIC5jb250YWN0cy52MS5MYWJlbENvbnRhY3RSZXF1ZXN0GiEuY29udGFjdHMudjEuTGFiZWxDb250YWN0UmVzcG9uc2USWQoOVW5sYWJlbENvbnRhY3QSIi5jb250YWN0cy52MS5VbmxhYmVsQ29udGFjdFJlcXVlc3QaIy5jb250YWN0cy52MS5VbmxhYmVsQ29udGFjdFJlc3BvbnNlElYKDU1lcmdlQ29udGFjdHMSIS5jb250YWN0cy52MS5NZXJnZUNvbnRhY3RzUmVxdWVzdBoiLmNvbnRhY3RzLnYxLk1lcmdlQ29udGFjdHNSZXNwb25zZRJrChRQcmV2aWV3TWVyZ2VDb250YWN0cxIoLmNvbnRhY3RzLnYxLlByZXZpZXdNZXJnZUNvbnRhY3RzUmVxdWVzdBopLmNvbnRhY3RzLnYxLlByZXZpZXdNZXJnZUNvbnRhY3RzUmVzcG9uc2USVgoNUXVlcnlDb250YWN0cxIhLmNvbnRhY3RzLnYxLlF1ZXJ5Q29udGFjdHNSZXF1ZXN0GiIuY29udGFjdHMudjEuUXVlcnlDb250YWN0c1Jlc3BvbnNlElMKDExpc3RDb250YWN0cxIgLmNvbnRhY3RzLnYxLkxpc3RDb250YWN0c1JlcXVlc3QaIS5jb250YWN0cy52MS5MaXN0Q29udGFjdHNSZXNwb25zZRJNCgpMaXN0RmFjZXRzEh4uY29udGFjdHMudjEuTGlzdEZhY2V0c1JlcXVlc3QaHy5jb250YWN0cy52MS5MaXN0RmFjZXRzUmVzcG9uc2USUAoLUXVlcnlGYWNldHMSHy5jb250YWN0cy52MS5RdWVyeUZhY2V0c1JlcXVlc3QaIC5jb250YWN0cy52MS5RdWVyeUZhY2V0c1Jlc3BvbnNlEl8KEFVwZGF0ZU1lbWJlckluZm8SJC5jb250YWN0cy52MS5VcGRhdGVNZW1iZXJJbmZvUmVxdWVzdBolLmNvbnRhY3RzLnYxLlVwZGF0ZU1lbWJlckluZm9SZXNwb25zZRJlChJCdWxrRGVsZXRlQ29udGFjdHMSJi5jb250YWN0cy52MS5CdWxrRGVsZXRlQ29udGFjdHNSZXF1ZXN0GicuY29udGFjdHMudjEuQnVsa0RlbGV0ZUNvbnRhY3RzUmVzcG9uc2USZQoSQnVsa1VwZGF0ZUNvbnRhY3RzEiYuY29udGFjdHMudjEuQnVsa1VwZGF0ZUNvbnRhY3RzUmVxdWVzdBonLmNvbnRhY3RzLnYxLkJ1bGtVcGRhdGVDb250YWN0c1Jlc3BvbnNlEoABChtCdWxrTGFiZWxBbmRVbmxhYmVsQ29udGFjdHMSLy5jb250YWN0cy52MS5CdWxrTGFiZWxBbmRVbmxhYmVsQ29udGFjdHNSZXF1ZXN0GjAuY29udGFjdHMudjEuQnVsa0xhYmVsQW5kVW5sYWJlbENvbnRhY3RzUmVzcG9uc2USTQoKR2V0QnVsa0pvYhIeLmNvbnRhY3RzLnYxLkdldEJ1bGtKb2JSZXF1ZXN0Gh8uY29udGFjdHMudjEuR2V0QnVsa0pvYlJlc3BvbnNlElMKDExpc3RCdWxrSm9icxIgLmNvbnRhY3RzLnYxLkxpc3RCdWxrSm9ic1JlcXVlc3QaIS5jb250YWN0cy52MS5MaXN0QnVsa0pvYnNSZXNwb25zZRJWCg1DYW5jZWxCdWxrSm9iEiEuY29udGFjdHMudjEuQ2FuY2VsQnVsa0pvYlJlcXVlc3QaIi5jb250YWN0cy52MS5DYW5jZWxCdWxrSm9iUmVzcG9uc2USZQoSQnVsa1Vwc2VydENvbnRhY3RzEiYuY29udGFjdHMudjEuQnVsa1Vwc2VydENvbnRhY3RzUmVxdWVzdBonLmNvbnRhY3RzLnYxLkJ1bGtVcHNlcnRDb250YWN0c1Jlc3BvbnNlElsKDkV4cG9ydENvbnRhY3RzEiIuY29udGFjdHMudjEuRXhwb3J0Q29udGFjdHNSZXF1ZXN0GiMuY29udGFjdHMudjEuRXhwb3J0Q29udGFjdHNSZXNwb25zZTABQh8KG2NvbS5jb250YWN0c2FwaS5jb250YWN0cy52MVABYgZwcm90bzM", [file_contacts_v1_bulk_job, file_contacts_v1_common, file_contacts_v1_contact, file_google_protobuf_field_mask, file_google_protobuf_struct]);
 
 /**
  * ContactQuery is a contact filter, sort, page and projection.
@@ -2164,6 +2164,437 @@ export const CancelBulkJobResponseSchema: GenMessage<CancelBulkJobResponse, {jso
   messageDesc(file_contacts_v1_contacts_service, 38);
 
 /**
+ * BulkUpsertContactsRequest is a list of contacts to create or update.
+ *
+ * @generated from message contacts.v1.BulkUpsertContactsRequest
+ */
+export type BulkUpsertContactsRequest = Message<"contacts.v1.BulkUpsertContactsRequest"> & {
+  /**
+   * Required. 1–100 contacts; each must have a name, an email or a phone.
+   *
+   * @generated from field: repeated contacts.v1.ContactInfo contacts = 1;
+   */
+  contacts: ContactInfo[];
+
+  /**
+   * Optional. Return each created or updated contact in its result. Default false: ids only.
+   *
+   * @generated from field: bool return_entity = 2;
+   */
+  returnEntity: boolean;
+
+  /**
+   * Optional. Idempotency key, as in CreateContactRequest: a repeat returns the first results.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * BulkUpsertContactsRequest is a list of contacts to create or update.
+ *
+ * @generated from message contacts.v1.BulkUpsertContactsRequest
+ */
+export type BulkUpsertContactsRequestJson = {
+  /**
+   * Required. 1–100 contacts; each must have a name, an email or a phone.
+   *
+   * @generated from field: repeated contacts.v1.ContactInfo contacts = 1;
+   */
+  contacts?: ContactInfoJson[];
+
+  /**
+   * Optional. Return each created or updated contact in its result. Default false: ids only.
+   *
+   * @generated from field: bool return_entity = 2;
+   */
+  returnEntity?: boolean;
+
+  /**
+   * Optional. Idempotency key, as in CreateContactRequest: a repeat returns the first results.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId?: string;
+};
+
+/**
+ * Describes the message contacts.v1.BulkUpsertContactsRequest.
+ * Use `create(BulkUpsertContactsRequestSchema)` to create a new message.
+ */
+export const BulkUpsertContactsRequestSchema: GenMessage<BulkUpsertContactsRequest, {jsonType: BulkUpsertContactsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 39);
+
+/**
+ * BulkUpsertContactsResponse has one result per item, in request order.
+ *
+ * @generated from message contacts.v1.BulkUpsertContactsResponse
+ */
+export type BulkUpsertContactsResponse = Message<"contacts.v1.BulkUpsertContactsResponse"> & {
+  /**
+   * Output only. One per item of the request, in its order.
+   *
+   * @generated from field: repeated contacts.v1.BulkUpsertContactResult results = 1;
+   */
+  results: BulkUpsertContactResult[];
+
+  /**
+   * Output only. How many items succeeded and failed.
+   *
+   * @generated from field: contacts.v1.BulkActionMetadata bulk_action_metadata = 2;
+   */
+  bulkActionMetadata?: BulkActionMetadata | undefined;
+};
+
+/**
+ * BulkUpsertContactsResponse has one result per item, in request order.
+ *
+ * @generated from message contacts.v1.BulkUpsertContactsResponse
+ */
+export type BulkUpsertContactsResponseJson = {
+  /**
+   * Output only. One per item of the request, in its order.
+   *
+   * @generated from field: repeated contacts.v1.BulkUpsertContactResult results = 1;
+   */
+  results?: BulkUpsertContactResultJson[];
+
+  /**
+   * Output only. How many items succeeded and failed.
+   *
+   * @generated from field: contacts.v1.BulkActionMetadata bulk_action_metadata = 2;
+   */
+  bulkActionMetadata?: BulkActionMetadataJson;
+};
+
+/**
+ * Describes the message contacts.v1.BulkUpsertContactsResponse.
+ * Use `create(BulkUpsertContactsResponseSchema)` to create a new message.
+ */
+export const BulkUpsertContactsResponseSchema: GenMessage<BulkUpsertContactsResponse, {jsonType: BulkUpsertContactsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 40);
+
+/**
+ * BulkUpsertContactResult is what became of one item.
+ *
+ * @generated from message contacts.v1.BulkUpsertContactResult
+ */
+export type BulkUpsertContactResult = Message<"contacts.v1.BulkUpsertContactResult"> & {
+  /**
+   * Output only. The item's index in the request.
+   *
+   * @generated from field: int32 original_index = 1;
+   */
+  originalIndex: number;
+
+  /**
+   * Output only. What was done.
+   *
+   * @generated from field: contacts.v1.UpsertAction action = 2;
+   */
+  action: UpsertAction;
+
+  /**
+   * Output only. The contact created or updated (absent when the item failed).
+   *
+   * @generated from field: string contact_id = 3;
+   */
+  contactId: string;
+
+  /**
+   * Output only. The contact after the call, when `return_entity` was set.
+   *
+   * @generated from field: contacts.v1.Contact contact = 4;
+   */
+  contact?: Contact | undefined;
+
+  /**
+   * Output only. Why the item failed (action FAILED).
+   *
+   * @generated from field: contacts.v1.BulkItemError error = 5;
+   */
+  error?: BulkItemError | undefined;
+};
+
+/**
+ * BulkUpsertContactResult is what became of one item.
+ *
+ * @generated from message contacts.v1.BulkUpsertContactResult
+ */
+export type BulkUpsertContactResultJson = {
+  /**
+   * Output only. The item's index in the request.
+   *
+   * @generated from field: int32 original_index = 1;
+   */
+  originalIndex?: number;
+
+  /**
+   * Output only. What was done.
+   *
+   * @generated from field: contacts.v1.UpsertAction action = 2;
+   */
+  action?: UpsertActionJson;
+
+  /**
+   * Output only. The contact created or updated (absent when the item failed).
+   *
+   * @generated from field: string contact_id = 3;
+   */
+  contactId?: string;
+
+  /**
+   * Output only. The contact after the call, when `return_entity` was set.
+   *
+   * @generated from field: contacts.v1.Contact contact = 4;
+   */
+  contact?: ContactJson;
+
+  /**
+   * Output only. Why the item failed (action FAILED).
+   *
+   * @generated from field: contacts.v1.BulkItemError error = 5;
+   */
+  error?: BulkItemErrorJson;
+};
+
+/**
+ * Describes the message contacts.v1.BulkUpsertContactResult.
+ * Use `create(BulkUpsertContactResultSchema)` to create a new message.
+ */
+export const BulkUpsertContactResultSchema: GenMessage<BulkUpsertContactResult, {jsonType: BulkUpsertContactResultJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 41);
+
+/**
+ * BulkItemError is why one item of a batch failed.
+ *
+ * @generated from message contacts.v1.BulkItemError
+ */
+export type BulkItemError = Message<"contacts.v1.BulkItemError"> & {
+  /**
+   * Output only. The reason code, e.g. INVALID_EMAIL, INSUFFICIENT_CONTACT_DATA, LABEL_NOT_FOUND,
+   * DUPLICATE_CONTACT_EXISTS (its emails belong to two contacts), TOO_MANY_ITEMS.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * Output only. A human-readable explanation.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * Output only. The offending field's path in the request, e.g.
+   * `contacts[3].emails.items[0].email`, when one field is at fault.
+   *
+   * @generated from field: string field = 3;
+   */
+  field: string;
+};
+
+/**
+ * BulkItemError is why one item of a batch failed.
+ *
+ * @generated from message contacts.v1.BulkItemError
+ */
+export type BulkItemErrorJson = {
+  /**
+   * Output only. The reason code, e.g. INVALID_EMAIL, INSUFFICIENT_CONTACT_DATA, LABEL_NOT_FOUND,
+   * DUPLICATE_CONTACT_EXISTS (its emails belong to two contacts), TOO_MANY_ITEMS.
+   *
+   * @generated from field: string code = 1;
+   */
+  code?: string;
+
+  /**
+   * Output only. A human-readable explanation.
+   *
+   * @generated from field: string message = 2;
+   */
+  message?: string;
+
+  /**
+   * Output only. The offending field's path in the request, e.g.
+   * `contacts[3].emails.items[0].email`, when one field is at fault.
+   *
+   * @generated from field: string field = 3;
+   */
+  field?: string;
+};
+
+/**
+ * Describes the message contacts.v1.BulkItemError.
+ * Use `create(BulkItemErrorSchema)` to create a new message.
+ */
+export const BulkItemErrorSchema: GenMessage<BulkItemError, {jsonType: BulkItemErrorJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 42);
+
+/**
+ * BulkActionMetadata counts a batch's outcomes.
+ *
+ * @generated from message contacts.v1.BulkActionMetadata
+ */
+export type BulkActionMetadata = Message<"contacts.v1.BulkActionMetadata"> & {
+  /**
+   * Output only. Items created, updated or unchanged.
+   *
+   * @generated from field: int32 total_successes = 1;
+   */
+  totalSuccesses: number;
+
+  /**
+   * Output only. Items that failed.
+   *
+   * @generated from field: int32 total_failures = 2;
+   */
+  totalFailures: number;
+};
+
+/**
+ * BulkActionMetadata counts a batch's outcomes.
+ *
+ * @generated from message contacts.v1.BulkActionMetadata
+ */
+export type BulkActionMetadataJson = {
+  /**
+   * Output only. Items created, updated or unchanged.
+   *
+   * @generated from field: int32 total_successes = 1;
+   */
+  totalSuccesses?: number;
+
+  /**
+   * Output only. Items that failed.
+   *
+   * @generated from field: int32 total_failures = 2;
+   */
+  totalFailures?: number;
+};
+
+/**
+ * Describes the message contacts.v1.BulkActionMetadata.
+ * Use `create(BulkActionMetadataSchema)` to create a new message.
+ */
+export const BulkActionMetadataSchema: GenMessage<BulkActionMetadata, {jsonType: BulkActionMetadataJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 43);
+
+/**
+ * ExportContactsRequest selects the contacts to export.
+ *
+ * @generated from message contacts.v1.ExportContactsRequest
+ */
+export type ExportContactsRequest = Message<"contacts.v1.ExportContactsRequest"> & {
+  /**
+   * Optional. Filter, as in ContactQuery. Default: every contact.
+   *
+   * @generated from field: google.protobuf.Struct filter = 1;
+   */
+  filter?: JsonObject | undefined;
+
+  /**
+   * Optional. Free text, as in QueryContactsRequest, ANDed with the filter.
+   *
+   * @generated from field: string search = 2;
+   */
+  search: string;
+
+  /**
+   * Optional. Projection, as in ContactQuery. Default: FULL.
+   *
+   * @generated from field: repeated string fields = 3;
+   */
+  fields: string[];
+
+  /**
+   * Optional. Projection, as in ContactQuery.
+   *
+   * @generated from field: repeated contacts.v1.ContactFieldSet fieldsets = 4;
+   */
+  fieldsets: ContactFieldSet[];
+};
+
+/**
+ * ExportContactsRequest selects the contacts to export.
+ *
+ * @generated from message contacts.v1.ExportContactsRequest
+ */
+export type ExportContactsRequestJson = {
+  /**
+   * Optional. Filter, as in ContactQuery. Default: every contact.
+   *
+   * @generated from field: google.protobuf.Struct filter = 1;
+   */
+  filter?: StructJson;
+
+  /**
+   * Optional. Free text, as in QueryContactsRequest, ANDed with the filter.
+   *
+   * @generated from field: string search = 2;
+   */
+  search?: string;
+
+  /**
+   * Optional. Projection, as in ContactQuery. Default: FULL.
+   *
+   * @generated from field: repeated string fields = 3;
+   */
+  fields?: string[];
+
+  /**
+   * Optional. Projection, as in ContactQuery.
+   *
+   * @generated from field: repeated contacts.v1.ContactFieldSet fieldsets = 4;
+   */
+  fieldsets?: ContactFieldSetJson[];
+};
+
+/**
+ * Describes the message contacts.v1.ExportContactsRequest.
+ * Use `create(ExportContactsRequestSchema)` to create a new message.
+ */
+export const ExportContactsRequestSchema: GenMessage<ExportContactsRequest, {jsonType: ExportContactsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 44);
+
+/**
+ * ExportContactsResponse is the next part of an export.
+ *
+ * @generated from message contacts.v1.ExportContactsResponse
+ */
+export type ExportContactsResponse = Message<"contacts.v1.ExportContactsResponse"> & {
+  /**
+   * Output only. Up to 500 contacts, continuing where the previous message ended.
+   *
+   * @generated from field: repeated contacts.v1.Contact contacts = 1;
+   */
+  contacts: Contact[];
+};
+
+/**
+ * ExportContactsResponse is the next part of an export.
+ *
+ * @generated from message contacts.v1.ExportContactsResponse
+ */
+export type ExportContactsResponseJson = {
+  /**
+   * Output only. Up to 500 contacts, continuing where the previous message ended.
+   *
+   * @generated from field: repeated contacts.v1.Contact contacts = 1;
+   */
+  contacts?: ContactJson[];
+};
+
+/**
+ * Describes the message contacts.v1.ExportContactsResponse.
+ * Use `create(ExportContactsResponseSchema)` to create a new message.
+ */
+export const ExportContactsResponseSchema: GenMessage<ExportContactsResponse, {jsonType: ExportContactsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_contacts_v1_contacts_service, 45);
+
+/**
  * ContactFieldSet names a predefined projection of a contact.
  *
  * @generated from enum contacts.v1.ContactFieldSet
@@ -2265,6 +2696,61 @@ export type GetContactResponseTypeJson = "GET_CONTACT_RESPONSE_TYPE_UNSPECIFIED"
  */
 export const GetContactResponseTypeSchema: GenEnum<GetContactResponseType, GetContactResponseTypeJson> = /*@__PURE__*/
   enumDesc(file_contacts_v1_contacts_service, 1);
+
+/**
+ * UpsertAction is what an upsert did with one item.
+ *
+ * @generated from enum contacts.v1.UpsertAction
+ */
+export enum UpsertAction {
+  /**
+   * Unset.
+   *
+   * @generated from enum value: UPSERT_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No contact matched: one was created.
+   *
+   * @generated from enum value: UPSERT_ACTION_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * A contact matched and was changed.
+   *
+   * @generated from enum value: UPSERT_ACTION_UPDATED = 2;
+   */
+  UPDATED = 2,
+
+  /**
+   * A contact matched and already held everything the item has: nothing changed.
+   *
+   * @generated from enum value: UPSERT_ACTION_UNCHANGED = 3;
+   */
+  UNCHANGED = 3,
+
+  /**
+   * The item was refused; see `error`.
+   *
+   * @generated from enum value: UPSERT_ACTION_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * UpsertAction is what an upsert did with one item.
+ *
+ * @generated from enum contacts.v1.UpsertAction
+ */
+export type UpsertActionJson = "UPSERT_ACTION_UNSPECIFIED" | "UPSERT_ACTION_CREATED" | "UPSERT_ACTION_UPDATED" | "UPSERT_ACTION_UNCHANGED" | "UPSERT_ACTION_FAILED";
+
+/**
+ * Describes the enum contacts.v1.UpsertAction.
+ */
+export const UpsertActionSchema: GenEnum<UpsertAction, UpsertActionJson> = /*@__PURE__*/
+  enumDesc(file_contacts_v1_contacts_service, 2);
 
 /**
  * ContactsService creates, reads, updates, labels, merges, deletes and queries contacts, one at a
@@ -2484,6 +2970,38 @@ export const ContactsService: GenService<{
     methodKind: "unary";
     input: typeof CancelBulkJobRequestSchema;
     output: typeof CancelBulkJobResponseSchema;
+  },
+  /**
+   * BulkUpsertContacts creates or updates 1–100 contacts in one call (the reference's internal
+   * BulkUpsertContacts). Each item is matched to an existing contact as the duplicate check does:
+   * by one of its emails, or, when it has none, by one of its phones. A match gets the item's
+   * names and other single values, and the item's emails, phones, addresses and labels added to
+   * its own (as a merge adds a source's); otherwise a contact is created. An item matching a
+   * contact an earlier item of the same call made or changed goes to that contact. Each item has
+   * its own result: a bad item fails alone, with its reason and field. Errors: TOO_MANY_ITEMS
+   * (INVALID_ARGUMENT) for no item or more than 100.
+   *
+   * @generated from rpc contacts.v1.ContactsService.BulkUpsertContacts
+   */
+  bulkUpsertContacts: {
+    methodKind: "unary";
+    input: typeof BulkUpsertContactsRequestSchema;
+    output: typeof BulkUpsertContactsResponseSchema;
+  },
+  /**
+   * ExportContacts streams every contact matching `filter` and `search` (all of the tenant's when
+   * both are empty), newest first, in messages of up to 500 contacts, for export to CSV or vCard.
+   * Each message is read with its own statement after the previous one was sent, so a slow reader
+   * holds no transaction open and the server's memory does not grow with the export. A contact
+   * created or deleted during the export may or may not be in it; none comes twice. Not in the
+   * reference. Errors: the query errors of QueryContacts.
+   *
+   * @generated from rpc contacts.v1.ContactsService.ExportContacts
+   */
+  exportContacts: {
+    methodKind: "server_streaming";
+    input: typeof ExportContactsRequestSchema;
+    output: typeof ExportContactsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_contacts_v1_contacts_service, 0);
