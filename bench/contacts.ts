@@ -6,6 +6,10 @@
  *   - create: ContactsService/CreateContact on the real server (a new email each),
  *   - select: raw mysql2 point selects of the same contact row (`doc` by tenant and id)
  *             through a pool as large as the server's,
+ *   - rawtx:  a raw mysql2 transaction through that pool that inserts a contact row (as the
+ *             store writes it) and bumps the tenant's event sequence row, then commits: the
+ *             least a create with its event in order must do,
+ *   - create16, rawtx16: the same spread over 16 tenants (one sequence row each),
  *
  * each with the same number of calls in flight, the reads taking turns for several
  * rounds so that drift of the machine's speed hits all alike, then the creates (see
@@ -37,6 +41,7 @@ import {
 } from "../gen/contacts/v1/contacts_service_pb.js";
 import { FindOrCreateLabelRequestSchema, FindOrCreateLabelResponseSchema } from "../gen/contacts/v1/labels_service_pb.js";
 import { HealthCheckRequestSchema, HealthCheckResponseSchema } from "../gen/grpc/health/v1/health_pb.js";
+import { contactRow } from "../server/src/store/contact-index.js";
 import { buildServers, median, opt, startServer } from "./lib.js";
 
 const rounds = opt("rounds", 7);
@@ -64,12 +69,19 @@ function mysqlOptions(url: URL, database?: string): mysql.ConnectionOptions {
 
 const md = new grpc.Metadata();
 md.set("x-tenant-id", tenant);
+/** The 16 tenants of create16 and rawtx16. */
+const tenants16 = Array.from({ length: 16 }, (_, i) => `bench-${i}`);
+const mds16 = tenants16.map((t) => {
+  const m = new grpc.Metadata();
+  m.set("x-tenant-id", t);
+  return m;
+});
 const passthrough = (b: Buffer): Buffer => b;
 
 /** One unary call with a pre-encoded request; resolves with the encoded response. */
-function call(client: grpc.Client, path: string, req: Uint8Array): Promise<Buffer> {
+function call(client: grpc.Client, path: string, req: Uint8Array, meta: grpc.Metadata = md): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(path, passthrough, passthrough, Buffer.from(req), md, (err, res) =>
+    client.makeUnaryRequest(path, passthrough, passthrough, Buffer.from(req), meta, (err, res) =>
       err ? reject(err) : resolve(res as Buffer),
     );
   });
@@ -150,6 +162,35 @@ async function main(): Promise<void> {
     ])) as unknown as [[{ n: number }]];
     console.log(`contact ${id}: stored doc ${row?.n} bytes, GetContact response ${toBinary(GetContactResponseSchema, got).length} bytes`);
 
+    // The sixteen tenants exist (their rows and system labels) before they are timed.
+    for (const m of mds16) {
+      for (const key of ["vip", "newsletter", "partners"]) {
+        const req = toBinary(FindOrCreateLabelRequestSchema, fromJson(FindOrCreateLabelRequestSchema, { displayName: key }));
+        await call(appClient, "/contacts.v1.LabelsService/FindOrCreateLabel", req, m);
+      }
+    }
+    // A contact row as the store writes one (store/contact-index.ts), for the raw transaction.
+    const stored = JSON.parse(((await pool.query("select doc from contacts where tenant_id = ? and id = ?", [tenant, id])) as unknown as [{ doc: string }[]])[0][0]?.doc ?? "{}");
+    const rawRow = (tenantId: string) => {
+      const row = contactRow(tenantId, { ...stored, id: randomUUID() });
+      return row;
+    };
+    const rawTx = async (tenantId: string) => {
+      const row = rawRow(tenantId);
+      const conn = await pool.getConnection();
+      try {
+        await conn.query("begin");
+        await conn.query("insert into contacts set ?", [row]);
+        await conn.query("update tenants set event_seq = event_seq + 1 where tenant_id = ?", [tenantId]);
+        await conn.query("commit");
+      } catch (err) {
+        await conn.query("rollback");
+        throw err;
+      } finally {
+        conn.release();
+      }
+    };
+
     let serial = 0;
     const all: Record<string, () => Promise<unknown>> = {
       bare: async () => {
@@ -163,6 +204,15 @@ async function main(): Promise<void> {
           `${svc}/CreateContact`,
           toBinary(CreateContactRequestSchema, fromJson(CreateContactRequestSchema, { info: info(`c${serial++}.${randomUUID()}@example.com`) })),
         ),
+      create16: () =>
+        call(
+          appClient,
+          `${svc}/CreateContact`,
+          toBinary(CreateContactRequestSchema, fromJson(CreateContactRequestSchema, { info: info(`c${serial++}.${randomUUID()}@example.com`) })),
+          mds16[serial % 16],
+        ),
+      rawtx: () => rawTx(tenant),
+      rawtx16: () => rawTx(tenants16[serial++ % 16] as string),
       select: async () => {
         const [rows] = (await pool.query("select doc from contacts where tenant_id = ? and id = ? limit 1", [tenant, id])) as unknown as [
           { doc: string }[],
@@ -170,12 +220,12 @@ async function main(): Promise<void> {
         if (rows.length !== 1) throw new Error("raw select found no row");
       },
     };
-    const results: Record<string, number[]> = { bare: [], get: [], create: [], select: [] };
+    const results: Record<string, number[]> = { bare: [], get: [], create: [], select: [], rawtx: [], create16: [], rawtx16: [] };
     const only = process.env.BENCH_SUBJECTS?.split(",");
     // The reads take turns first, the creates come after them: a create leaves MariaDB flushing
     // pages and purging for a while, and measured between the reads that background work slowed
     // the bare server's empty calls more than GetContact (GetContact / bare 0.51 instead of 0.42).
-    for (const phase of [["bare", "get", "select"], ["create"]]) {
+    for (const phase of [["bare", "get", "select"], ["create", "rawtx", "create16", "rawtx16"]]) {
       const subjects = Object.entries(all).filter(([name]) => phase.includes(name) && (!only || only.includes(name)));
       if (subjects.length === 0) continue;
       for (const [, op] of subjects) await drive(warmup, op);
@@ -203,6 +253,8 @@ async function main(): Promise<void> {
     // Creates run in rounds of their own: their ratios are of medians.
     console.log(`CreateContact / bare empty call: ${(med("create") / med("bare")).toFixed(3)}`);
     console.log(`CreateContact / raw mysql2 select: ${(med("create") / med("select")).toFixed(3)}`);
+    console.log(`CreateContact / raw transaction, one tenant:  ${ratio("create", "rawtx")}  (target >= 0.4)`);
+    console.log(`CreateContact / raw transaction, 16 tenants:  ${ratio("create16", "rawtx16")}  (target >= 0.4)`);
   } finally {
     bareClient.close();
     appClient.close();

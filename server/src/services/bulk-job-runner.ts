@@ -16,6 +16,7 @@ import type { NewEvent } from "../domain/events.js";
 import type { Scalar } from "../domain/query.js";
 import * as jobs from "../store/bulk-jobs.js";
 import { queryContactPage, matchingIds } from "../store/contact-queries.js";
+import type { ContactChange } from "../store/contacts.js";
 import * as contactsStore from "../store/contacts.js";
 import { type Db, inTransaction } from "../store/db.js";
 import { appendEvents } from "../store/events.js";
@@ -41,6 +42,12 @@ export interface BulkJobRunnerOptions {
   pollMs: number;
   /** Jobs this process runs at once. `BULK_JOB_CONCURRENCY`, default 2; 0 (tests) takes none but those stepped by stepJob. */
   concurrency: number;
+}
+
+/** A batch's contact writes that wait for the end of the batch. */
+interface Writes {
+  updated: ContactChange[];
+  deleted: StoredContact[];
 }
 
 export type StepResult = "more" | "done" | "lost";
@@ -250,6 +257,7 @@ export class BulkJobRunner {
       const skipped: string[] = [];
       const failed: BulkJobError[] = [];
       const events: NewEvent[] = [];
+      const writes: Writes = { updated: [], deleted: [] };
       const now = Date.now();
       for (const id of ids) {
         const before = contacts.get(id);
@@ -258,7 +266,7 @@ export class BulkJobRunner {
           continue;
         }
         try {
-          const event = await this.apply(trx, caller, before, change, missingLabels, now);
+          const event = await this.apply(trx, caller, before, change, missingLabels, now, writes);
           if (event) events.push(event);
           done.push(id);
         } catch (err) {
@@ -267,6 +275,8 @@ export class BulkJobRunner {
           failed.push({ contactId: id, code: err.reason, message: err.message });
         }
       }
+      await contactsStore.deleteContacts(trx, tenantId, writes.deleted);
+      await contactsStore.updateContacts(trx, tenantId, writes.updated);
       await jobs.finishItems(trx, tenantId, job.id, done, skipped, failed);
       await jobs.updateJob(trx, tenantId, job.id, {
         success_total: Number(job.success_total) + done.length,
@@ -288,7 +298,12 @@ export class BulkJobRunner {
     return add.filter((k) => !existing.has(k));
   }
 
-  /** Applies the job's change to one locked contact; its event, or none when nothing changed. */
+  /**
+   * Applies the job's change to one locked contact; its event, or none when nothing changed.
+   * Deletes and label changes, which depend on no other contact, are collected in `writes` and
+   * written for the whole batch at once; an update is written at once, because the next
+   * contact's duplicate check must see it (a bulk update giving every contact one email).
+   */
   private async apply(
     trx: Knex.Transaction,
     caller: Caller,
@@ -296,10 +311,11 @@ export class BulkJobRunner {
     change: BulkChange,
     missingLabels: readonly string[],
     now: number,
+    writes: Writes,
   ): Promise<NewEvent | undefined> {
     if (change.kind === "delete") {
       assertBulkDeletable(before);
-      await contactsStore.deleteContact(trx, caller.tenantId, before);
+      writes.deleted.push(before);
       return contactEvent("contact_deleted", before);
     }
     let info: StoredContact["info"];
@@ -313,7 +329,8 @@ export class BulkJobRunner {
     const modifiedFields = changedPaths(before.info, info);
     if (modifiedFields.length === 0) return undefined;
     const after = changedContact(before, { info }, now);
-    await contactsStore.updateContact(trx, caller.tenantId, before, after);
+    if (change.kind === "update") await contactsStore.updateContact(trx, caller.tenantId, before, after);
+    else writes.updated.push({ before, after });
     return contactEvent("contact_updated", after, { modifiedFields });
   }
 }

@@ -38,14 +38,16 @@ async function runBatch(trx: Knex.Transaction, caller: Caller, kind: CleanupKind
   }
   const contacts = await contactsStore.getContactsForUpdate(trx, caller.tenantId, ids);
   const now = Date.now();
-  const events = [];
-  for (const before of contacts) {
+  const changes = contacts.map((before) => {
     const info = strip(before, kind, key);
-    const after: StoredContact = { ...before, info, revision: before.revision + 1, updatedDate: now };
-    await contactsStore.updateContact(trx, caller.tenantId, before, after);
-    events.push(contactEvent("contact_updated", after, { modifiedFields: changedPaths(before.info, info) }));
-  }
-  await appendEvents(trx, caller, events);
+    return { before, after: { ...before, info, revision: before.revision + 1, updatedDate: now } satisfies StoredContact };
+  });
+  await contactsStore.updateContacts(trx, caller.tenantId, changes);
+  await appendEvents(
+    trx,
+    caller,
+    changes.map(({ before, after }) => contactEvent("contact_updated", after, { modifiedFields: changedPaths(before.info, after.info) })),
+  );
   return contacts.length;
 }
 

@@ -13,25 +13,11 @@ export async function appendEvents(trx: Executor, caller: Caller, events: readon
   if (events.length === 0) return [];
   const now = Date.now();
   const first = await reserveEventSeq(trx, caller.tenantId, events.length);
-  // Read under the tenant row lock just taken, so a concurrent pruneEvents cannot move it meanwhile.
-  const { pruned } = await eventPositions(trx, caller.tenantId);
+  const nextEntitySeq = await newestEntityEvents(trx, caller.tenantId, events);
   const stored: StoredEvent[] = [];
-  const nextEntitySeq = new Map<string, number>();
   for (const [i, e] of events.entries()) {
     const entityKey = `${e.entityFqdn}\u0000${e.entityId}`;
-    let entitySeq = nextEntitySeq.get(entityKey);
-    // A created contact's id is new: it has no events yet, nothing to look up.
-    if (entitySeq === undefined && e.eventType === "contact_created") entitySeq = 1;
-    if (entitySeq === undefined) {
-      const newest = (await trx("events")
-        .where({ tenant_id: caller.tenantId, entity_fqdn: e.entityFqdn, entity_id: e.entityId })
-        .orderBy("entity_seq", "desc")
-        .first("seq", "entity_seq")) as Pick<EventRow, "seq" | "entity_seq"> | undefined;
-      entitySeq = Number(newest?.entity_seq ?? 0) + 1;
-      // An entity's newest event outlives retention only to number the entity's next event (see
-      // pruneEvents); this event takes over that role.
-      if (newest && Number(newest.seq) <= pruned) await trx("events").where({ tenant_id: caller.tenantId, seq: newest.seq }).delete();
-    }
+    const entitySeq = nextEntitySeq.get(entityKey) ?? 1;
     nextEntitySeq.set(entityKey, entitySeq + 1);
     stored.push({
       ...e,
@@ -44,8 +30,46 @@ export async function appendEvents(trx: Executor, caller: Caller, events: readon
       eventTime: new Date(now),
     });
   }
-  await trx("events").insert(stored.map(eventToRow));
+  for (let i = 0; i < stored.length; i += 200) await trx("events").insert(stored.slice(i, i + 200).map(eventToRow));
   return stored;
+}
+
+/**
+ * The next `entity_event_sequence` of each entity the events are about (`fqdn \0 id` → number):
+ * one after its newest stored event, found with one statement per entity kind. A created contact's
+ * id is new and needs no look-up. An entity's newest event outlives retention only to number the
+ * entity's next event (see pruneEvents); the new event takes over that role, so an old one below
+ * the pruned position goes. Called under the tenant row lock (reserveEventSeq), so a concurrent
+ * pruneEvents cannot move that position meanwhile.
+ */
+async function newestEntityEvents(trx: Executor, tenantId: string, events: readonly NewEvent[]): Promise<Map<string, number>> {
+  const next = new Map<string, number>();
+  const lookup = new Map<string, Set<string>>();
+  for (const e of events) {
+    if (e.eventType === "contact_created") continue;
+    lookup.set(e.entityFqdn, (lookup.get(e.entityFqdn) ?? new Set()).add(e.entityId));
+  }
+  const stale: number[] = [];
+  let pruned: number | undefined;
+  for (const [fqdn, ids] of lookup) {
+    const all = [...ids];
+    for (let i = 0; i < all.length; i += 500) {
+      // An entity's events are numbered in commit order: its newest has both the highest seq and
+      // the highest entity_seq.
+      const rows = (await trx("events")
+        .where({ tenant_id: tenantId, entity_fqdn: fqdn })
+        .whereIn("entity_id", all.slice(i, i + 500))
+        .groupBy("entity_id")
+        .select("entity_id", trx.raw("max(entity_seq) as entity_seq"), trx.raw("max(seq) as seq"))) as { entity_id: string; entity_seq: number | string; seq: number | string }[];
+      for (const r of rows) {
+        next.set(`${fqdn}\u0000${r.entity_id}`, Number(r.entity_seq) + 1);
+        pruned ??= (await eventPositions(trx, tenantId)).pruned;
+        if (Number(r.seq) <= pruned) stale.push(Number(r.seq));
+      }
+    }
+  }
+  if (stale.length > 0) await trx("events").where({ tenant_id: tenantId }).whereIn("seq", stale).delete();
+  return next;
 }
 
 function eventToRow(e: StoredEvent): EventRow {
