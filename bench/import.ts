@@ -11,13 +11,17 @@
  *   - label:  BulkLabelAndUnlabelContacts over every imported contact, from the call to COMPLETED,
  *             in contacts/s;
  *   - export: ExportContacts of every imported contact, read by a grpc-js client, in contacts/s,
- *             with the server process's max RSS before and after (`/proc/<pid>/status` VmHWM).
+ *             with the server process's max RSS before and after (`/proc/<pid>/status` VmHWM);
+ *             with `--export-contacts N`, also of a tenant of N contacts written straight into
+ *             the contacts table (an export reads that table alone), sampling the server's RSS
+ *             every second: constant memory shows as a flat RSS whatever N.
  *
  * The server runs compiled in its own process (bench/servers/app.ts, as `npm start` runs it).
  * DATABASE_URL names the MariaDB server (a `contacts_bench_import` database is created and
  * dropped); default mysql://root@127.0.0.1:3306. Options: --contacts N (100000), --callers N (4),
- * --skip raw,label,export.
+ * --export-contacts N (0), --skip import,raw,label,export.
  */
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { create, fromJson, type JsonValue, toBinary, fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
@@ -44,6 +48,7 @@ import { FIELDS, generateContact, LABELS, prng, storedContact, type Keys } from 
 
 const total = opt("contacts", 100_000);
 const callers = opt("callers", 4);
+const exportContacts = opt("export-contacts", 0);
 const skip = new Set((process.argv.find((_, i) => process.argv[i - 1] === "--skip") ?? "").split(","));
 const serverUrl = new URL(process.env.DATABASE_URL || "mysql://root@127.0.0.1:3306");
 const dbName = "contacts_bench_import";
@@ -117,7 +122,7 @@ async function main(): Promise<void> {
     let created = 0;
     let rejected = 0;
     let t0 = performance.now();
-    await inFlight(batches, async (b) => {
+    await inFlight(skip.has("import") ? 0 : batches, async (b) => {
       const items = generated.slice(b * 100, b * 100 + 100).map((g) => fromJson(ContactInfoSchema, g.info as JsonValue));
       const res = await unary(client, "/contacts.v1.ContactsService/BulkUpsertContacts", BulkUpsertContactsRequestSchema, BulkUpsertContactsResponseSchema, create(BulkUpsertContactsRequestSchema, { contacts: items }));
       // The generator makes a few contacts with neither name, email nor phone: rejected rows.
@@ -173,20 +178,51 @@ async function main(): Promise<void> {
       }
     }
 
-    if (!skip.has("export")) {
+    /** Exports a tenant's contacts; RSS of the server sampled every second meanwhile. */
+    const exportAll = async (tenantId: string) => {
+      const meta = new grpc.Metadata();
+      meta.set("x-tenant-id", tenantId);
+      const start = maxRss(app.proc.pid as number);
+      const samples: number[] = [];
+      const sampler = setInterval(() => samples.push(maxRss(app.proc.pid as number).rss), 1000);
       t0 = performance.now();
       let n = 0;
-      await new Promise<void>((resolve, reject) => {
-        const call = client.makeServerStreamRequest("/contacts.v1.ContactsService/ExportContacts", passthrough, passthrough, Buffer.from(toBinary(ExportContactsRequestSchema, create(ExportContactsRequestSchema, {}))), md);
-        call.on("data", (b: Buffer) => {
-          n += fromBinary(ExportContactsResponseSchema, b).contacts.length;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const call = client.makeServerStreamRequest("/contacts.v1.ContactsService/ExportContacts", passthrough, passthrough, Buffer.from(toBinary(ExportContactsRequestSchema, create(ExportContactsRequestSchema, {}))), meta);
+          call.on("data", (b: Buffer) => {
+            n += fromBinary(ExportContactsResponseSchema, b).contacts.length;
+          });
+          call.on("end", resolve);
+          call.on("error", reject);
         });
-        call.on("end", resolve);
-        call.on("error", reject);
-      });
+      } finally {
+        clearInterval(sampler);
+      }
       const secs = (performance.now() - t0) / 1000;
       const after = maxRss(app.proc.pid as number);
-      console.log(`export: ${n} contacts in ${secs.toFixed(1)} s = ${Math.round(n / secs)} contacts/s; server RSS ${after.rss.toFixed(0)} MiB, max RSS ${after.hwm.toFixed(0)} MiB`);
+      const deciles = [0, 0.25, 0.5, 0.75, 1].map((q) => samples[Math.min(samples.length - 1, Math.floor(q * (samples.length - 1)))]?.toFixed(0));
+      console.log(
+        `export: ${n} contacts in ${secs.toFixed(1)} s = ${Math.round(n / secs)} contacts/s; server RSS ${start.rss.toFixed(0)} MiB before, ` +
+          `at 0/25/50/75/100% of the export ${deciles.join("/")} MiB, max RSS ${after.hwm.toFixed(0)} MiB (max before ${start.hwm.toFixed(0)} MiB)`,
+      );
+    };
+    if (!skip.has("export")) await exportAll(TENANT);
+    if (exportContacts > 0) {
+      // Contact rows written straight into the table, as the store writes them, a tenant of their own.
+      const rows = generated.map((g) => contactRow("export", storedContact(g)));
+      const columns = Object.keys(rows[0] as object);
+      t0 = performance.now();
+      await inFlight(Math.ceil(exportContacts / 500), async (b) => {
+        const chunk = Array.from({ length: Math.min(500, exportContacts - b * 500) }, (_, i) => {
+          const r = rows[(b * 500 + i) % rows.length] as Record<string, unknown>;
+          return columns.map((c) => (c === "id" ? randomUUID() : c === "created_at" ? Number(r.created_at) + b * 500 + i : r[c]));
+        });
+        await pool.query(`insert into contacts (${columns.join(", ")}) values ?`, [chunk]);
+      });
+      await pool.query("insert into tenants (tenant_id, event_seq, created_at) values ('export', 0, 0) on duplicate key update tenant_id = tenant_id");
+      console.log(`seeded ${exportContacts} contact rows for the export in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      await exportAll("export");
     }
   } finally {
     client.close();
