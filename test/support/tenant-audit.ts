@@ -216,7 +216,8 @@ export function attachTenantAudit(db: Knex, only?: () => boolean): TenantAudit {
   const onQuery = (q: { sql?: string }) => {
     if (typeof q.sql !== "string") return;
     if (only && !only()) return;
-    statements.push({ sql: q.sql, verdict: auditStatement(q.sql) });
+    // Statements sent together (store/db.ts sendTogether) are audited one by one.
+    for (const sql of q.sql.split(";\n")) statements.push({ sql, verdict: auditStatement(sql) });
   };
   db.on("query", onQuery);
   return {

@@ -28,10 +28,12 @@ import {
   validateExtendedFieldValues,
 } from "../domain/contacts.js";
 import { DomainError, invalidField, notFound } from "../domain/errors.js";
+import type { ExtendedField } from "../domain/extended-fields.js";
 import { ENTITY_FQDN, type NewEvent } from "../domain/events.js";
 import * as store from "../store/contacts.js";
 import { appendEvents } from "../store/events.js";
-import { extendedFieldsByKey } from "../store/extended-field-defs.js";
+import { extendedFieldsByKey, extendedFieldsFromRows, extendedFieldsQuery } from "../store/extended-field-defs.js";
+import { sendTogether } from "../store/db.js";
 import type { ServiceDeps } from "./deps.js";
 import { type MutationMeta, runMutation } from "./mutation.js";
 
@@ -56,6 +58,12 @@ export function contactEvent(
   };
 }
 
+/** The locks a write of `info` takes on its duplicate keys. */
+function lockKeys(info: ContactInfoJson): string[] {
+  const keys = duplicateKeys(info);
+  return [...keys.emails.map((e) => `e:${e}`), ...keys.phones.map((p) => `p:${p}`)];
+}
+
 /** Locks the contact's duplicate keys and fails if another contact holds one (unless allowed). */
 async function checkDuplicates(
   trx: Knex.Transaction,
@@ -64,10 +72,11 @@ async function checkDuplicates(
   allowDuplicates: boolean,
   selfId?: string,
 ): Promise<void> {
-  const keys = duplicateKeys(info);
-  await store.lockDedupeKeys(trx, caller.tenantId, [...keys.emails.map((e) => `e:${e}`), ...keys.phones.map((p) => `p:${p}`)]);
-  if (allowDuplicates) return;
-  const dup = await store.findDuplicate(trx, caller.tenantId, keys, selfId);
+  await store.lockDedupeKeys(trx, caller.tenantId, lockKeys(info));
+  if (!allowDuplicates) assertNoDuplicate(await store.findDuplicate(trx, caller.tenantId, duplicateKeys(info), selfId));
+}
+
+function assertNoDuplicate(dup: store.Duplicate | undefined): void {
   if (dup) {
     throw new DomainError(
       "already_exists",
@@ -97,16 +106,25 @@ async function checkExtendedFields(
   next: ContactInfoJson,
   previous: ContactInfoJson,
 ): Promise<ContactInfoJson> {
-  const items = next.extendedFields?.items ?? {};
-  const before = previous.extendedFields?.items ?? {};
-  const changed = Object.fromEntries(
-    Object.entries(items).filter(([k, v]) => JSON.stringify(before[k]) !== JSON.stringify(v)),
-  ) as Record<string, JsonValue>;
+  const changed = changedFieldValues(next, previous);
   if (Object.keys(changed).length === 0) return next;
-  const defs = await extendedFieldsByKey(db, caller.tenantId, Object.keys(changed));
+  return withValidFieldValues(next, changed, await extendedFieldsByKey(db, caller.tenantId, Object.keys(changed)));
+}
+
+/** The extended field values `next` sets differently from `previous`. */
+function changedFieldValues(next: ContactInfoJson, previous: ContactInfoJson): Record<string, JsonValue> {
+  const before = previous.extendedFields?.items ?? {};
+  return Object.fromEntries(
+    Object.entries(next.extendedFields?.items ?? {}).filter(([k, v]) => JSON.stringify(before[k]) !== JSON.stringify(v)),
+  ) as Record<string, JsonValue>;
+}
+
+/** `next` with its changed values validated against their fields' definitions (`defs`). */
+function withValidFieldValues(next: ContactInfoJson, changed: Record<string, JsonValue>, defs: ReadonlyMap<string, ExtendedField>): ContactInfoJson {
+  if (Object.keys(changed).length === 0) return next;
   const valid = validateExtendedFieldValues(changed, defs);
   const merged: Record<string, JsonValue> = {};
-  for (const [k, v] of Object.entries(items)) {
+  for (const [k, v] of Object.entries(next.extendedFields?.items ?? {})) {
     if (!(k in changed)) merged[k] = v;
     else if (k in valid) merged[k] = valid[k] as JsonValue;
   }
@@ -131,9 +149,26 @@ export async function createContact(
     throw insufficient("INSUFFICIENT_CONTACT_DATA", "a contact needs a name, an email or a phone");
   }
   return runMutation(deps, caller, meta, async (trx) => {
-    await checkDuplicates(trx, caller, info, allowDuplicates);
-    await assertLabelsExist(trx, caller, info.labelKeys?.items ?? []);
-    const checked = await checkExtendedFields(trx, caller, info, {});
+    // Its duplicate keys locked, and what its checks read, in one round trip on MariaDB.
+    const labelKeys = info.labelKeys?.items ?? [];
+    const fields = changedFieldValues(info, {});
+    const lock = store.dedupeLockStatement(trx, caller.tenantId, lockKeys(info));
+    const reads = {
+      duplicate: allowDuplicates ? undefined : store.duplicateQuery(trx, caller.tenantId, duplicateKeys(info)),
+      labels: store.labelKeysQuery(trx, caller.tenantId, labelKeys),
+      fields: extendedFieldsQuery(trx, caller.tenantId, Object.keys(fields)),
+    };
+    const sent = Object.entries(reads).filter(([, q]) => q !== undefined) as [keyof typeof reads, Knex.QueryBuilder][];
+    const results = await sendTogether(trx, [...(lock ? [lock] : []), ...sent.map(([, q]) => q)]);
+    const rowsOf = (name: keyof typeof reads) => {
+      const i = sent.findIndex(([n]) => n === name);
+      return (i < 0 ? [] : results[(lock ? 1 : 0) + i]) as never[];
+    };
+    assertNoDuplicate(store.duplicateOf(rowsOf("duplicate")));
+    const existing = new Set((rowsOf("labels") as { key: string }[]).map((r) => r.key));
+    const missing = labelKeys.find((k) => !existing.has(k));
+    if (missing) throw notFound("LABEL_NOT_FOUND", `label "${missing}" not found`, { labelKey: missing });
+    const checked = withValidFieldValues(info, fields, extendedFieldsFromRows(rowsOf("fields")));
     const now = Date.now();
     const contact: StoredContact = {
       id: randomUUID(),
@@ -144,8 +179,8 @@ export async function createContact(
       lastActivity: activity("CONTACT_ACTIVITY_TYPE_CONTACT_CREATED", now),
       info: checked,
     };
-    await store.insertContact(trx, caller.tenantId, contact);
-    await appendEvents(trx, caller, [contactEvent("contact_created", contact)]);
+    // The contact's rows go with its event (one round trip on MariaDB).
+    await appendEvents(trx, caller, [contactEvent("contact_created", contact)], store.insertContactStatements(trx, caller.tenantId, contact));
     return presentContact(contact);
   });
 }

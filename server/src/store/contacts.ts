@@ -5,7 +5,7 @@
 import type { Knex } from "knex";
 import type { StoredContact } from "../domain/contacts.js";
 import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows, KEYED_TABLES, type KeyedRow, type KeyedTable } from "./contact-index.js";
-import { type Executor, isMysql, selectRows } from "./db.js";
+import { type Executor, isMysql, selectRows, sendTogether } from "./db.js";
 import type { ContactRow } from "./tables.js";
 
 function fromRow(row: { doc: string }): StoredContact {
@@ -50,11 +50,14 @@ export async function redirectToTarget(trx: Executor, tenantId: string, sourceId
   await trx("contact_redirects").insert(sourceIds.map((source_id) => ({ tenant_id: tenantId, source_id, target_id: targetId, created_at: now })));
 }
 
-async function insertIndexRows(trx: Executor, rows: Partial<IndexRows>): Promise<void> {
+/** Multi-row inserts of index rows, 500 rows a statement at most. */
+function insertIndexRows(trx: Executor, rows: Partial<Record<keyof IndexRows, readonly object[]>>): Knex.QueryBuilder[] {
+  const out: Knex.QueryBuilder[] = [];
   for (const table of INDEX_TABLE_NAMES) {
-    const list = rows[table] ?? [];
-    if (list.length > 0) await trx.batchInsert(table, list, 500).transacting(trx as Knex.Transaction);
+    const list: readonly object[] = rows[table] ?? [];
+    for (let i = 0; i < list.length; i += 500) out.push(trx(table).insert(list.slice(i, i + 500)));
   }
+  return out;
 }
 
 /**
@@ -62,37 +65,48 @@ async function insertIndexRows(trx: Executor, rows: Partial<IndexRows>): Promise
  * every row of the contacts named; of the prefix tables, which have no index by contact (it would
  * double the largest of them), the rows `keyed` lists, by their keys (KEYED_TABLES).
  */
-async function deleteIndexRows(
+function deleteIndexRows(
   trx: Executor,
   tenantId: string,
   byContact: ReadonlyMap<string, readonly string[]>,
   keyed: Readonly<Record<KeyedTable, readonly KeyedRow[]>>,
-): Promise<void> {
+): Knex.QueryBuilder[] {
+  const out: Knex.QueryBuilder[] = [];
   const idsOf = new Map<string, string[]>();
   for (const [id, tables] of byContact) for (const table of tables) if (!(table in KEYED_TABLES)) idsOf.set(table, [...(idsOf.get(table) ?? []), id]);
   for (const [table, ids] of idsOf) {
-    for (let i = 0; i < ids.length; i += 500) await trx(table).where({ tenant_id: tenantId }).whereIn("contact_id", ids.slice(i, i + 500)).delete();
+    for (let i = 0; i < ids.length; i += 500) out.push(trx(table).where({ tenant_id: tenantId }).whereIn("contact_id", ids.slice(i, i + 500)).delete());
   }
   for (const table of Object.keys(KEYED_TABLES) as KeyedTable[]) {
     const rows = keyed[table];
     const columns = ["contact_id", "created_at", ...KEYED_TABLES[table]] as const;
     for (let i = 0; i < rows.length; i += 500) {
-      await trx(table)
-        .where({ tenant_id: tenantId })
-        .whereIn(
-          [...columns],
-          rows.slice(i, i + 500).map((r) => columns.map((k) => r[k as keyof KeyedRow] as string | number)),
-        )
-        .delete();
+      out.push(
+        trx(table)
+          .where({ tenant_id: tenantId })
+          .whereIn(
+            [...columns],
+            rows.slice(i, i + 500).map((r) => columns.map((k) => r[k as keyof KeyedRow] as string | number)),
+          )
+          .delete(),
+      );
     }
   }
+  return out;
 }
 
 const noKeyedRows = (): Record<KeyedTable, KeyedRow[]> => ({ contact_search_prefixes: [], contact_name_prefixes: [] });
 
 export async function insertContact(trx: Executor, tenantId: string, c: StoredContact): Promise<void> {
-  await trx("contacts").insert(contactRow(tenantId, c));
-  await insertIndexRows(trx, indexRows(tenantId, c));
+  await sendTogether(trx, insertContactStatements(trx, tenantId, c));
+}
+
+/**
+ * The statements that insert a new contact: its row and its index rows (for sendTogether, or for
+ * appendEvents to send with the contact's event).
+ */
+export function insertContactStatements(trx: Executor, tenantId: string, c: StoredContact): Knex.QueryBuilder[] {
+  return insertContactsStatements(trx, tenantId, [c]);
 }
 
 /**
@@ -100,9 +114,20 @@ export async function insertContact(trx: Executor, tenantId: string, c: StoredCo
  * caller's transaction. The same rows as insertContact, so queries cannot tell them apart.
  */
 export async function insertContacts(trx: Knex.Transaction, tenantId: string, contacts: readonly StoredContact[]): Promise<void> {
-  await trx.batchInsert("contacts", contacts.map((c) => contactRow(tenantId, c)), 500).transacting(trx);
+  await sendTogether(trx, insertContactsStatements(trx, tenantId, contacts));
+}
+
+/** The statements that insert new contacts: multi-row inserts of 500 rows per table at most. */
+export function insertContactsStatements(trx: Executor, tenantId: string, contacts: readonly StoredContact[]): Knex.QueryBuilder[] {
+  const out: Knex.QueryBuilder[] = [];
+  const rows = contacts.map((c) => contactRow(tenantId, c));
+  for (let i = 0; i < rows.length; i += 500) out.push(trx("contacts").insert(rows.slice(i, i + 500)));
   const all = contacts.map((c) => indexRows(tenantId, c));
-  await insertIndexRows(trx, Object.fromEntries(INDEX_TABLE_NAMES.map((table) => [table, all.flatMap((rows) => rows[table])])));
+  for (const table of INDEX_TABLE_NAMES) {
+    const list = all.flatMap((r) => r[table]);
+    for (let i = 0; i < list.length; i += 500) out.push(trx(table).insert(list.slice(i, i + 500)));
+  }
+  return out;
 }
 
 /** The rows of `a` that `b` does not hold (rows made by indexRows, so alike in key order). */
@@ -130,21 +155,25 @@ export async function updateContact(trx: Executor, tenantId: string, before: Sto
  */
 export async function updateContacts(trx: Executor, tenantId: string, changes: readonly ContactChange[]): Promise<void> {
   if (changes.length === 0) return;
+  const statements: Knex.QueryBuilder[] = [];
   const rows = changes.map((c) => contactRow(tenantId, c.after));
   if (rows.length === 1) {
     const { tenant_id: _t, id, ...columns } = rows[0] as ContactRow;
-    await trx("contacts").where({ tenant_id: tenantId, id }).update(columns);
+    statements.push(trx("contacts").where({ tenant_id: tenantId, id }).update(columns));
   } else {
     // One multi-row upsert on the primary key: every row exists and is locked by the caller, so
     // each one is an update.
     const columns = Object.keys(rows[0] as ContactRow).filter((k) => k !== "tenant_id" && k !== "id");
-    for (let i = 0; i < rows.length; i += 200) {
-      await trx("contacts").insert(rows.slice(i, i + 200)).onConflict(["tenant_id", "id"]).merge(columns);
-    }
+    for (let i = 0; i < rows.length; i += 200) statements.push(trx("contacts").insert(rows.slice(i, i + 200)).onConflict(["tenant_id", "id"]).merge(columns));
   }
   const cleared = new Map<string, string[]>();
   const gone = noKeyedRows();
-  const come: Partial<IndexRows> = {};
+  const come: Partial<Record<keyof IndexRows, object[]>> = {};
+  const add = (table: keyof IndexRows, rows: readonly object[]) => {
+    const list = come[table] ?? [];
+    list.push(...rows);
+    come[table] = list;
+  };
   for (const { before, after } of changes) {
     const oldRows = indexRows(tenantId, before);
     const newRows = indexRows(tenantId, after);
@@ -155,15 +184,13 @@ export async function updateContacts(trx: Executor, tenantId: string, changes: r
       if (table in KEYED_TABLES) {
         const t = table as KeyedTable;
         gone[t].push(...without(oldRows[t], newRows[t]));
-        (come[t] ??= []).push(...without(newRows[t], oldRows[t]));
+        add(t, without(newRows[t], oldRows[t]));
       } else {
-        const t = table as Exclude<(typeof INDEX_TABLE_NAMES)[number], KeyedTable>;
-        (come[t] ??= []).push(...newRows[t]);
+        add(table, newRows[table]);
       }
     }
   }
-  await deleteIndexRows(trx, tenantId, cleared, gone);
-  await insertIndexRows(trx, come);
+  await sendTogether(trx, [...statements, ...deleteIndexRows(trx, tenantId, cleared, gone), ...insertIndexRows(trx, come)]);
 }
 
 export async function deleteContact(trx: Executor, tenantId: string, c: StoredContact): Promise<void> {
@@ -174,13 +201,14 @@ export async function deleteContact(trx: Executor, tenantId: string, c: StoredCo
 export async function deleteContacts(trx: Executor, tenantId: string, contacts: readonly StoredContact[]): Promise<void> {
   if (contacts.length === 0) return;
   const ids = contacts.map((c) => c.id);
-  for (let i = 0; i < ids.length; i += 500) await trx("contacts").where({ tenant_id: tenantId }).whereIn("id", ids.slice(i, i + 500)).delete();
+  const statements: Knex.QueryBuilder[] = [];
+  for (let i = 0; i < ids.length; i += 500) statements.push(trx("contacts").where({ tenant_id: tenantId }).whereIn("id", ids.slice(i, i + 500)).delete());
   const keyed = noKeyedRows();
   for (const c of contacts) {
     const rows = indexRows(tenantId, c);
     for (const t of Object.keys(KEYED_TABLES) as KeyedTable[]) keyed[t].push(...rows[t]);
   }
-  await deleteIndexRows(trx, tenantId, new Map(ids.map((id) => [id, INDEX_TABLE_NAMES])), keyed);
+  await sendTogether(trx, [...statements, ...deleteIndexRows(trx, tenantId, new Map(ids.map((id) => [id, INDEX_TABLE_NAMES])), keyed)]);
 }
 
 /**
@@ -189,9 +217,15 @@ export async function deleteContacts(trx: Executor, tenantId: string, contacts: 
  * serialises writers already.
  */
 export async function lockDedupeKeys(trx: Executor, tenantId: string, keys: readonly string[]): Promise<void> {
-  if (keys.length === 0 || !isMysql(trx)) return;
+  const lock = dedupeLockStatement(trx, tenantId, keys);
+  if (lock) await lock;
+}
+
+/** The statement lockDedupeKeys sends (none on SQLite or without keys), to send with others. */
+export function dedupeLockStatement(trx: Executor, tenantId: string, keys: readonly string[]): Knex.QueryBuilder | undefined {
+  if (keys.length === 0 || !isMysql(trx)) return undefined;
   const rows = [...new Set(keys)].sort().map((lock_key) => ({ tenant_id: tenantId, lock_key: lock_key.slice(0, 400) }));
-  await trx("dedupe_locks").insert(rows).onConflict(["tenant_id", "lock_key"]).merge(["lock_key"]);
+  return trx("dedupe_locks").insert(rows).onConflict(["tenant_id", "lock_key"]).merge(["lock_key"]);
 }
 
 export interface Duplicate {
@@ -200,26 +234,30 @@ export interface Duplicate {
   phone?: string;
 }
 
+type DuplicateKeys = { emails: readonly string[]; phones: readonly string[] };
+
 /** Another contact holding one of these emails (or, with no emails, phones). */
-export async function findDuplicate(
-  db: Executor,
-  tenantId: string,
-  keys: { emails: readonly string[]; phones: readonly string[] },
-  excludeId?: string,
-): Promise<Duplicate | undefined> {
-  if (keys.emails.length > 0) {
-    const q = db("contact_emails").where({ tenant_id: tenantId }).whereIn("email_key", [...keys.emails]);
-    if (excludeId) q.whereNot("contact_id", excludeId);
-    const row = await q.first("contact_id", "email_key");
-    return row ? { contactId: row.contact_id, email: row.email_key } : undefined;
-  }
-  if (keys.phones.length > 0) {
-    const q = db("contact_phones").where({ tenant_id: tenantId }).whereIn("phone_key", [...keys.phones]);
-    if (excludeId) q.whereNot("contact_id", excludeId);
-    const row = await q.first("contact_id", "phone_key");
-    return row ? { contactId: row.contact_id, phone: row.phone_key } : undefined;
-  }
-  return undefined;
+export async function findDuplicate(db: Executor, tenantId: string, keys: DuplicateKeys, excludeId?: string): Promise<Duplicate | undefined> {
+  const q = duplicateQuery(db, tenantId, keys, excludeId);
+  return q ? duplicateOf((await q) as DuplicateRow[]) : undefined;
+}
+
+type DuplicateRow = { contact_id: string; email_key?: string; phone_key?: string };
+
+/** The read findDuplicate makes (none without keys), to send with others; duplicateOf reads its rows. */
+export function duplicateQuery(db: Executor, tenantId: string, keys: DuplicateKeys, excludeId?: string): Knex.QueryBuilder | undefined {
+  const [table, column, values] =
+    keys.emails.length > 0 ? (["contact_emails", "email_key", keys.emails] as const) : (["contact_phones", "phone_key", keys.phones] as const);
+  if (values.length === 0) return undefined;
+  const q = db(table).where({ tenant_id: tenantId }).whereIn(column, [...values]);
+  if (excludeId) q.whereNot("contact_id", excludeId);
+  return q.select("contact_id", column).limit(1);
+}
+
+export function duplicateOf(rows: readonly DuplicateRow[]): Duplicate | undefined {
+  const [row] = rows;
+  if (!row) return undefined;
+  return { contactId: row.contact_id, ...(row.email_key ? { email: row.email_key } : {}), ...(row.phone_key ? { phone: row.phone_key } : {}) };
 }
 
 /** Up to `limit` ids of contacts that have the label (or a value of the field). */
@@ -249,9 +287,14 @@ export async function redirectTarget(db: Executor, tenantId: string, id: string)
 
 /** Which of `keys` are existing labels of the tenant. */
 export async function existingLabelKeys(db: Executor, tenantId: string, keys: readonly string[]): Promise<Set<string>> {
-  if (keys.length === 0) return new Set();
-  const rows = await db("labels").where({ tenant_id: tenantId }).whereIn("key", [...keys]).select("key");
-  return new Set(rows.map((r: { key: string }) => r.key));
+  const q = labelKeysQuery(db, tenantId, keys);
+  const rows = q ? ((await q) as { key: string }[]) : [];
+  return new Set(rows.map((r) => r.key));
+}
+
+/** The read existingLabelKeys makes (none without keys), to send with others. */
+export function labelKeysQuery(db: Executor, tenantId: string, keys: readonly string[]): Knex.QueryBuilder | undefined {
+  return keys.length === 0 ? undefined : db("labels").where({ tenant_id: tenantId }).whereIn("key", [...keys]).select("key");
 }
 
 /**

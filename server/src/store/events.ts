@@ -1,37 +1,67 @@
 import type { Caller } from "../domain/caller.js";
 import { ENTITY_FQDN, type NewEvent, type StoredEvent } from "../domain/events.js";
 import { decodeJson, encodeJson } from "../domain/json.js";
-import type { Executor } from "./db.js";
+import type { Knex } from "knex";
+import { type Executor, isMysql, sendTogether } from "./db.js";
 import type { EventRow } from "./tables.js";
 import { reserveEventSeq } from "./tenants.js";
 
 /**
  * Appends events to the tenant's outbox inside the caller's transaction, so an event exists
  * exactly when its change committed. Call it last in the transaction (it locks the tenant row).
+ *
+ * `pending`: statements of the write not sent yet, sent first. When every event is a created
+ * contact's (no entity's earlier events to look up), MariaDB gets them, the sequence's bump and
+ * the events in one round trip: each event's number is LAST_INSERT_ID() less its distance from
+ * the last, which the bump just set on this connection; the tenant row is held from there to the
+ * commit only.
  */
-export async function appendEvents(trx: Executor, caller: Caller, events: readonly NewEvent[]): Promise<StoredEvent[]> {
-  if (events.length === 0) return [];
-  const now = Date.now();
-  const first = await reserveEventSeq(trx, caller.tenantId, events.length);
-  const nextEntitySeq = await newestEntityEvents(trx, caller.tenantId, events);
-  const stored: StoredEvent[] = [];
-  for (const [i, e] of events.entries()) {
-    const entityKey = `${e.entityFqdn}\u0000${e.entityId}`;
-    const entitySeq = nextEntitySeq.get(entityKey) ?? 1;
-    nextEntitySeq.set(entityKey, entitySeq + 1);
-    stored.push({
-      ...e,
-      tenantId: caller.tenantId,
-      seq: first + i,
-      id: crypto.randomUUID(),
-      entitySeq,
-      identityType: caller.identityType,
-      subject: caller.subject,
-      eventTime: new Date(now),
-    });
+export async function appendEvents(
+  trx: Executor,
+  caller: Caller,
+  events: readonly NewEvent[],
+  pending: readonly Knex.QueryBuilder[] = [],
+): Promise<StoredEvent[]> {
+  if (events.length === 0) {
+    await sendTogether(trx, pending);
+    return [];
   }
-  for (let i = 0; i < stored.length; i += 200) await trx("events").insert(stored.slice(i, i + 200).map(eventToRow));
-  return stored;
+  const now = Date.now();
+  const stored = (first: number, entitySeqs: Map<string, number>): StoredEvent[] =>
+    events.map((e, i) => {
+      const entityKey = `${e.entityFqdn}\u0000${e.entityId}`;
+      const entitySeq = entitySeqs.get(entityKey) ?? 1;
+      entitySeqs.set(entityKey, entitySeq + 1);
+      return {
+        ...e,
+        tenantId: caller.tenantId,
+        seq: first + i,
+        id: crypto.randomUUID(),
+        entitySeq,
+        identityType: caller.identityType,
+        subject: caller.subject,
+        eventTime: new Date(now),
+      };
+    });
+  if (isMysql(trx) && events.length <= 200 && events.every((e) => e.eventType === "contact_created")) {
+    const n = events.length;
+    const out = stored(0, new Map());
+    const rows = out.map((e, i) => ({ ...eventToRow(e), seq: trx.raw("last_insert_id() - ?", [n - 1 - i]) }));
+    const results = await sendTogether(trx, [
+      ...pending,
+      trx("tenants").where({ tenant_id: caller.tenantId }).update({ event_seq: trx.raw("last_insert_id(event_seq + ?)", [n]) }),
+      trx("events").insert(rows),
+    ]);
+    const header = results[pending.length] as { affectedRows?: number; insertId?: number | string } | undefined;
+    if (header?.affectedRows !== 1) throw new Error(`tenant ${caller.tenantId} has no row; ensureTenant must run first`);
+    const first = Number(header.insertId) - n + 1;
+    return out.map((e, i) => ({ ...e, seq: first + i }));
+  }
+  await sendTogether(trx, pending);
+  const first = await reserveEventSeq(trx, caller.tenantId, events.length);
+  const out = stored(first, await newestEntityEvents(trx, caller.tenantId, events));
+  for (let i = 0; i < out.length; i += 200) await trx("events").insert(out.slice(i, i + 200).map(eventToRow));
+  return out;
 }
 
 /**
