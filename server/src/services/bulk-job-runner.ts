@@ -142,30 +142,35 @@ export class BulkJobRunner {
       if (this.stopped || this.running.size >= this.options.concurrency) return;
       if (this.running.has(key(job))) continue;
       if (!(await jobs.claimJob(db, job.tenant_id, job.id, this.options.owner, now, this.options.leaseMs))) continue;
-      const run = this.run(job.tenant_id, job.id)
-        .catch(this.onError)
-        .finally(() => {
+      const run = this.run(job.tenant_id, job.id).then(
+        () => {
           this.running.delete(key(job));
           this.wake();
-        });
+        },
+        (err: unknown) => {
+          // The job keeps its lease until it runs out: it is tried again then (here or on
+          // another server), not at once in a loop while, say, the database is away.
+          this.running.delete(key(job));
+          this.onError(err);
+        },
+      );
       this.running.set(key(job), run);
     }
   }
 
-  /** Steps through a job until it is done, this runner stops, or another took it over. */
+  /**
+   * Steps through a job until it is done, this runner stops, or another took it over; then gives
+   * the lease up. A step that fails leaves the lease to run out.
+   */
   private async run(tenantId: string, id: string): Promise<void> {
     const db = this.deps.db;
-    try {
-      for (;;) {
-        if (this.stopped) return;
-        const job = await jobs.getJob(db, tenantId, id);
-        if (!job || job.lease_owner !== this.options.owner) return;
-        const result = await this.step(job);
-        if (result !== "more") return;
-      }
-    } finally {
-      await jobs.releaseJob(db, tenantId, id, this.options.owner).catch(this.onError);
+    for (;;) {
+      if (this.stopped) break;
+      const job = await jobs.getJob(db, tenantId, id);
+      if (!job || job.lease_owner !== this.options.owner) return;
+      if ((await this.step(job)) !== "more") break;
     }
+    await jobs.releaseJob(db, tenantId, id, this.options.owner);
   }
 
   private async step(job: BulkJobRow): Promise<StepResult> {
