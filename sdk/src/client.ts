@@ -48,7 +48,7 @@ export interface ClientOptions {
 
 /** A client: `contacts`, `labels`, `extendedFields`, `bulkJobs` and `events`, sharing one connection. */
 export interface ContactsClient {
-  /** Contacts: create, get, update, delete, label, merge, list, query, facets, bulk delete, update and label. */
+  /** Contacts: create, get, update, delete, label, merge, list, query, facets, bulk delete, update and label, upsert, export and import. */
   contacts: ContactsModule;
   /** Labels: find-or-create, get, list, query, rename, delete. */
   labels: LabelsModule;

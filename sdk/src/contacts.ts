@@ -1,19 +1,26 @@
 /**
  * `client.contacts`: the reference SDK's contacts functions, one for one, over
- * contacts.v1.ContactsService.
+ * contacts.v1.ContactsService; and ours: bulkUpsertContacts, exportContacts and importContacts
+ * (whose column handling is import.ts and columns.ts).
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { type CallOptions, runMutation, runRead } from "./call.js";
+import { Code, createClient } from "@connectrpc/connect";
+import { backoffMs, type CallOptions, runMutation, runRead, sleep } from "./call.js";
 import { enumToProto, isPlainObject, request, sdkToJson, toJsonValue, toSdk } from "./codec.js";
+import { toApiError } from "./errors.js";
+import { extendedFieldsModule } from "./extended-fields.js";
 import { ContactFieldSetSchema, ContactsService } from "./gen/contacts/v1/contacts_service_pb.js";
 import { ContactInfoSchema, ContactSchema, ContactsFacetSchema, MemberInfoSchema } from "./gen/contacts/v1/contact_pb.js";
 import {
   BulkDeleteContactsRequestSchema,
   BulkLabelAndUnlabelContactsRequestSchema,
   BulkUpdateContactsRequestSchema,
+  BulkUpsertContactsRequestSchema,
+  BulkUpsertContactsResponseSchema,
   CreateContactRequestSchema,
   DeleteContactRequestSchema,
+  type ExportContactsRequest,
+  ExportContactsRequestSchema,
   GetContactRequestSchema,
   LabelContactRequestSchema,
   ListContactsRequestSchema,
@@ -26,6 +33,8 @@ import {
   UpdateContactRequestSchema,
   UpdateMemberInfoRequestSchema,
 } from "./gen/contacts/v1/contacts_service_pb.js";
+import { type ImportContactsOptions, type ImportRows, type ImportSummary, importContacts } from "./import.js";
+import { labelsModule } from "./labels.js";
 import { CONTACT_FIELD_NAMES, type ContactQueryField, contactField, wireName } from "./query-fields.js";
 import { QueryBuilder, type QueryResult } from "./query.js";
 import { pagingOf, pagingToWire, requireString, requireStrings, type Runtime, sortToWire } from "./runtime.js";
@@ -39,6 +48,7 @@ import type {
   Paging,
   PagingMetadata,
   Sorting,
+  UpsertAction,
 } from "./types.js";
 
 /** Options of `createContact`. */
@@ -154,6 +164,71 @@ export interface BulkLabelAndUnlabelContactsOptions extends CallOptions, BulkCon
   labelKeysToAdd?: string[];
   /** Keys of existing labels to remove, at most 100; a key in both lists is removed. */
   labelKeysToRemove?: string[];
+}
+
+/** Options of `bulkUpsertContacts`. */
+export interface BulkUpsertContactsOptions extends CallOptions {
+  /**
+   * Return each created or updated contact in its result's `contact`. Default false: ids only,
+   * which keeps the answer small for callers (such as `importContacts`) that need only counts.
+   */
+  returnEntity?: boolean;
+}
+
+/** Why one item of a `bulkUpsertContacts` call failed. */
+export interface BulkUpsertItemError {
+  /** The reason code, e.g. `INVALID_EMAIL`, `INSUFFICIENT_CONTACT_DATA`, `LABEL_NOT_FOUND`, `DUPLICATE_CONTACT_EXISTS`. */
+  code: string;
+  /** A human-readable explanation. */
+  message: string;
+  /** The offending field's path in the request, in proto spelling, e.g. `contacts[3].emails.items[0].email`; absent when no one field is at fault. */
+  field?: string;
+}
+
+/** What became of one item of a `bulkUpsertContacts` call. */
+export interface BulkUpsertContactResult {
+  /** The item's index in the `contacts` argument. */
+  originalIndex: number;
+  /** What was done: `CREATED`, `UPDATED`, `UNCHANGED` or `FAILED`. */
+  action: UpsertAction;
+  /** The contact created or updated; absent when the item failed. */
+  contactId?: string;
+  /** The contact after the call, with `returnEntity`. */
+  contact?: Contact;
+  /** Why the item failed (action `FAILED`). */
+  error?: BulkUpsertItemError;
+}
+
+/** A batch's counts. */
+export interface BulkActionMetadata {
+  /** Items created, updated or unchanged. */
+  totalSuccesses: number;
+  /** Items that failed. */
+  totalFailures: number;
+}
+
+/** The answer of `bulkUpsertContacts`. */
+export interface BulkUpsertContactsResponse {
+  /** One per item, in the order of the `contacts` argument. */
+  results: BulkUpsertContactResult[];
+  /** How many items succeeded and failed. */
+  bulkActionMetadata: BulkActionMetadata;
+}
+
+/** Options of `exportContacts`. */
+export interface ExportContactsOptions extends ProjectionOptions {
+  /**
+   * Only contacts matching this filter, in the query language of `bulkDeleteContacts` (builder
+   * field names, Date values). Default: every contact.
+   */
+  filter?: Record<string, unknown> | null;
+  /** Free text (≤100 characters) matched against names, emails and phones, ANDed with the filter. Default: none. */
+  search?: string | null;
+  /**
+   * Stops the export: the loop throws a CancelledError. There is no `timeoutMs`: an export runs
+   * as long as the contacts take; bound it with `AbortSignal.timeout(ms)` when it must end.
+   */
+  signal?: AbortSignal;
 }
 
 /** `{ jobId }`: the answer of bulkDeleteContacts, bulkUpdateContacts and bulkLabelAndUnlabelContacts. */
@@ -341,6 +416,55 @@ export interface ContactsModule {
    * @throws InvalidArgumentError `NEITHER_FILTER_NOR_SEARCH`, `INVALID_LABEL_KEY`; NotFoundError `LABEL_NOT_FOUND`
    */
   bulkLabelAndUnlabelContacts(options?: BulkLabelAndUnlabelContactsOptions): Promise<BulkOperationResponse>;
+  /**
+   * Creates or updates 1–100 contacts in one call. Each item is matched to a contact as the
+   * duplicate check does (by one of its emails, or by one of its phones when it has no email): a
+   * match gets the item's names and other single values, and the item's emails, phones, addresses
+   * and labels added to its own; otherwise a contact is created. Each item has its own result; a
+   * bad item fails alone, with its code and the path of its bad field. Not public in the
+   * reference SDK (its internal BulkUpsertContacts).
+   *
+   * @example
+   * const { results, bulkActionMetadata } = await contacts.bulkUpsertContacts(
+   *   [{ name: { first: "Ada" }, emails: { items: [{ email: "ada@example.com" }] } }, { emails: { items: [{ email: "nope" }] } }],
+   *   { requestId: "crm-sync-2024-06-01-batch-7" },
+   * );
+   * // results[0].action === "CREATED"; results[1].error.code === "INVALID_EMAIL"
+   * @throws InvalidArgumentError `TOO_MANY_ITEMS` for more than 100 contacts
+   */
+  bulkUpsertContacts(contacts: ContactInfo[], options?: BulkUpsertContactsOptions): Promise<BulkUpsertContactsResponse>;
+  /**
+   * Every contact matching `filter` and `search` (all of them without either), newest first, as
+   * an async iterable read from one server stream. The stream is read as the loop asks for
+   * contacts (the server sends up to 500 at a time), so a slow consumer holds little memory on
+   * either side; breaking out of the loop ends the stream. A connection that fails before the
+   * first contact is retried like a read; one that fails later throws (a restart would repeat
+   * what was delivered). Not in the reference SDK.
+   *
+   * @example
+   * for await (const contact of contacts.exportContacts({ filter: { "info.labelKeys": { $hasSome: ["custom.vip"] } } })) {
+   *   console.log(contact._id, contact.primaryInfo?.email);
+   * }
+   * @throws InvalidArgumentError for a bad filter (`MALFORMED_FILTER`, …), from the loop's first step
+   */
+  exportContacts(options?: ExportContactsOptions): AsyncIterable<Contact>;
+  /**
+   * Imports rows of a CSV export of a CRM (HubSpot, Salesforce, Google Contacts, Outlook,
+   * Mailchimp) through `bulkUpsertContacts`, in batches of up to 100 rows: columns are recognised
+   * by their headers (or `options.mapping`), labels and extended fields are resolved by name,
+   * and each row that cannot be imported is reported through `options.onReject` with its column
+   * and reason. Batches carry request ids derived from `options.importId`, so re-running the same
+   * rows (whole, or from `startAtRow`) creates no duplicates. Not in the reference SDK.
+   *
+   * @example
+   * import { parse } from "csv-parse";
+   * const summary = await contacts.importContacts(createReadStream("hubspot.csv").pipe(parse({ columns: true, bom: true })), {
+   *   importId: fileSha256,
+   *   onReject: (r) => console.warn(`row ${r.row} ${r.column}: ${r.reason}`),
+   * });
+   * console.log(summary.created, summary.updated, summary.rejected);
+   */
+  importContacts(rows: ImportRows, options?: ImportContactsOptions): Promise<ImportSummary>;
 }
 
 const QUERY_LIMITS = { maxSort: 1, maxLimit: 1000 };
@@ -389,6 +513,50 @@ export function contactsModule(rt: Runtime): ContactsModule {
       },
     });
   };
+
+  const bulkUpsertContacts: ContactsModule["bulkUpsertContacts"] = async (contacts, options) => {
+    if (!Array.isArray(contacts) || contacts.length === 0) throw new TypeError("bulkUpsertContacts(): contacts must be a non-empty array of ContactInfo");
+    const items = contacts.map((info, i) => sdkToJson(ContactInfoSchema, info, `bulkUpsertContacts(): contacts[${i}]`));
+    const res = await runMutation(
+      ctx,
+      options,
+      (requestId) => request(BulkUpsertContactsRequestSchema, { contacts: items, returnEntity: options?.returnEntity === true, requestId }, "bulkUpsertContacts"),
+      (r, o) => client.bulkUpsertContacts(r, o),
+    );
+    const out = toSdk<BulkUpsertContactsResponse>(BulkUpsertContactsResponseSchema, res);
+    return { results: out.results, bulkActionMetadata: out.bulkActionMetadata ?? { totalSuccesses: 0, totalFailures: 0 } };
+  };
+
+  /** One export: the stream, retried while it has delivered nothing, ended when the consumer stops. */
+  async function* exportStream(req: ExportContactsRequest, signal: AbortSignal | undefined): AsyncGenerator<Contact> {
+    let delivered = false;
+    for (let attempt = 1; ; attempt++) {
+      const stream = new AbortController();
+      const stop = () => stream.abort();
+      signal?.addEventListener("abort", stop, { once: true });
+      try {
+        if (signal?.aborted) throw signal.reason;
+        for await (const message of client.exportContacts(req, { signal: stream.signal, headers: ctx.headers })) {
+          for (const contact of message.contacts) {
+            delivered = true;
+            yield contactOf(contact);
+          }
+        }
+        return;
+      } catch (err) {
+        const error = toApiError(err, undefined, signal?.aborted === true);
+        if (delivered || error.grpcCode !== Code.Unavailable || attempt >= ctx.retry.maxAttempts) throw error;
+      } finally {
+        signal?.removeEventListener("abort", stop);
+        stream.abort();
+      }
+      try {
+        await sleep(backoffMs(ctx.retry, attempt), signal);
+      } catch (reason) {
+        throw toApiError(reason, undefined, true);
+      }
+    }
+  }
 
   return {
     async createContact(info, options) {
@@ -547,6 +715,20 @@ export function contactsModule(rt: Runtime): ContactsModule {
         (r, o) => client.bulkUpdateContacts(r, o),
       );
       return { jobId: res.jobId };
+    },
+
+    bulkUpsertContacts,
+
+    exportContacts(options) {
+      // Checked and built now, so misuse throws here rather than at the loop's first step.
+      const json: JsonObject = { ...projection("exportContacts", options), ...selection("exportContacts", options) };
+      const req = request(ExportContactsRequestSchema, json, "exportContacts");
+      const signal = options?.signal;
+      return { [Symbol.asyncIterator]: () => exportStream(req, signal) };
+    },
+
+    importContacts(rows, options) {
+      return importContacts({ bulkUpsertContacts, labels: labelsModule(rt), extendedFields: extendedFieldsModule(rt) }, rows, options);
     },
 
     async bulkLabelAndUnlabelContacts(options) {

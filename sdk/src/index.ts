@@ -12,18 +12,25 @@
 export type { BulkJobsModule, ListBulkJobsOptions, ListBulkJobsResponse, WaitForJobOptions } from "./bulk-jobs.js";
 export type { CallOptions, RetryOptions } from "./call.js";
 export { type ClientOptions, type ContactsClient, createClient } from "./client.js";
+export { type ContactRowOptions, contactRowHeaders, contactToRow } from "./columns.js";
 export type {
+  BulkActionMetadata,
   BulkContactsSelection,
   BulkDeleteContactsOptions,
   BulkLabelAndUnlabelContactsOptions,
   BulkOperationResponse,
   BulkUpdateContactsOptions,
+  BulkUpsertContactResult,
+  BulkUpsertContactsOptions,
+  BulkUpsertContactsResponse,
+  BulkUpsertItemError,
   ContactResponse,
   ContactSortField,
   ContactsModule,
   ContactsQueryBuilder,
   ContactsQueryResult,
   CreateContactOptions,
+  ExportContactsOptions,
   FacetsResponse,
   GetContactOptions,
   ListContactsOptions,
@@ -67,6 +74,15 @@ export {
   type Subscription,
   type WatchOptions,
 } from "./events.js";
+export type {
+  ImportContactsOptions,
+  ImportPolicy,
+  ImportProgress,
+  ImportReject,
+  ImportRow,
+  ImportRows,
+  ImportSummary,
+} from "./import.js";
 export type {
   ExtendedFieldsModule,
   ExtendedFieldsQueryBuilder,

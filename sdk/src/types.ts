@@ -17,7 +17,7 @@ import type {
   PhoneTag as PhoneTagEnum,
   SubscriptionStatus as SubscriptionStatusEnum,
 } from "./gen/contacts/v1/contact_pb.js";
-import type { ContactFieldSet as ContactFieldSetEnum } from "./gen/contacts/v1/contacts_service_pb.js";
+import type { ContactFieldSet as ContactFieldSetEnum, UpsertAction as UpsertActionEnum } from "./gen/contacts/v1/contacts_service_pb.js";
 import type { IdentityType as IdentityTypeEnum } from "./gen/contacts/v1/events_service_pb.js";
 import type { FieldDataType as FieldDataTypeEnum, FieldType as FieldTypeEnum } from "./gen/contacts/v1/extended_fields_service_pb.js";
 import type { LabelType as LabelTypeEnum } from "./gen/contacts/v1/labels_service_pb.js";
@@ -64,6 +64,11 @@ export type BulkJobType = ValuesOf<typeof BulkJobTypeEnum>;
  * "FAILED"`. The reference's `"INDEXING"` is in the type but never set.
  */
 export type BulkJobStatus = ValuesOf<typeof BulkJobStatusEnum>;
+/**
+ * What `bulkUpsertContacts` did with one item: `"CREATED"`, `"UPDATED"`, `"UNCHANGED"` (a contact
+ * matched and already held everything the item has) or `"FAILED"` (see the result's `error`).
+ */
+export type UpsertAction = ValuesOf<typeof UpsertActionEnum>;
 /** Sort direction. */
 export type SortOrder = "ASC" | "DESC";
 
