@@ -193,6 +193,19 @@ export function assertMemberEmailUnchanged(before: StoredContact, after: Contact
   }
 }
 
+/** A new contact of `caller`'s, created now: revision 1, its source by who is calling. */
+export function newContact(caller: Caller, info: ContactInfoJson, now: number): StoredContact {
+  return {
+    id: crypto.randomUUID(),
+    revision: 1,
+    createdDate: now,
+    updatedDate: now,
+    source: sourceOf(caller),
+    lastActivity: activity("CONTACT_ACTIVITY_TYPE_CONTACT_CREATED", now),
+    info,
+  };
+}
+
 /** `activityType` for a change. */
 export function activity(type: ContactActivityTypeJson, at: number): StoredContact["lastActivity"] {
   return { activityDate: at, activityType: type };

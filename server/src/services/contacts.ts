@@ -3,7 +3,6 @@
  * one transaction with its idempotency claim, its duplicate-key locks, its contact row lock and
  * its event, so a write is either wholly there (with its event) or not at all.
  */
-import { randomUUID } from "node:crypto";
 import type { Knex } from "knex";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ContactInfoJson, ContactJson, MemberInfoJson } from "../../../gen/contacts/v1/contact_pb.js";
@@ -18,11 +17,10 @@ import {
   normaliseInfo,
 } from "../domain/contact-info.js";
 import {
-  activity,
   assertDeletable,
   assertMemberEmailUnchanged,
+  newContact,
   presentContact,
-  sourceOf,
   type StoredContact,
   systemFieldValues,
   validateExtendedFieldValues,
@@ -169,16 +167,7 @@ export async function createContact(
     const missing = labelKeys.find((k) => !existing.has(k));
     if (missing) throw notFound("LABEL_NOT_FOUND", `label "${missing}" not found`, { labelKey: missing });
     const checked = withValidFieldValues(info, fields, extendedFieldsFromRows(rowsOf("fields")));
-    const now = Date.now();
-    const contact: StoredContact = {
-      id: randomUUID(),
-      revision: 1,
-      createdDate: now,
-      updatedDate: now,
-      source: sourceOf(caller),
-      lastActivity: activity("CONTACT_ACTIVITY_TYPE_CONTACT_CREATED", now),
-      info: checked,
-    };
+    const contact = newContact(caller, checked, Date.now());
     // The contact's rows go with its event (one round trip on MariaDB).
     await appendEvents(trx, caller, [contactEvent("contact_created", contact)], store.insertContactStatements(trx, caller.tenantId, contact));
     return presentContact(contact);

@@ -11,12 +11,11 @@
  * sequence lock. Every check of an item comes before anything is written, so a failed item
  * leaves nothing behind.
  */
-import { randomUUID } from "node:crypto";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ContactInfoJson, ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "../domain/caller.js";
 import { changedPaths, duplicateKeys, hasContactData, normaliseInfo } from "../domain/contact-info.js";
-import { activity, assertMemberEmailUnchanged, presentContact, sourceOf, type StoredContact, validateExtendedFieldValues } from "../domain/contacts.js";
+import { assertMemberEmailUnchanged, newContact, presentContact, type StoredContact, validateExtendedFieldValues } from "../domain/contacts.js";
 import { DomainError, invalidField } from "../domain/errors.js";
 import type { NewEvent } from "../domain/events.js";
 import { upsertInfo } from "../domain/merge.js";
@@ -127,15 +126,7 @@ export async function bulkUpsertContacts(
           }
           next = { ...target.contact, info: merged };
         } else {
-          next = {
-            id: randomUUID(),
-            revision: 1,
-            createdDate: now,
-            updatedDate: now,
-            source: sourceOf(caller),
-            lastActivity: activity("CONTACT_ACTIVITY_TYPE_CONTACT_CREATED", now),
-            info,
-          };
+          next = newContact(caller, info, now);
         }
         targets.set(next.id, { contact: next, ...(target?.before ? { before: target.before } : {}) });
         const keys = duplicateKeys(next.info);

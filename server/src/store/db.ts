@@ -76,10 +76,18 @@ export async function sendTogether(trx: Executor, statements: readonly (Knex.Que
     return results;
   }
   const parts = statements.map((q) => q.toSQL().toNative());
-  // The compiled statements already quote their identifiers: only their value placeholders are left.
-  const sql = parts.map((p) => p.sql).join(";\n");
-  const [results] = (await trx.raw(sql.replace(/\?\?/g, "\\?\\?"), parts.flatMap((p) => p.bindings as Knex.Value[]))) as [unknown[]];
-  return results;
+  // Straight to the client's `query` (see selectRows), not through knex.raw, which would scan
+  // the joined text for its own placeholders again: the compiled statements hold only `?` value
+  // placeholders, which mysql2 fills.
+  const client = trx.client as StatementClient;
+  const connection = await client.acquireConnection();
+  try {
+    const sql = parts.map((p) => p.sql).join(";\n");
+    const { response } = await client.query(connection, { sql, bindings: parts.flatMap((p) => p.bindings as Knex.Value[]), options: {}, method: "raw" });
+    return (response as [unknown[]])[0];
+  } finally {
+    await client.releaseConnection(connection);
+  }
 }
 
 /** Opens the configured database. Does not connect yet (knex connects lazily). */
