@@ -7,41 +7,15 @@
  * character, BEGIN/VERSION 4.0/FN/N/EMAIL/TEL/END per contact, and values that parse back as
  * written.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import ICAL from "ical.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Contact, type ContactInfo, type ContactsClient, createClient } from "../sdk/src/index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Contact, ContactInfo, ContactsClient } from "../sdk/src/index.js";
 import { contactToVcard } from "../tools/vcard.js";
-import { STORES, type StoreName, startTestServer, type TestServer } from "./support/server.js";
-
-const root = resolve(import.meta.dirname, "..");
-const tenant = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
-
-function runTool(name: "import" | "export", args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  delete env.CONTACTS_TOKEN;
-  delete env.CONTACTS_URL;
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join("tools", `${name}.ts`), ...args], { cwd: root, env });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolveRun) => child.once("close", (code) => resolveRun({ code, stdout, stderr })));
-}
-
-async function all(client: ContactsClient): Promise<Contact[]> {
-  const out: Contact[] = [];
-  for await (const c of client.contacts.exportContacts()) out.push(c);
-  return out;
-}
+import { allContacts, runTool, suiteServer, suiteTempDir, tenant } from "./support/sdk.js";
+import { STORES, type StoreName } from "./support/server.js";
 
 const LONG_COMPANY = `Zoë's Überlange Gesellschaft für Ångström-Messtechnik, Kraków & Zürich 🚀 ${"ü".repeat(40)}`;
 
@@ -190,21 +164,14 @@ describe("contactToVcard writes what RFC 6350 asks", () => {
 });
 
 describe.each(STORES)("npm run export on %s", (store: StoreName) => {
-  let t: TestServer;
-  let dir: string;
-  const clients: ContactsClient[] = [];
-  const clientFor = (tenantId: string) => {
-    const c = createClient({ baseUrl: t.grpcUrl, tenantId });
-    clients.push(c);
-    return c;
-  };
+  const dir = suiteTempDir("contacts-export-");
+  const suite = suiteServer(store);
+  const { clientFor } = suite;
   const source = tenant("export-src");
   let src: ContactsClient;
   let rich: ContactInfo[];
 
   beforeAll(async () => {
-    t = await startTestServer(store);
-    dir = mkdtempSync(join(tmpdir(), "contacts-export-"));
     src = clientFor(source);
     const vip = await src.labels.findOrCreateLabel("VIP");
     const close = await src.labels.findOrCreateLabel("Friends, close");
@@ -216,15 +183,10 @@ describe.each(STORES)("npm run export on %s", (store: StoreName) => {
       expect(bulkActionMetadata.totalFailures).toBe(0);
     }
   });
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await t?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
 
   it("a CSV export, imported into another tenant, gives the same contacts", async () => {
-    const file = join(dir, `${source}.csv`);
-    const exported = await runTool("export", ["--format", "csv", "--out", file, "--url", t.grpcUrl, "--tenant", source]);
+    const file = join(dir.path, `${source}.csv`);
+    const exported = await runTool("export", ["--format", "csv", "--out", file, "--url", suite.server.grpcUrl, "--tenant", source]);
     expect(exported.code, exported.stderr).toBe(0);
     expect(exported.stderr).toContain(`exported 605 contacts to ${file}.`);
     const csv = readFileSync(file, "utf8");
@@ -234,13 +196,13 @@ describe.each(STORES)("npm run export on %s", (store: StoreName) => {
     const dst = clientFor(target);
     // The fields exist there too (by display name); labels are created by the import.
     await fieldsIn(dst);
-    const imported = await runTool("import", [file, "--url", t.grpcUrl, "--tenant", target]);
+    const imported = await runTool("import", [file, "--url", suite.server.grpcUrl, "--tenant", target]);
     expect(imported.code, imported.stderr).toBe(0);
     expect(imported.stderr).toContain("605 rows, 605 created, 0 updated, 0 unchanged, 0 rejected.");
 
     const [a, b] = [await catalog(src), await catalog(dst)];
-    const before = (await all(src)).map((c) => comparable(c, a.labels, a.fields)).sort();
-    const after = (await all(dst)).map((c) => comparable(c, b.labels, b.fields)).sort();
+    const before = (await allContacts(src)).map((c) => comparable(c, a.labels, a.fields)).sort();
+    const after = (await allContacts(dst)).map((c) => comparable(c, b.labels, b.fields)).sort();
     expect(after).toEqual(before);
     // The rich ones survived whole, not just as many.
     const ada = JSON.parse(before.find((c) => c.includes('"first":"Ada"')) as string);
@@ -257,29 +219,29 @@ describe.each(STORES)("npm run export on %s", (store: StoreName) => {
 
   it("--filter and --search export only the contacts they select", async () => {
     const vipKey = (await src.labels.findOrCreateLabel("VIP")).label.key;
-    const filtered = await runTool("export", ["--filter", JSON.stringify({ "info.labelKeys": { $hasSome: [vipKey] } }), "--url", t.grpcUrl, "--tenant", source]);
+    const filtered = await runTool("export", ["--filter", JSON.stringify({ "info.labelKeys": { $hasSome: [vipKey] } }), "--url", suite.server.grpcUrl, "--tenant", source]);
     expect(filtered.code, filtered.stderr).toBe(0);
     const rows = filtered.stdout.replace(/^\uFEFF/, "").trimEnd().split("\r\n");
     expect(rows).toHaveLength(2);
     expect(rows[1]).toMatch(/^Ada,"Lovelace, Countess",ada@example\.com,/);
 
-    const searched = await runTool("export", ["--format", "vcard", "--search", "hopper", "--url", t.grpcUrl, "--tenant", source]);
+    const searched = await runTool("export", ["--format", "vcard", "--search", "hopper", "--url", suite.server.grpcUrl, "--tenant", source]);
     expect(searched.code, searched.stderr).toBe(0);
     expect(vcardLines(searched.stdout).filter((l) => l.startsWith("FN:"))).toEqual(["FN:Grace Hopper"]);
 
-    const bad = await runTool("export", ["--filter", "{not json", "--url", t.grpcUrl, "--tenant", source]);
+    const bad = await runTool("export", ["--filter", "{not json", "--url", suite.server.grpcUrl, "--tenant", source]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("--filter must be JSON");
   });
 
   it("the vCard export is RFC 6350: a card per contact, CRLF, 75-octet lines, and values that parse back as written", async () => {
-    const file = join(dir, `${source}.vcf`);
-    const run = await runTool("export", ["--format", "vcard", "--out", file, "--url", t.grpcUrl, "--tenant", source]);
+    const file = join(dir.path, `${source}.vcf`);
+    const run = await runTool("export", ["--format", "vcard", "--out", file, "--url", suite.server.grpcUrl, "--tenant", source]);
     expect(run.code, run.stderr).toBe(0);
     const text = readFileSync(file, "utf8");
     const lines = vcardLines(text);
 
-    const stored = await all(src);
+    const stored = await allContacts(src);
     const cards: string[][] = [];
     for (const line of lines) {
       if (line === "BEGIN:VCARD") cards.push([]);

@@ -7,26 +7,16 @@
  * interrupted after the server answered a batch creating nothing twice; and the CLI's rejects
  * file (fixed by hand and imported again), and a CLI killed mid-run continuing where it stopped.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Contact, type ContactsClient, createClient, type ImportReject, type ImportRow } from "../sdk/src/index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Contact, ContactsClient, ImportReject, ImportRow } from "../sdk/src/index.js";
 import { countryCodeOf, parseImportDate } from "../sdk/src/import.js";
-import { STORES, type StoreName, startTestServer, type TestServer } from "./support/server.js";
-
-const root = resolve(import.meta.dirname, "..");
-const tenant = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
-
-async function all(client: ContactsClient): Promise<Contact[]> {
-  const out: Contact[] = [];
-  for await (const c of client.contacts.exportContacts()) out.push(c);
-  return out;
-}
+import { allContacts, runTool, spawnTool, suiteServer, suiteTempDir, tenant, unreachableClient } from "./support/sdk.js";
+import { STORES, type StoreName } from "./support/server.js";
 
 /** Rows as objects, from a header line and value lines (what a CSV parser with `columns: true` yields). */
 function rowsOf(header: string[], ...lines: string[][]): ImportRow[] {
@@ -37,26 +27,6 @@ function byFirstName(contacts: Contact[], first: string): Contact {
   const c = contacts.find((x) => x.info?.name?.first === first);
   if (!c) throw new Error(`no contact named ${first}; have ${contacts.map((x) => x.info?.name?.first).join(", ")}`);
   return c;
-}
-
-/** Runs a tool as a person would (`node --import tsx tools/<name>.ts …`) and collects its output. */
-function spawnTool(name: "import" | "export", args: string[]): ChildProcess & { output: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
-  const env = { ...process.env };
-  delete env.CONTACTS_TOKEN;
-  delete env.CONTACTS_URL;
-  const child = spawn(process.execPath, ["--import", "tsx", join("tools", `${name}.ts`), ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const output = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolveOutput) => {
-    child.once("close", (code, signal) => resolveOutput({ code, signal, stdout, stderr }));
-  });
-  return Object.assign(child, { output });
 }
 
 describe("importContacts reads dates and countries as CRM exports write them", () => {
@@ -106,9 +76,7 @@ describe("importContacts reads dates and countries as CRM exports write them", (
 });
 
 describe("importContacts: checks made before anything is sent", () => {
-  // Nothing listens on port 9; any call that left the process would fail with UNAVAILABLE.
-  const client = createClient({ baseUrl: "http://127.0.0.1:9", tenantId: "nobody", retry: false });
-  afterAll(() => client.close());
+  const client = unreachableClient();
 
   it("rejects malformed options with a TypeError naming them", async () => {
     const { contacts } = client;
@@ -126,15 +94,10 @@ describe("importContacts: checks made before anything is sent", () => {
 });
 
 describe("importContacts reads the exports of common CRMs (SQLite: the mapping is the client's, the same on either store)", () => {
-  let t: TestServer;
+  const suite = suiteServer("sqlite");
   let client: ContactsClient;
-  beforeAll(async () => {
-    t = await startTestServer("sqlite");
-    client = createClient({ baseUrl: t.grpcUrl, tenantId: tenant("crm") });
-  });
-  afterAll(async () => {
-    client?.close();
-    await t?.close();
+  beforeAll(() => {
+    client = suite.clientFor(tenant("crm"));
   });
 
   it("HubSpot, Salesforce, Google Contacts, Outlook and Mailchimp rows become the same kind of contact", async () => {
@@ -190,7 +153,7 @@ describe("importContacts reads the exports of common CRMs (SQLite: the mapping i
     expect(summaries[1]?.columns).toMatchObject({ Title: "info.jobTitle", "Account Name": "info.company" });
     expect(summaries[2]?.columns).toMatchObject({ "E-mail 1 - Label": "tag of email1", "Address 1 - Formatted": "ignore" });
 
-    const contacts = await all(client);
+    const contacts = await allContacts(client);
     const labelKeys = new Map((await client.labels.listLabels()).labels.map((l) => [l.displayName, l.key]));
     const emails = (c: Contact) => c.info?.emails?.items?.map((e) => [e.email, e.tag]);
     const phones = (c: Contact) => c.info?.phones?.items?.map((p) => [p.e164Phone, p.tag]);
@@ -243,20 +206,7 @@ describe("importContacts reads the exports of common CRMs (SQLite: the mapping i
 });
 
 describe.each(STORES)("importContacts through a real server on %s", (store: StoreName) => {
-  let t: TestServer;
-  const clients: ContactsClient[] = [];
-  const clientFor = (tenantId: string) => {
-    const c = createClient({ baseUrl: t.grpcUrl, tenantId });
-    clients.push(c);
-    return c;
-  };
-  beforeAll(async () => {
-    t = await startTestServer(store);
-  });
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await t?.close();
-  });
+  const { clientFor } = suiteServer(store);
 
   it("stores the good rows and reports every bad row with its row, column, reason and code", async () => {
     const client = clientFor(tenant("import-bad"));
@@ -304,7 +254,7 @@ describe.each(STORES)("importContacts through a real server on %s", (store: Stor
     // Refused, not created.
     expect((await client.labels.listLabels()).labels.map((l) => l.displayName)).not.toContain("Ghosts");
 
-    const stored = await all(client);
+    const stored = await allContacts(client);
     expect(stored.map((c) => c.info?.name?.first).sort()).toEqual(["Ada", "Grace"]);
     const ada = byFirstName(stored, "Ada");
     expect(ada.info).toMatchObject({ birthdate: "1815-12-10", extendedFields: { items: { [shoe.key]: 38 } } });
@@ -326,7 +276,7 @@ describe.each(STORES)("importContacts through a real server on %s", (store: Stor
     expect(created).toMatchObject({ created: 1, unchanged: 1, rejected: 0 });
     const { fields } = await client.extendedFields.listExtendedFields({ fieldType: "USER_DEFINED" });
     expect(fields.map((f) => [f.displayName, f.dataType])).toEqual([["Favourite colour", "TEXT"]]);
-    const ada = byFirstName(await all(client), "Ada");
+    const ada = byFirstName(await allContacts(client), "Ada");
     expect(ada.info?.extendedFields?.items?.[fields[0]?.key as string]).toBe("green");
     const names = new Map((await client.labels.listLabels()).labels.map((l) => [l.key, l.displayName]));
     expect(ada.info?.labelKeys?.items?.map((k) => names.get(k)).sort()).toEqual(["Chess", "Friends"]);
@@ -350,18 +300,18 @@ describe.each(STORES)("importContacts through a real server on %s", (store: Stor
     });
     await expect(first).rejects.toBe(crash);
     expect(checkpoint).toBe(100);
-    expect((await all(client)).length).toBe(150);
+    expect((await allContacts(client)).length).toBe(150);
 
     const resumed = await client.contacts.importContacts(rows, { importId, batchSize: 50, startAtRow: checkpoint + 1 });
     // Rows 101–150 are answered as the first time (created), without being created again.
     expect(resumed).toMatchObject({ rowsRead: 250, created: 150, rejected: 0, committedRow: 250 });
-    let stored = await all(client);
+    let stored = await allContacts(client);
     expect(stored.length).toBe(250);
     expect(new Set(stored.map((c) => c.info?.name?.last)).size).toBe(250);
 
     // The whole file again: the same request ids, the same answers, no new contacts.
     await client.contacts.importContacts(rows, { importId, batchSize: 50 });
-    stored = await all(client);
+    stored = await allContacts(client);
     expect(stored.length).toBe(250);
   });
 
@@ -371,35 +321,21 @@ describe.each(STORES)("importContacts through a real server on %s", (store: Stor
     const rows = rowsOf(["First Name", "Last Name", "Email", "Company"], ["Ada", "Lovelace", "ADA@example.com", "Engines"]);
     expect(await client.contacts.importContacts(rows)).toMatchObject({ created: 0, updated: 1 });
     expect(await client.contacts.importContacts(rows)).toMatchObject({ created: 0, updated: 0, unchanged: 1 });
-    const [ada] = await all(client);
+    const [ada] = await allContacts(client);
     expect(ada?.info).toMatchObject({ name: { first: "Ada", last: "Lovelace" }, company: "Engines" });
   });
 });
 
 describe.each(STORES)("npm run import on %s", (store: StoreName) => {
-  let t: TestServer;
-  let dir: string;
-  const clients: ContactsClient[] = [];
-  const clientFor = (tenantId: string) => {
-    const c = createClient({ baseUrl: t.grpcUrl, tenantId });
-    clients.push(c);
-    return c;
-  };
-  beforeAll(async () => {
-    t = await startTestServer(store);
-    dir = mkdtempSync(join(tmpdir(), "contacts-import-"));
-  });
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await t?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = suiteTempDir("contacts-import-");
+  const suite = suiteServer(store);
+  const { clientFor } = suite;
 
   it("writes every bad row to FILE.rejects.csv with row, column, reason and code; a re-run adds nothing; the fixed rejects file imports", async () => {
     const tenantId = tenant("cli-rejects");
     const client = clientFor(tenantId);
     await client.labels.findOrCreateLabel("VIP");
-    const file = join(dir, `${tenantId}.csv`);
+    const file = join(dir.path, `${tenantId}.csv`);
     const header = ["First Name", "Last Name", "Email", "Phone", "Birthday", "Labels", "Notes"];
     const lines = [
       ["Ada", "Lovelace", "ada@example.com", "", "1815-12-10", "VIP", "first, with a comma"],
@@ -411,13 +347,13 @@ describe.each(STORES)("npm run import on %s", (store: StoreName) => {
       ["Alan", "Turing", "alan@example.com", "", "23.06.1912", "VIP", ""],
     ];
     writeFileSync(file, stringify([header, ...lines]));
-    const args = [file, "--url", t.grpcUrl, "--tenant", tenantId, "--labels", "refuse"];
+    const args = [file, "--url", suite.server.grpcUrl, "--tenant", tenantId, "--labels", "refuse"];
 
-    const run = await spawnTool("import", args).output;
+    const run = await runTool("import", args);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain(`imported ${file}: 7 rows, 3 created, 0 updated, 0 unchanged, 4 rejected (see ${file}.rejects.csv).`);
     expect(existsSync(`${file}.import-state.json`)).toBe(false);
-    expect((await all(client)).map((c) => c.info?.name?.first).sort()).toEqual(["Ada", "Alan", "Grace"]);
+    expect((await allContacts(client)).map((c) => c.info?.name?.first).sort()).toEqual(["Ada", "Alan", "Grace"]);
 
     const rejects = parse(readFileSync(`${file}.rejects.csv`), { columns: true }) as Record<string, string>[];
     expect(Object.keys(rejects[0] ?? {})).toEqual(["row", "column", "reason", "code", ...header]);
@@ -431,9 +367,9 @@ describe.each(STORES)("npm run import on %s", (store: StoreName) => {
     // The original row, whole: a person fixes it here.
     expect(rejects[3]).toMatchObject({ "First Name": "Unknown", Labels: "Ghosts", Notes: "multi\nline" });
 
-    const again = await spawnTool("import", args).output;
+    const again = await runTool("import", args);
     expect(again.code, again.stderr).toBe(0);
-    expect((await all(client)).length).toBe(3);
+    expect((await allContacts(client)).length).toBe(3);
 
     // A person fixes the rejects file and imports it as it is, report columns and all.
     const fixed = rejects.map((r) => ({ ...r }));
@@ -443,13 +379,13 @@ describe.each(STORES)("npm run import on %s", (store: StoreName) => {
     (fixed[3] as Record<string, string>).Labels = "VIP";
     const fixedFile = `${file}.rejects.csv`;
     writeFileSync(fixedFile, stringify(fixed, { header: true }));
-    const retry = await spawnTool("import", [fixedFile, "--url", t.grpcUrl, "--tenant", tenantId, "--labels", "refuse"]).output;
+    const retry = await runTool("import", [fixedFile, "--url", suite.server.grpcUrl, "--tenant", tenantId, "--labels", "refuse"]);
     expect(retry.code, retry.stderr).toBe(0);
     expect(retry.stderr).toContain("4 created, 0 updated, 0 unchanged, 0 rejected.");
     // The report columns are not contact data, and not reported as ignored either.
     expect(retry.stderr).toContain("ignored columns: Notes (");
     expect(existsSync(`${fixedFile}.rejects.csv`)).toBe(false);
-    const stored = await all(client);
+    const stored = await allContacts(client);
     expect(stored.map((c) => c.info?.name?.first).sort()).toEqual(["Ada", "Alan", "Bad", "Bad", "Grace", "Nobody", "Unknown"]);
     expect(byFirstName(stored, "Alan").info?.birthdate).toBe("1912-06-23");
   });
@@ -457,12 +393,12 @@ describe.each(STORES)("npm run import on %s", (store: StoreName) => {
   it("an import killed mid-run continues after its last committed batch and ends with exactly one contact per row", async () => {
     const tenantId = tenant("cli-kill");
     const client = clientFor(tenantId);
-    const file = join(dir, `${tenantId}.csv`);
+    const file = join(dir.path, `${tenantId}.csv`);
     const statePath = `${file}.import-state.json`;
     // Every other row has no email: only the resent batch's request id keeps it from being created twice.
     const lines = Array.from({ length: 1_500 }, (_, i) => [`Person${i + 1}`, `Row${String(i + 1).padStart(4, "0")}`, i % 2 === 0 ? `p${i + 1}@example.com` : ""]);
     writeFileSync(file, stringify([["First Name", "Last Name", "Email"], ...lines]));
-    const args = [file, "--url", t.grpcUrl, "--tenant", tenantId, "--batch", "50"];
+    const args = [file, "--url", suite.server.grpcUrl, "--tenant", tenantId, "--batch", "50"];
 
     const child = spawnTool("import", args);
     const killedAfter = await new Promise<number>((resolveKill, rejectKill) => {
@@ -490,14 +426,14 @@ describe.each(STORES)("npm run import on %s", (store: StoreName) => {
     expect(state.committedRow).toBeGreaterThanOrEqual(killedAfter);
     expect(state.committedRow).toBeLessThan(1_500);
 
-    const rerun = await spawnTool("import", args).output;
+    const rerun = await runTool("import", args);
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stderr).toContain(`continuing the interrupted import of ${file} after row ${state.committedRow.toLocaleString("en-US")}`);
     expect(rerun.stderr).toContain("1,500 rows");
     expect(existsSync(statePath)).toBe(false);
     expect(existsSync(`${file}.rejects.csv`)).toBe(false);
 
-    const stored = await all(client);
+    const stored = await allContacts(client);
     expect(stored.length).toBe(1_500);
     expect(new Set(stored.map((c) => c.info?.name?.last)).size).toBe(1_500);
   });

@@ -9,14 +9,12 @@ import { randomUUID } from "node:crypto";
 import { isMessage } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type BulkJob,
   CancelledError,
   type Contact,
-  ContactsApiError,
-  type ContactsClient,
-  createClient,
+  type ContactsApiError,
   DeadlineExceededError,
   FailedPreconditionError,
   InvalidArgumentError,
@@ -24,52 +22,12 @@ import {
 } from "../sdk/src/index.js";
 import { BulkJobStatus } from "../sdk/src/gen/contacts/v1/bulk_job_pb.js";
 import { GetBulkJobResponseSchema } from "../sdk/src/gen/contacts/v1/contacts_service_pb.js";
-import { STORES, startTestServer, type TestServer } from "./support/server.js";
+import { expectPlain, failure, inParallel, suiteServer, tenant, unreachableClient } from "./support/sdk.js";
+import { STORES } from "./support/server.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const tenant = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 /** Generous for a job of a few hundred contacts on a loaded CI machine; a passing run takes a fraction. */
 const JOB_TIMEOUT_MS = 20_000;
-
-/** Runs `fn(i)` for i in [0, n) with at most `concurrency` calls in flight. */
-async function inParallel<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      out[i] = await fn(i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-  return out;
-}
-
-/** Awaits a call that must fail with a ContactsApiError and returns it. */
-async function failure(call: Promise<unknown>): Promise<ContactsApiError> {
-  try {
-    await call;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ContactsApiError);
-    return err as ContactsApiError;
-  }
-  throw new Error("expected the call to fail");
-}
-
-/** Results are plain objects and Dates all the way down: no protobuf message leaks. */
-function expectPlain(value: unknown, path = "result"): void {
-  if (value === null || typeof value !== "object" || value instanceof Date) return;
-  if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) expectPlain(v, `${path}[${i}]`);
-    return;
-  }
-  expect(Object.getPrototypeOf(value), `${path} is a plain object`).toBe(Object.prototype);
-  expect(Object.keys(value), `${path} has no $typeName`).not.toContain("$typeName");
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v === "bigint") throw new Error(`${path}.${k} is a bigint`);
-    expectPlain(v, `${path}.${k}`);
-  }
-}
 
 /** A finished job's dates: both there, in order. */
 function expectFinishedDates(job: BulkJob): void {
@@ -81,9 +39,7 @@ function expectFinishedDates(job: BulkJob): void {
 const ids = (contacts: Contact[]) => contacts.map((c) => c._id).sort();
 
 describe("SDK bulk functions: checks made before anything is sent", () => {
-  // Nothing listens on port 9; any call that left the process would fail with UNAVAILABLE.
-  const client = createClient({ baseUrl: "http://127.0.0.1:9", tenantId: "nobody", retry: false });
-  afterAll(() => client.close());
+  const client = unreachableClient();
 
   it("rejects malformed options with a TypeError naming the path", async () => {
     const { contacts, bulkJobs } = client;
@@ -111,21 +67,8 @@ describe("SDK bulk functions: checks made before anything is sent", () => {
 });
 
 describe.each(STORES)("SDK bulk jobs through a real server on %s", (store) => {
-  let t: TestServer;
-  const clients: ContactsClient[] = [];
-  const clientFor = (tenantId: string, options: Partial<Parameters<typeof createClient>[0]> = {}) => {
-    const c = createClient({ baseUrl: t.grpcUrl, tenantId, ...options });
-    clients.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    t = await startTestServer(store);
-  });
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await t?.close();
-  });
+  const suite = suiteServer(store);
+  const { clientFor } = suite;
 
   it("bulkLabelAndUnlabelContacts labels the contacts a filter selects; waitForJob reports progress and the final job", async () => {
     const { contacts, labels, bulkJobs } = clientFor(tenant("label"));
@@ -368,7 +311,7 @@ describe.each(STORES)("SDK bulk jobs through a real server on %s", (store) => {
     };
     const tenantId = tenant("wait");
     const { contacts } = clientFor(tenantId);
-    const { bulkJobs } = clientFor(tenantId, { transport: createGrpcTransport({ baseUrl: t.grpcUrl, interceptors: [stuck] }) });
+    const { bulkJobs } = clientFor(tenantId, { transport: createGrpcTransport({ baseUrl: suite.server.grpcUrl, interceptors: [stuck] }) });
     await contacts.createContact({ name: { first: "Waited" } });
     const { jobId } = await contacts.bulkUpdateContacts({ search: "Waited", info: { company: "W" }, fieldMask: ["info.company"] });
 

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   CancelledError,
   type Contact,
@@ -18,30 +18,8 @@ import {
   InvalidArgumentError,
   UnavailableError,
 } from "../sdk/src/index.js";
-import { STORES, startTestServer, type TestServer } from "./support/server.js";
-
-const tenant = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
-
-/** Results are plain objects and Dates all the way down: no protobuf message leaks. */
-function expectPlain(value: unknown, path = "result"): void {
-  if (value === null || typeof value !== "object" || value instanceof Date) return;
-  if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) expectPlain(v, `${path}[${i}]`);
-    return;
-  }
-  expect(Object.getPrototypeOf(value), `${path} is a plain object`).toBe(Object.prototype);
-  expect(Object.keys(value), `${path} has no $typeName`).not.toContain("$typeName");
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v === "bigint") throw new Error(`${path}.${k} is a bigint`);
-    expectPlain(v, `${path}.${k}`);
-  }
-}
-
-async function collect(iterable: AsyncIterable<Contact>): Promise<Contact[]> {
-  const out: Contact[] = [];
-  for await (const c of iterable) out.push(c);
-  return out;
-}
+import { collect, expectPlain, suiteServer, tenant, unreachableClient } from "./support/sdk.js";
+import { STORES } from "./support/server.js";
 
 /** `n` people, 100 a call. */
 async function seed(client: ContactsClient, n: number, info: (i: number) => ContactInfo): Promise<void> {
@@ -53,9 +31,7 @@ async function seed(client: ContactsClient, n: number, info: (i: number) => Cont
 }
 
 describe("SDK upsert and export: checks made before anything is sent", () => {
-  // Nothing listens on port 9; any call that left the process would fail with UNAVAILABLE.
-  const client = createClient({ baseUrl: "http://127.0.0.1:9", tenantId: "nobody", retry: false });
-  afterAll(() => client.close());
+  const client = unreachableClient();
 
   it("rejects malformed arguments with a TypeError naming the path", async () => {
     const { contacts } = client;
@@ -85,21 +61,8 @@ describe("SDK upsert and export: checks made before anything is sent", () => {
 });
 
 describe.each(STORES)("SDK upsert and export through a real server on %s", (store) => {
-  let t: TestServer;
-  const clients: ContactsClient[] = [];
-  const clientFor = (tenantId: string) => {
-    const c = createClient({ baseUrl: t.grpcUrl, tenantId });
-    clients.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    t = await startTestServer(store);
-  });
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await t?.close();
-  });
+  const suite = suiteServer(store);
+  const { clientFor } = suite;
 
   it("bulkUpsertContacts answers per item in the SDK's shapes: created, updated, unchanged and failed with the bad field", async () => {
     const { contacts, labels } = clientFor(tenant("upsert"));
@@ -248,7 +211,7 @@ describe.each(STORES)("SDK upsert and export through a real server on %s", (stor
     // A proxy in front of the server, cut once the first contacts arrived: a restart would repeat them.
     const sockets = new Set<net.Socket>();
     const proxy = net.createServer((client) => {
-      const upstream = net.connect(Number(new URL(t.grpcUrl).port), "127.0.0.1");
+      const upstream = net.connect(Number(new URL(suite.server.grpcUrl).port), "127.0.0.1");
       for (const s of [client, upstream]) {
         sockets.add(s);
         s.on("error", () => {});

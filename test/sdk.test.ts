@@ -17,7 +17,6 @@ import {
   AlreadyExistsError,
   CancelledError,
   type Contact,
-  ContactsApiError,
   type ContactsClient,
   type ContactsEvent,
   type ContactsQueryBuilder,
@@ -41,53 +40,11 @@ import type { FieldSpec } from "../server/src/domain/query.js";
 import { FIELD_FIELDS as SERVER_FIELD_FIELDS } from "../server/src/services/extended-fields.js";
 import { LABEL_FIELDS as SERVER_LABEL_FIELDS } from "../server/src/services/labels.js";
 import { createTestDatabase } from "./support/databases.js";
+import { expectPlain, failure, inParallel, suiteServer, tenant } from "./support/sdk.js";
 import { STORES, startTestServer, type TestServer } from "./support/server.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const tenant = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
-
-/** Runs `fn(i)` for i in [0, n) with at most `concurrency` calls in flight. */
-async function inParallel<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      out[i] = await fn(i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-  return out;
-}
-
-/** Awaits a call that must fail with a ContactsApiError and returns it. */
-async function failure(call: Promise<unknown>): Promise<ContactsApiError> {
-  try {
-    await call;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ContactsApiError);
-    return err as ContactsApiError;
-  }
-  throw new Error("expected the call to fail");
-}
-
-/** Results are plain objects and Dates all the way down: no protobuf message leaks. */
-function expectPlain(value: unknown, path = "result"): void {
-  if (value === null || typeof value !== "object") return;
-  if (value instanceof Date) return;
-  if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) expectPlain(v, `${path}[${i}]`);
-    return;
-  }
-  expect(Object.getPrototypeOf(value), `${path} is a plain object`).toBe(Object.prototype);
-  expect(Object.keys(value), `${path} has no $typeName`).not.toContain("$typeName");
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v === "bigint") throw new Error(`${path}.${k} is a bigint`);
-    expectPlain(v, `${path}.${k}`);
-  }
-}
-
 const firstNames = (items: Contact[]) => items.map((c) => c.info?.name?.first).sort();
 
 describe("SDK query field tables", () => {
@@ -113,21 +70,8 @@ describe("SDK query field tables", () => {
 });
 
 describe.each(STORES)("SDK through a real server on %s", (store) => {
-  let t: TestServer;
-  const clients: ContactsClient[] = [];
-  const clientFor = (tenantId: string, options: Partial<Parameters<typeof createClient>[0]> = {}) => {
-    const c = createClient({ baseUrl: t.grpcUrl, tenantId, ...options });
-    clients.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    t = await startTestServer(store, { eventsPollMs: 50 });
-  });
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await t?.close();
-  });
+  const suite = suiteServer(store, { eventsPollMs: 50 });
+  const { clientFor } = suite;
 
   it("contacts: create, get, update (with and without a mask), label, unlabel, delete, in the reference's shapes", async () => {
     const { contacts, labels } = clientFor(tenant("crud"));
@@ -588,8 +532,8 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
 
   it("other protocols: Connect over HTTP/1.1 and gRPC-Web to the HTTP port", async () => {
     const tenantId = tenant("protocols");
-    const viaConnect = clientFor(tenantId, { baseUrl: t.httpUrl, protocol: "connect", httpVersion: "1.1" });
-    const viaGrpcWeb = clientFor(tenantId, { baseUrl: t.httpUrl, protocol: "grpc-web" });
+    const viaConnect = clientFor(tenantId, { baseUrl: suite.server.httpUrl, protocol: "connect", httpVersion: "1.1" });
+    const viaGrpcWeb = clientFor(tenantId, { baseUrl: suite.server.httpUrl, protocol: "grpc-web" });
     const { contact } = await viaConnect.contacts.createContact({ name: { first: "Web" } });
     expect((await viaGrpcWeb.contacts.getContact(contact._id))._createdDate).toEqual(contact._createdDate);
     const err = await failure(viaConnect.contacts.getContact(randomUUID()));
