@@ -35,7 +35,10 @@ function words(text: string): string[] {
 /** The first TOKEN_MAX characters (code points: a surrogate pair is never cut in two). */
 const clip = (t: string): string => [...t].slice(0, TOKEN_MAX).join("");
 
-/** The words a contact can be found by. */
+/**
+ * The words a contact can be found by. Reads names, emails and phones only: store/contact-index.ts
+ * searchSource, which decides when a change can leave the search rows alone, says the same.
+ */
 export function searchTokens(info: ContactInfoJson): string[] {
   const out = new Set<string>();
   for (const part of [info.name?.first, info.name?.last]) for (const w of words(part ?? "")) out.add(w);

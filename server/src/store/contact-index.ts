@@ -117,12 +117,35 @@ export const INDEX_TABLE_NAMES = [
   "contact_name_prefixes",
 ] as const;
 
-export function indexRows(tenantId: string, c: StoredContact): IndexRows {
+export type IndexTable = (typeof INDEX_TABLE_NAMES)[number];
+
+/** The tables made from a contact's search words (domain/search.ts searchTokens) and names. */
+export const SEARCH_TABLES: readonly IndexTable[] = ["contact_search_tokens", "contact_search_prefixes", "contact_name_prefixes"];
+
+/**
+ * What SEARCH_TABLES' rows are made of: two contacts with the same source have the same rows
+ * there (searchTokens reads names, emails and phones; the name prefixes, names; all of them the
+ * creation date). A change that leaves it alone (a label, a company) skips deriving ~50 rows twice.
+ */
+export function searchSource(c: StoredContact): string {
+  return JSON.stringify([c.id, c.createdDate, c.info.name ?? null, c.info.emails ?? null, c.info.phones ?? null]);
+}
+
+/** A contact's index rows; with `tables`, only those tables' (the others empty). */
+export function indexRows(tenantId: string, c: StoredContact, tables: readonly IndexTable[] = INDEX_TABLE_NAMES): IndexRows {
+  const rows = allIndexRows(tenantId, c, tables.some((t) => SEARCH_TABLES.includes(t)));
+  if (tables === INDEX_TABLE_NAMES) return rows;
+  for (const table of INDEX_TABLE_NAMES) if (!tables.includes(table)) rows[table] = [];
+  return rows;
+}
+
+function allIndexRows(tenantId: string, c: StoredContact, withSearch: boolean): IndexRows {
   const info = c.info;
   const base = { tenant_id: tenantId, contact_id: c.id };
   const emails = [...new Set((info.emails?.items ?? []).map((e) => emailKey(e.email ?? "")))];
-  const tokens = searchTokens(info);
+  const tokens = withSearch ? searchTokens(info) : [];
   const words = wordList(tokens);
+  const nameStarts = withSearch ? (["first", "last"] as const) : [];
   return {
     contact_emails: emails.map((email_key) => ({ ...base, email_key })),
     contact_phones: (info.phones?.items ?? []).map((p, position) => ({
@@ -159,7 +182,7 @@ export function indexRows(tenantId: string, c: StoredContact): IndexRows {
     })),
     contact_search_tokens: tokens.map((token) => ({ tenant_id: tenantId, token, contact_id: c.id, created_at: c.createdDate, words })),
     contact_search_prefixes: searchPrefixes(tokens).map((prefix) => ({ tenant_id: tenantId, prefix, created_at: c.createdDate, contact_id: c.id })),
-    contact_name_prefixes: (["first", "last"] as const).flatMap((field) =>
+    contact_name_prefixes: nameStarts.flatMap((field) =>
       // The starts of the lower-case name: the text `$startsWith` compares a lower-case prefix with.
       starts(textColumns(info.name?.[field]).lc ?? "").map((prefix) => ({ tenant_id: tenantId, field, prefix, created_at: c.createdDate, contact_id: c.id })),
     ),

@@ -4,7 +4,17 @@
  */
 import type { Knex } from "knex";
 import type { StoredContact } from "../domain/contacts.js";
-import { contactRow, INDEX_TABLE_NAMES, type IndexRows, indexRows, KEYED_TABLES, type KeyedRow, type KeyedTable } from "./contact-index.js";
+import {
+  contactRow,
+  INDEX_TABLE_NAMES,
+  type IndexRows,
+  indexRows,
+  KEYED_TABLES,
+  type KeyedRow,
+  type KeyedTable,
+  SEARCH_TABLES,
+  searchSource,
+} from "./contact-index.js";
 import { type Executor, isMysql, selectRows, sendTogether } from "./db.js";
 import type { ContactRow } from "./tables.js";
 
@@ -175,9 +185,10 @@ export async function updateContacts(trx: Executor, tenantId: string, changes: r
     come[table] = list;
   };
   for (const { before, after } of changes) {
-    const oldRows = indexRows(tenantId, before);
-    const newRows = indexRows(tenantId, after);
-    const changed = INDEX_TABLE_NAMES.filter((table) => JSON.stringify(oldRows[table]) !== JSON.stringify(newRows[table]));
+    const tables = searchSource(before) === searchSource(after) ? INDEX_TABLE_NAMES.filter((t) => !SEARCH_TABLES.includes(t)) : INDEX_TABLE_NAMES;
+    const oldRows = indexRows(tenantId, before, tables);
+    const newRows = indexRows(tenantId, after, tables);
+    const changed = tables.filter((table) => JSON.stringify(oldRows[table]) !== JSON.stringify(newRows[table]));
     if (changed.length === 0) continue;
     cleared.set(after.id, changed);
     for (const table of changed) {
