@@ -252,6 +252,31 @@ describe.each(STORES)("bulk jobs on %s", (store) => {
     await expectError(other.contacts.getBulkJob({ id: first.jobId }), { code: Code.NotFound, reason: "BULK_JOB_NOT_FOUND" });
   });
 
+  it("finished jobs are kept for the retention period, then removed with their items", async () => {
+    const s = await startTestServer(store, { bulkJobPollMs: 20, bulkJobRetentionMs: 300 });
+    try {
+      const c = s.clients("retained");
+      await c.contacts.createContact({ info: { name: { first: "Kept" } } });
+      const { jobId } = await c.contacts.bulkLabelAndUnlabelContacts({ search: "kept", labelKeysToAdd: ["contacts.customers"] });
+      for (let i = 0; (await c.contacts.getBulkJob({ id: jobId })).job?.status !== BulkJobStatus.COMPLETED; i++) {
+        if (i > 400) throw new Error("the job did not complete");
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect((await c.contacts.listBulkJobs({})).jobs.map((j) => j.id)).toEqual([jobId]);
+      for (let i = 0; (await c.contacts.listBulkJobs({})).jobs.length > 0; i++) {
+        if (i > 400) throw new Error("the finished job was not removed");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await expectError(c.contacts.getBulkJob({ id: jobId }), { code: Code.NotFound, reason: "BULK_JOB_NOT_FOUND" });
+      const items = (await s.server.db("bulk_job_items").where({ tenant_id: "retained" }).count({ n: "*" })) as [{ n: number | string }];
+      expect(Number(items[0].n)).toBe(0);
+      // The contact it labelled keeps its label.
+      expect((await c.contacts.queryContacts({})).contacts[0]?.info?.labelKeys?.items).toEqual(["contacts.customers"]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("a bulk job and single writers on the same contacts lose no update", async () => {
     const c = tenant();
     const [key, added] = [await label(c, "Race"), await label(c, "Added")];

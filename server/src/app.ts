@@ -102,6 +102,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       leaseMs: config.bulkJobLeaseMs,
       pollMs: config.bulkJobPollMs,
       concurrency: config.bulkJobConcurrency,
+      retentionMs: config.bulkJobRetentionMs,
     },
     deps.onBackgroundError,
   );

@@ -43,6 +43,8 @@ export interface Config {
   bulkJobPollMs: number;
   /** Bulk jobs one server runs at once. `BULK_JOB_CONCURRENCY`, default 2. */
   bulkJobConcurrency: number;
+  /** How long finished bulk jobs are kept (GetBulkJob, ListBulkJobs). `BULK_JOB_RETENTION_DAYS`, default 30. */
+  bulkJobRetentionMs: number;
   /** Run migrations at start. `MIGRATE_ON_START`, default true. */
   migrateOnStart: boolean;
   /** pino level. `LOG_LEVEL`, default info. */
@@ -85,6 +87,7 @@ export const DEFAULTS: Config = {
   bulkJobLeaseMs: 30_000,
   bulkJobPollMs: 2_000,
   bulkJobConcurrency: 2,
+  bulkJobRetentionMs: 30 * 86_400_000,
   migrateOnStart: true,
   logLevel: "info",
   devMode: true,
@@ -131,6 +134,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     bulkJobLeaseMs: Math.max(100, int(env, "BULK_JOB_LEASE_MS", DEFAULTS.bulkJobLeaseMs)),
     bulkJobPollMs: Math.max(10, int(env, "BULK_JOB_POLL_MS", DEFAULTS.bulkJobPollMs)),
     bulkJobConcurrency: Math.max(1, int(env, "BULK_JOB_CONCURRENCY", DEFAULTS.bulkJobConcurrency)),
+    bulkJobRetentionMs: int(env, "BULK_JOB_RETENTION_DAYS", DEFAULTS.bulkJobRetentionMs / 86_400_000) * 86_400_000,
     migrateOnStart: env.MIGRATE_ON_START !== "false",
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
     devMode,

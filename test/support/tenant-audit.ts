@@ -47,6 +47,10 @@ const CROSS_TENANT: readonly { sql: RegExp; why: string }[] = [
     sql: /^select tenant_id, id from bulk_jobs where status in \(\?, \?, \?\) and lease_until < \? order by created_at asc limit \?$/,
     why: "a bulk job runner looks for unfinished jobs of any tenant whose lease has run out (store/bulk-jobs.ts claimableJobs)",
   },
+  {
+    sql: /^select tenant_id, id from bulk_jobs where status in \(\?, \?, \?\) and finished_at < \? limit \?$/,
+    why: "a bulk job runner looks for finished jobs of any tenant past retention (store/bulk-jobs.ts expiredJobs)",
+  },
 ];
 
 const TABLE_SET = new Set<string>(TENANT_TABLES);

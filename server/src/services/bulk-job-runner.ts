@@ -40,6 +40,8 @@ export interface BulkJobRunnerOptions {
   leaseMs: number;
   /** How often the runner looks for jobs started on other servers or left by a crash. `BULK_JOB_POLL_MS`, default 2000. */
   pollMs: number;
+  /** How long a finished job (and its items) is kept, in ms. `BULK_JOB_RETENTION_DAYS`, default 30 days. */
+  retentionMs: number;
   /** Jobs this process runs at once. `BULK_JOB_CONCURRENCY`, default 2; 0 (tests) takes none but those stepped by stepJob. */
   concurrency: number;
 }
@@ -135,6 +137,11 @@ export class BulkJobRunner {
 
   private async takeJobs(): Promise<void> {
     const db = this.deps.db;
+    // A few finished jobs past retention go with each look for work.
+    for (const job of await jobs.expiredJobs(db, Date.now() - this.options.retentionMs, 5)) {
+      if (this.stopped) return;
+      await jobs.deleteJob(db, job.tenant_id, job.id);
+    }
     const free = this.options.concurrency - this.running.size;
     if (free <= 0) return;
     const now = Date.now();

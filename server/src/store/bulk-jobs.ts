@@ -12,6 +12,8 @@ export type ItemState = (typeof ItemState)[keyof typeof ItemState];
 
 /** Statuses of a job that still has work (a runner may take it). */
 export const UNFINISHED = ["NEW", "LOADING", "RUNNING"] as const;
+/** Statuses of a job that is over. */
+export const FINISHED = ["COMPLETED", "CANCELLED", "FAILED"] as const;
 
 export async function insertJob(trx: Executor, row: BulkJobRow): Promise<void> {
   await trx("bulk_jobs").insert(row);
@@ -123,4 +125,23 @@ export async function failedItems(db: Executor, tenantId: string, jobId: string,
     .where({ tenant_id: tenantId, job_id: jobId, state: ItemState.failed })
     .orderBy("contact_id")
     .limit(limit)) as BulkJobItemRow[];
+}
+
+/** Jobs of every tenant that finished before `before` (epoch ms): background retention only. */
+export async function expiredJobs(db: Executor, before: number, limit: number): Promise<Pick<BulkJobRow, "tenant_id" | "id">[]> {
+  return (await db("bulk_jobs")
+    .whereIn("status", [...FINISHED])
+    .where("finished_at", "<", before)
+    .limit(limit)
+    .select("tenant_id", "id")) as Pick<BulkJobRow, "tenant_id" | "id">[];
+}
+
+/** Removes a finished job and its items, 1000 items a statement. */
+export async function deleteJob(db: Executor, tenantId: string, id: string): Promise<void> {
+  for (;;) {
+    const ids = (await db("bulk_job_items").where({ tenant_id: tenantId, job_id: id }).limit(1000).pluck("contact_id")) as string[];
+    if (ids.length === 0) break;
+    await db("bulk_job_items").where({ tenant_id: tenantId, job_id: id }).whereIn("contact_id", ids).delete();
+  }
+  await db("bulk_jobs").where({ tenant_id: tenantId, id }).whereIn("status", [...FINISHED]).delete();
 }

@@ -43,6 +43,8 @@ export async function up(knex: Knex): Promise<void> {
     t.index(["tenant_id", "created_at", "id"], "bulk_jobs_created_idx");
     // The runners' look for unfinished jobs whose lease has run out, across tenants.
     t.index(["status", "lease_until"], "bulk_jobs_status_idx");
+    // Finished jobs past retention, across tenants (removed by the runners).
+    t.index(["status", "finished_at"], "bulk_jobs_finished_idx");
   });
   await knex.schema.createTable("bulk_job_items", (t) => {
     binaryText(t);
