@@ -4,7 +4,7 @@
  * time. Each restarted server takes the jobs over once their lease runs out and resumes them where
  * the last committed batch left them. At the end every contact a job covered has exactly one
  * event of that job, its change is there once (revision bumped once), and the counters add up.
- * CI runs 3,000 contacts in batches of 10; `BULK_CRASH_CONTACTS` sets another size.
+ * CI runs 6,000 contacts in batches of 10; `BULK_CRASH_CONTACTS` sets another size.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -23,7 +23,7 @@ import type { BulkJobRow } from "../server/src/store/tables.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const CONTACTS = Number(process.env.BULK_CRASH_CONTACTS ?? 3000);
+const CONTACTS = Number(process.env.BULK_CRASH_CONTACTS ?? 6000);
 const MEMBERS = 5;
 const KILLS = 5;
 const TENANT = "crash";
@@ -39,56 +39,68 @@ async function freePort(): Promise<number> {
   });
 }
 
-describe("bulk jobs survive SIGKILL of the server (scenario 18) on mysql", () => {
+describe("bulk jobs survive SIGKILL of the server (scenarios 17, 18) on mysql", () => {
   let database: TestDatabase;
   let db: Knex;
-  let child: ChildProcess | undefined;
-  let grpcPort = 0;
   let output = "";
 
-  async function startServer(): Promise<void> {
-    const proc = spawn(process.execPath, ["--import", "tsx", "server/src/main.ts"], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: database.url,
-        GRPC_PORT: String(grpcPort),
-        HTTP_PORT: String(await freePort()),
-        BULK_JOB_BATCH: "10",
-        BULK_JOB_LEASE_MS: "1000",
-        BULK_JOB_POLL_MS: "100",
-        LOG_LEVEL: "warn",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    proc.stdout?.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
-    proc.stderr?.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
-    child = proc;
-    const client = createClient(LabelsService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` }));
-    for (let i = 0; ; i++) {
-      try {
-        await client.listLabels({}, { headers: { "x-tenant-id": TENANT }, timeoutMs: 1000 });
-        return;
-      } catch (err) {
-        if (i > 300 || proc.exitCode !== null) throw new Error(`server did not start: ${String(err)}\n${output}`);
-        await new Promise((r) => setTimeout(r, 100));
+  /** A server process on the test database, started and SIGKILLed by the test. */
+  class ServerProcess {
+    child: ChildProcess | undefined;
+    constructor(
+      readonly name: string,
+      readonly grpcPort: number,
+    ) {}
+
+    async start(): Promise<void> {
+      const proc = spawn(process.execPath, ["--import", "tsx", "server/src/main.ts"], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          DATABASE_URL: database.url,
+          GRPC_PORT: String(this.grpcPort),
+          HTTP_PORT: String(await freePort()),
+          BULK_JOB_BATCH: "10",
+          BULK_JOB_LEASE_MS: "1000",
+          BULK_JOB_POLL_MS: "100",
+          LOG_LEVEL: "warn",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const log = (d: Buffer) => {
+        output += `[${this.name}] ${d.toString()}`;
+      };
+      proc.stdout?.on("data", log);
+      proc.stderr?.on("data", log);
+      this.child = proc;
+      const client = createClient(LabelsService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${this.grpcPort}` }));
+      for (let i = 0; ; i++) {
+        try {
+          await client.listLabels({}, { headers: { "x-tenant-id": TENANT }, timeoutMs: 1000 });
+          return;
+        } catch (err) {
+          if (i > 300 || proc.exitCode !== null) throw new Error(`server ${this.name} did not start: ${String(err)}\n${output}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
     }
-  }
 
-  function kill(): Promise<void> {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null) return Promise.resolve();
-    return new Promise((done) => {
-      proc.once("exit", () => done());
-      proc.kill("SIGKILL");
-    });
+    /** The lease owner this process writes on the jobs it runs (`host:pid:…`). */
+    owns(owner: string | null): boolean {
+      return owner !== null && this.child?.pid !== undefined && owner.split(":")[1] === String(this.child.pid);
+    }
+
+    kill(): Promise<void> {
+      const proc = this.child;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+      return new Promise((done) => {
+        proc.once("exit", () => done());
+        proc.kill("SIGKILL");
+      });
+    }
   }
+  let serverA: ServerProcess;
+  let serverB: ServerProcess;
 
   const job = async (id: string) => (await db("bulk_jobs").where({ tenant_id: TENANT, id }).first()) as BulkJobRow;
   const processed = (j: BulkJobRow) => Number(j.success_total) + Number(j.failed_total) + Number(j.skipped_total);
@@ -96,17 +108,19 @@ describe("bulk jobs survive SIGKILL of the server (scenario 18) on mysql", () =>
   beforeAll(async () => {
     database = await createTestDatabase("bulkcrash");
     db = openDatabase({ url: database.url, sqliteFile: "", statementTimeoutMs: 60_000, poolMax: 4 });
-    grpcPort = await freePort();
+    serverA = new ServerProcess("a", await freePort());
+    serverB = new ServerProcess("b", await freePort());
   }, 60_000);
   afterAll(async () => {
-    await kill();
+    await serverA?.kill();
+    await serverB?.kill();
     await db?.destroy();
     await database?.drop();
   });
 
   it(`completes a label job and a delete job over ${CONTACTS} contacts despite ${KILLS} SIGKILLs: one event per contact, counters that add up`, async () => {
-    await startServer();
-    const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
+    await serverA.start();
+    const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${serverA.grpcPort}` });
     const headers = { "x-tenant-id": TENANT };
     const labels = createClient(LabelsService, transport);
     const keep = (await labels.findOrCreateLabel({ displayName: "Keep" }, { headers })).label?.key as string;
@@ -136,6 +150,7 @@ describe("bulk jobs survive SIGKILL of the server (scenario 18) on mysql", () =>
     const deleteJob = (await client.bulkDeleteContacts({ filter: { "info.labelKeys": { $hasSome: [drop] } } }, { headers })).jobId;
 
     const atKill: string[] = [];
+    let abandoned = 0;
     for (let k = 0; k < KILLS; k++) {
       // Kill once the jobs have moved on since the last start (a batch or a loaded page).
       const [a0, b0] = [await job(labelJob), await job(deleteJob)];
@@ -143,14 +158,25 @@ describe("bulk jobs survive SIGKILL of the server (scenario 18) on mysql", () =>
       for (let i = 0; ; i++) {
         const [a, b] = [await job(labelJob), await job(deleteJob)];
         if (processed(a) + processed(b) + Number(a.total_items) + Number(b.total_items) > before) break;
-        if (i > 600) throw new Error(`no progress before kill ${k + 1}\n${output}`);
+        if (i > 600 || (a.status === "COMPLETED" && b.status === "COMPLETED")) {
+          throw new Error(`no progress before kill ${k + 1} (${a.status}, ${b.status}; kills so far: ${atKill.join(" | ")})\n${output}`);
+        }
         await new Promise((r) => setTimeout(r, 20));
       }
-      await kill();
-      const [a, b] = [await job(labelJob), await job(deleteJob)];
-      atKill.push(`${a.status} ${processed(a)}/${a.total_items}, ${b.status} ${processed(b)}/${b.total_items}`);
-      expect([a.status, b.status], `kill ${k + 1} came after both jobs finished`).not.toEqual(["COMPLETED", "COMPLETED"]);
-      await startServer();
+      // The server holding an unfinished job's lease is the one killed: the first time it is a,
+      // the only one; from then on b runs beside it (scenario 17), and after a killed server's
+      // lease runs out whichever server looks first takes its jobs over. The last kill leaves
+      // one server to finish everything.
+      const unfinished = [await job(labelJob), await job(deleteJob)].filter((j) => j.status !== "COMPLETED");
+      const victim = [serverA, serverB].find((srv) => unfinished.some((j) => srv.owns(j.lease_owner))) ?? serverA;
+      const held = unfinished.filter((j) => victim.owns(j.lease_owner)).length;
+      await victim.kill();
+      const [l, d] = [await job(labelJob), await job(deleteJob)];
+      atKill.push(`${victim.name} killed holding ${held}: ${l.status} ${processed(l)}/${l.total_items}, ${d.status} ${processed(d)}/${d.total_items}`);
+      expect([l.status, d.status], `kill ${k + 1} came after both jobs finished`).not.toEqual(["COMPLETED", "COMPLETED"]);
+      if (k === 0) await serverB.start();
+      if (k < KILLS - 1) await victim.start();
+      else abandoned = held;
     }
     for (let i = 0; ; i++) {
       const [a, b] = [await job(labelJob), await job(deleteJob)];
@@ -173,7 +199,7 @@ describe("bulk jobs survive SIGKILL of the server (scenario 18) on mysql", () =>
     const wrongRevision = toKeep.filter((c) => Number(byId.get(c.id)?.revision) !== 2).length;
     const survivors = toDrop.filter((c) => byId.has(c.id)).length;
     console.log(
-      `[scenario 18] contacts=${CONTACTS} kills=${KILLS} (at: ${atKill.join(" | ")})\n` +
+      `[scenario 18] contacts=${CONTACTS} kills=${KILLS} (at: ${atKill.join(" | ")}); jobs the last kill left to the other server: ${abandoned}\n` +
         `  label job: total=${a.total_items} success=${a.success_total} failed=${a.failed_total} skipped=${a.skipped_total}; ` +
         `delete job: total=${b.total_items} success=${b.success_total} failed=${b.failed_total} skipped=${b.skipped_total}\n` +
         `  events=${events.length} contactsWithTwoEvents=${twice} labelledContactsWithoutLabel=${unmarked} revisionNot2=${wrongRevision} membersLeft=${survivors}`,
