@@ -6,10 +6,12 @@
  * writes on the same contacts.
  */
 import { Code } from "@connectrpc/connect";
-import type { JsonObject } from "@bufbuild/protobuf";
+import { fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BulkJob, BulkJobStatus, BulkJobType } from "../gen/contacts/v1/bulk_job_pb.js";
 import { type Contact, MemberRole } from "../gen/contacts/v1/contact_pb.js";
+import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
 import { expectError } from "./support/errors.js";
 import { STORES, startTestServer, type TestServer } from "./support/server.js";
 
@@ -221,6 +223,27 @@ describe.each(STORES)("bulk jobs on %s", (store) => {
       // A repeat (its first answer lost) gets the cancelled job again.
       expect((await c.contacts.cancelBulkJob({ id: second })).job).toMatchObject({ status: BulkJobStatus.CANCELLED, successTotal: 0 });
       expect((await c.contacts.queryContacts({ query: { filter: hasLabel(other) } })).pagingMetadata?.total).toBe(3);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a job whose filter names an extended field deleted before it loads fails with the reason, changing nothing", async () => {
+    const s = await startTestServer(store, { bulkJobConcurrency: 0 });
+    try {
+      const c = { id: "gone", ...s.clients("gone") };
+      const { field } = await c.fields.findOrCreateExtendedField({ displayName: "Tier", dataType: FieldDataType.TEXT });
+      const key = field?.key as string;
+      await c.contacts.createContact({ info: { name: { first: "T" }, extendedFields: { items: { [key]: fromJson(ValueSchema, "gold") } } } });
+      const { jobId } = await c.contacts.bulkDeleteContacts({ filter: { [`info.extendedFields.${key}`]: "gold" } });
+      await c.fields.deleteExtendedField({ key });
+      expect(await s.server.bulkJobs.stepJob("gone", jobId)).toBe("done");
+      const job = (await c.contacts.getBulkJob({ id: jobId })).job;
+      expect(job).toMatchObject({ status: BulkJobStatus.FAILED, totalItems: 0, successTotal: 0 });
+      expect(job?.failureReason).toMatch(/no longer applies/);
+      expect(job?.finishedDate).toBeDefined();
+      expect((await c.contacts.queryContacts({})).contacts).toHaveLength(1);
+      await expectError(c.contacts.cancelBulkJob({ id: jobId }), { code: Code.FailedPrecondition, reason: "BULK_JOB_ALREADY_FINISHED" });
     } finally {
       await s.close();
     }
