@@ -82,12 +82,39 @@ export async function sendTogether(trx: Executor, statements: readonly (Knex.Que
   const client = trx.client as StatementClient;
   const connection = await client.acquireConnection();
   try {
-    const sql = parts.map((p) => p.sql).join(";\n");
-    const { response } = await client.query(connection, { sql, bindings: parts.flatMap((p) => p.bindings as Knex.Value[]), options: {}, method: "raw" });
-    return (response as [unknown[]])[0];
+    const results: unknown[] = [];
+    for (const group of bySize(parts)) {
+      const sql = group.map((p) => p.sql).join(";\n");
+      const { response } = await client.query(connection, { sql, bindings: group.flatMap((p) => p.bindings as Knex.Value[]), options: {}, method: "raw" });
+      // One statement answers with its result alone, several with a list of theirs.
+      results.push(...(group.length === 1 ? [(response as [unknown])[0]] : (response as [unknown[]])[0]));
+    }
+    return results;
   } finally {
     await client.releaseConnection(connection);
   }
+}
+
+/** What one round trip of sendTogether carries at most: well under MariaDB's max_allowed_packet (16 MiB). */
+const TOGETHER_BYTES = 4 * 1024 * 1024;
+
+/** Consecutive statements in groups of about TOGETHER_BYTES of text and values (a huge insert alone). */
+function bySize<T extends { sql: string; bindings: readonly unknown[] }>(parts: readonly T[]): T[][] {
+  const groups: T[][] = [];
+  let group: T[] = [];
+  let size = 0;
+  for (const p of parts) {
+    const bytes = p.sql.length + p.bindings.reduce<number>((n, b) => n + (typeof b === "string" ? b.length : 8), 0);
+    if (group.length > 0 && size + bytes > TOGETHER_BYTES) {
+      groups.push(group);
+      group = [];
+      size = 0;
+    }
+    group.push(p);
+    size += bytes;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
 }
 
 /** Opens the configured database. Does not connect yet (knex connects lazily). */
