@@ -19,8 +19,8 @@ import { type CryptoKey, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, im
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContactsService } from "../gen/contacts/v1/contacts_service_pb.js";
 import { EventsService } from "../gen/contacts/v1/events_service_pb.js";
-import { ExtendedFieldsService, FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
-import { LabelsService } from "../gen/contacts/v1/labels_service_pb.js";
+import { ExtendedFieldsService, FieldDataType, FieldType } from "../gen/contacts/v1/extended_fields_service_pb.js";
+import { LabelsService, LabelType } from "../gen/contacts/v1/labels_service_pb.js";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import type { AuthConfig } from "../server/src/auth/jwt.js";
 import { effectiveScopes, METHOD_SCOPES, SCOPES, type Scope } from "../server/src/auth/scopes.js";
@@ -353,6 +353,30 @@ async function runForgeryCases(t: TestServer, group: string, cases: ForgeryCase[
   }
   return problems;
 }
+
+describe("who creates a label or a field (sqlite)", () => {
+  it("a label or an extended field created by an app is USER_DEFINED, as one created by a user (reference §1.3); only built-in ones are SYSTEM", async () => {
+    const t = await startTestServer("sqlite", { auth: { ...BASE_AUTH, secret: SECRET } });
+    try {
+      const labels = createClient(LabelsService, createGrpcTransport({ baseUrl: t.grpcUrl }));
+      const fields = createClient(ExtendedFieldsService, createGrpcTransport({ baseUrl: t.grpcUrl }));
+      for (const identity_type of ["app", "user"]) {
+        const token = await sign({ tenant: "made-by", scope: "contacts.admin", sub: `an-${identity_type}`, identity_type });
+        const headers = { authorization: `Bearer ${token}` };
+        const { label } = await labels.findOrCreateLabel({ displayName: `By ${identity_type}` }, { headers });
+        expect(label?.labelType, identity_type).toBe(LabelType.USER_DEFINED);
+        const { field } = await fields.findOrCreateExtendedField({ displayName: `By ${identity_type}`, dataType: FieldDataType.TEXT }, { headers });
+        expect(field?.fieldType, identity_type).toBe(FieldType.USER_DEFINED);
+      }
+      const token = await sign({ tenant: "made-by", scope: "contacts.admin", sub: "an-app", identity_type: "app" });
+      const listed = await labels.listLabels({}, { headers: { authorization: `Bearer ${token}` } });
+      expect(listed.labels.filter((l) => l.labelType === LabelType.SYSTEM).map((l) => l.key).sort()).toEqual(["contacts.contacted-me", "contacts.customers"]);
+      expect(listed.labels.filter((l) => l.labelType === LabelType.WIX_APP_DEFINED)).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+});
 
 describe("scenario 10: token forgery (sqlite)", () => {
   const ADMIN = claimsFor("forge", "contacts.admin");

@@ -3,7 +3,7 @@ import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Contact, ContactInfo } from "../gen/contacts/v1/contact_pb.js";
-import { EmailTag, MemberRole, PhoneTag } from "../gen/contacts/v1/contact_pb.js";
+import { EmailTag, MemberRole, MemberStatus, PhoneTag } from "../gen/contacts/v1/contact_pb.js";
 import { ContactFieldSet, GetContactResponseType } from "../gen/contacts/v1/contacts_service_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
 import { expectError } from "./support/errors.js";
@@ -473,6 +473,35 @@ describe.each(STORES)("ContactsService on %s", (store) => {
         expect(cleared.contact?.memberInfo).toBeUndefined();
         await c.contacts.deleteContact({ contactId: id });
       }
+    });
+  });
+
+  describe("members whose membership was deleted", () => {
+    it("are no longer protected: their email changes, they are deleted and merged as sources; pending, blocked and offline members stay protected", async () => {
+      const c = tenant();
+      const make = async (first: string, status: MemberStatus) => {
+        const { contact } = await c.contacts.createContact({ info: { name: { first }, emails: { items: [{ email: `${first.toLowerCase()}@m.example` }] } } });
+        const id = contact?.id ?? "";
+        await c.contacts.updateMemberInfo({ contactId: id, memberInfo: { memberId: `m-${first}`, status } });
+        return id;
+      };
+      for (const status of [MemberStatus.PENDING, MemberStatus.ACTIVE, MemberStatus.BLOCKED, MemberStatus.OFFLINE]) {
+        const id = await make(`Kept${status}`, status);
+        await expectError(c.contacts.deleteContact({ contactId: id }), { code: Code.FailedPrecondition, reason: "CANNOT_DELETE_MEMBER" });
+        await expectError(c.contacts.updateContact({ contactId: id, revision: 2, info: { emails: { items: [{ email: "new@m.example" }] } } }), {
+          code: Code.FailedPrecondition,
+          reason: "CANNOT_UPDATE_MEMBER_EMAIL",
+        });
+      }
+      const gone = await make("Gone", MemberStatus.DELETED);
+      const changed = await c.contacts.updateContact({ contactId: gone, revision: 2, info: { emails: { items: [{ email: "moved@m.example" }] } } });
+      expect(changed.contact?.primaryInfo?.email).toBe("moved@m.example");
+      await c.contacts.deleteContact({ contactId: gone });
+      await expectError(c.contacts.getContact({ id: gone }), { code: Code.NotFound, reason: "CONTACT_NOT_FOUND" });
+      const source = await make("Source", MemberStatus.DELETED);
+      const { contact: target } = await c.contacts.createContact({ info: { name: { first: "Target" } } });
+      const merged = await c.contacts.mergeContacts({ targetContactId: target?.id ?? "", targetContactRevision: 1, sourceContactIds: [source] });
+      expect(merged.contact?.info?.emails?.items.map((e) => e.email)).toEqual(["source@m.example"]);
     });
   });
 

@@ -1596,7 +1596,8 @@ export const PrimaryPhoneSchema: GenMessage<PrimaryPhone, {jsonType: PrimaryPhon
 /**
  * MemberInfo records that a contact is a member of the tenant's site, owned by the membership
  * system and recorded here by UpdateMemberInfo. A contact with member info cannot be deleted,
- * cannot be a merge source, and its primary email cannot be changed by UpdateContact.
+ * cannot be a merge source, and its primary email cannot be changed by UpdateContact, unless the
+ * member's status is DELETED: a deleted membership protects nothing.
  *
  * @generated from message contacts.v1.MemberInfo
  */
@@ -1633,7 +1634,8 @@ export type MemberInfo = Message<"contacts.v1.MemberInfo"> & {
 /**
  * MemberInfo records that a contact is a member of the tenant's site, owned by the membership
  * system and recorded here by UpdateMemberInfo. A contact with member info cannot be deleted,
- * cannot be a merge source, and its primary email cannot be changed by UpdateContact.
+ * cannot be a merge source, and its primary email cannot be changed by UpdateContact, unless the
+ * member's status is DELETED: a deleted membership protects nothing.
  *
  * @generated from message contacts.v1.MemberInfo
  */

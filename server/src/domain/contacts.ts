@@ -163,9 +163,17 @@ export function validateExtendedFieldValues(
   return out;
 }
 
+/**
+ * The membership that protects a contact: any but one the membership system has deleted (API.md,
+ * "Members whose status is DELETED are no longer protected").
+ */
+export function protectingMembership(c: StoredContact): MemberInfoJson | undefined {
+  return c.memberInfo && c.memberInfo.status !== "MEMBER_STATUS_DELETED" ? c.memberInfo : undefined;
+}
+
 /** Members cannot be deleted here; owners and contributors get their own reason (reference §2.5). */
 export function assertDeletable(c: StoredContact): void {
-  const member = c.memberInfo;
+  const member = protectingMembership(c);
   if (!member) return;
   if (member.role === "MEMBER_ROLE_OWNER" || member.role === "MEMBER_ROLE_CONTRIBUTOR") {
     throw failedPrecondition(
@@ -181,7 +189,7 @@ export function assertDeletable(c: StoredContact): void {
 
 /** A member's primary email belongs to the membership system (reference §2.2 rule 7). */
 export function assertMemberEmailUnchanged(before: StoredContact, after: ContactInfoJson): void {
-  if (!before.memberInfo) return;
+  if (!protectingMembership(before)) return;
   const was = primaryEmail(before.info)?.email?.toLowerCase();
   const now = primaryEmail(after)?.email?.toLowerCase();
   if (was !== now) {

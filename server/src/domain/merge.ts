@@ -11,7 +11,7 @@ import type {
   ContactPhoneJson,
 } from "../../../gen/contacts/v1/contact_pb.js";
 import { CONTACT_LIMITS, dropEmpty, emailKey, phoneKey } from "./contact-info.js";
-import type { StoredContact } from "./contacts.js";
+import { protectingMembership, type StoredContact } from "./contacts.js";
 import { DomainError, failedPrecondition, invalidField } from "./errors.js";
 
 export const MERGE_SOURCES_MAX = 5;
@@ -31,12 +31,13 @@ export function validateMergeRequest(targetId: string, sourceIds: readonly strin
   }
 }
 
-/** Members, owners and contributors cannot be deleted, so they cannot be merge sources. */
+/** Members, owners and contributors cannot be deleted, so they cannot be merge sources (a deleted membership protects nothing). */
 export function assertMergeableSource(source: StoredContact): void {
-  if (source.memberInfo) {
+  const member = protectingMembership(source);
+  if (member) {
     throw failedPrecondition("ILLEGAL_MERGE", `source contact ${source.id} is a site member and can only be a merge target`, {
       contactId: source.id,
-      memberRole: source.memberInfo.role ?? "MEMBER_ROLE_MEMBER",
+      memberRole: member.role ?? "MEMBER_ROLE_MEMBER",
     });
   }
 }

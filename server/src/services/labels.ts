@@ -69,7 +69,8 @@ export function findOrCreateLabel(deps: ServiceDeps, caller: Caller, displayName
     namespaceDisplayName: CUSTOM_NAMESPACE.displayName,
     key,
     displayName,
-    labelType: (caller.identityType === "APP" ? "WIX_APP_DEFINED" : "USER_DEFINED") as LabelType,
+    // Reference §1.3: created by a user or a 3rd-party app alike; only the built-in ones are SYSTEM.
+    labelType: "USER_DEFINED" as LabelType,
     createdDate: now,
     updatedDate: now,
   }));

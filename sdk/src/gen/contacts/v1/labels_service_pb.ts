@@ -788,14 +788,14 @@ export enum LabelType {
   SYSTEM = 1,
 
   /**
-   * Made through FindOrCreateLabel by a user or a service.
+   * Made through FindOrCreateLabel, by a user or an app alike (reference §1.3).
    *
    * @generated from enum value: LABEL_TYPE_USER_DEFINED = 2;
    */
   USER_DEFINED = 2,
 
   /**
-   * Made by an app integrated with the tenant.
+   * The reference's labels of its platform's own apps; never set here (this service has none).
    *
    * @generated from enum value: LABEL_TYPE_WIX_APP_DEFINED = 3;
    */
