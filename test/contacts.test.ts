@@ -430,6 +430,38 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       });
     });
 
+    it("the duplicate rule of a create: an update that gives a contact another's email (or, without emails, phone) fails; keys a duplicate already had are not checked again", async () => {
+      const c = tenant();
+      const ada1 = (await c.contacts.createContact({ info: { name: { first: "Ada" }, emails: { items: [{ email: "ada@dup.example" }] } } })).contact as Contact;
+      const ada2 = (await c.contacts.createContact({ info: { name: { first: "Ada 2" }, emails: { items: [{ email: "ADA@dup.example" }] } }, allowDuplicates: true }))
+        .contact as Contact;
+      // The duplicate made on purpose keeps working: a new phone, a new email of its own.
+      const phoned = await c.contacts.updateContact({ contactId: ada2.id, revision: 1, info: { phones: { items: [{ phone: "+12015550111" }] } } });
+      expect(phoned.contact?.revision).toBe(2);
+      const emailed = await c.contacts.updateContact({
+        contactId: ada2.id,
+        revision: 2,
+        info: { emails: { items: [{ email: "ada@dup.example" }, { email: "ada.two@dup.example" }] } },
+      });
+      expect(emailed.contact?.info?.emails?.items.map((e) => e.email)).toEqual(["ada@dup.example", "ada.two@dup.example"]);
+      // Giving a contact an email another has fails, with the other's id.
+      const grace = (await c.contacts.createContact({ info: { name: { first: "Grace" }, emails: { items: [{ email: "grace@dup.example" }] } } })).contact as Contact;
+      await expectError(c.contacts.updateContact({ contactId: grace.id, revision: 1, info: { emails: { items: [{ email: "ada.two@dup.example" }] } } }), {
+        code: Code.AlreadyExists,
+        reason: "DUPLICATE_CONTACT_EXISTS",
+        metadata: { duplicateContactId: ada2.id },
+      });
+      // Without emails, phones are the key.
+      const bob = (await c.contacts.createContact({ info: { name: { first: "Bob" }, phones: { items: [{ phone: "+12015550122" }] } } })).contact as Contact;
+      const rob = (await c.contacts.createContact({ info: { name: { first: "Rob" } } })).contact as Contact;
+      await expectError(c.contacts.updateContact({ contactId: rob.id, revision: 1, info: { phones: { items: [{ phone: "(201) 555-0122", countryCode: "US" }] } } }), {
+        code: Code.AlreadyExists,
+        reason: "DUPLICATE_CONTACT_EXISTS",
+        metadata: { duplicateContactId: bob.id },
+      });
+      expect((await c.contacts.getContact({ id: ada1.id })).contact?.revision).toBe(1);
+    });
+
     it("a member's primary email cannot change (CANNOT_UPDATE_MEMBER_EMAIL), other fields can", async () => {
       const c = tenant();
       const before = await created(c);

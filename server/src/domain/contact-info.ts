@@ -406,3 +406,14 @@ export function duplicateKeys(info: ContactInfoJson): { emails: string[]; phones
   const phones = emails.length > 0 ? [] : [...new Set((info.phones?.items ?? []).map(phoneKey).filter(Boolean))];
   return { emails, phones };
 }
+
+/**
+ * The duplicate keys a change gives a contact: those of its new info it did not have (reference
+ * §2.2 rule 5, as for a create). A contact created as a duplicate (allow_duplicates) is not
+ * checked again for the keys it already had.
+ */
+export function givenKeys(before: ContactInfoJson, next: ContactInfoJson): { emails: string[]; phones: string[] } {
+  const had = duplicateKeys(before);
+  const has = duplicateKeys(next);
+  return { emails: has.emails.filter((e) => !had.emails.includes(e)), phones: has.phones.filter((p) => !had.phones.includes(p)) };
+}

@@ -13,6 +13,7 @@ import {
   changedPaths,
   dropEmpty,
   duplicateKeys,
+  givenKeys,
   hasContactData,
   normaliseInfo,
 } from "../domain/contact-info.js";
@@ -56,22 +57,17 @@ export function contactEvent(
   };
 }
 
-/** The locks a write of `info` takes on its duplicate keys. */
-function lockKeys(info: ContactInfoJson): string[] {
-  const keys = duplicateKeys(info);
+type DuplicateKeys = ReturnType<typeof duplicateKeys>;
+
+/** The locks a write takes on duplicate keys. */
+function lockKeys(keys: DuplicateKeys): string[] {
   return [...keys.emails.map((e) => `e:${e}`), ...keys.phones.map((p) => `p:${p}`)];
 }
 
-/** Locks the contact's duplicate keys and fails if another contact holds one (unless allowed). */
-async function checkDuplicates(
-  trx: Knex.Transaction,
-  caller: Caller,
-  info: ContactInfoJson,
-  allowDuplicates: boolean,
-  selfId?: string,
-): Promise<void> {
-  await store.lockDedupeKeys(trx, caller.tenantId, lockKeys(info));
-  if (!allowDuplicates) assertNoDuplicate(await store.findDuplicate(trx, caller.tenantId, duplicateKeys(info), selfId));
+/** Locks duplicate keys and fails if another contact holds one (unless allowed). */
+async function checkDuplicates(trx: Knex.Transaction, caller: Caller, keys: DuplicateKeys, allowDuplicates: boolean, selfId?: string): Promise<void> {
+  await store.lockDedupeKeys(trx, caller.tenantId, lockKeys(keys));
+  if (!allowDuplicates) assertNoDuplicate(await store.findDuplicate(trx, caller.tenantId, keys, selfId));
 }
 
 function assertNoDuplicate(dup: store.Duplicate | undefined): void {
@@ -150,7 +146,7 @@ export async function createContact(
     // Its duplicate keys locked, and what its checks read, in one round trip on MariaDB.
     const labelKeys = info.labelKeys?.items ?? [];
     const fields = changedFieldValues(info, {});
-    const lock = store.dedupeLockStatement(trx, caller.tenantId, lockKeys(info));
+    const lock = store.dedupeLockStatement(trx, caller.tenantId, lockKeys(duplicateKeys(info)));
     const reads = {
       duplicate: allowDuplicates ? undefined : store.duplicateQuery(trx, caller.tenantId, duplicateKeys(info)),
       labels: store.labelKeysQuery(trx, caller.tenantId, labelKeys),
@@ -271,7 +267,7 @@ export async function updatedInfo(
   assertMemberEmailUnchanged(before, next);
   const paths = changedPaths(before.info, next);
   if (paths.includes("info.emails") || paths.includes("info.phones")) {
-    await checkDuplicates(trx, caller, next, update.allowDuplicates, before.id);
+    await checkDuplicates(trx, caller, givenKeys(before.info, next), update.allowDuplicates, before.id);
   }
   const previousLabels = new Set(before.info.labelKeys?.items ?? []);
   await assertLabelsExist(trx, caller, (next.labelKeys?.items ?? []).filter((k) => !previousLabels.has(k)));

@@ -14,7 +14,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ContactInfoJson, ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "../domain/caller.js";
-import { changedPaths, duplicateKeys, hasContactData, normaliseInfo } from "../domain/contact-info.js";
+import { changedPaths, duplicateKeys, givenKeys, hasContactData, normaliseInfo } from "../domain/contact-info.js";
 import { assertMemberEmailUnchanged, newContact, presentContact, type StoredContact, validateExtendedFieldValues } from "../domain/contacts.js";
 import { DomainError, invalidField } from "../domain/errors.js";
 import type { NewEvent } from "../domain/events.js";
@@ -115,8 +115,8 @@ export async function bulkUpsertContacts(
           const merged = upsertInfo(target.contact.info, info);
           assertMemberEmailUnchanged(target.contact, merged);
           // The item's other emails (or phones) may belong to yet another contact.
-          const keys = duplicateKeys(merged);
-          const other = [...keys.emails.map((e) => `e:${e}`), ...(keys.emails.length === 0 ? keys.phones.map((p) => `p:${p}`) : [])]
+          const keys = givenKeys(target.contact.info, merged);
+          const other = [...keys.emails.map((e) => `e:${e}`), ...keys.phones.map((p) => `p:${p}`)]
             .map((key) => [key, ownerOf(key)] as const)
             .find(([, owner]) => owner !== undefined && owner !== target.contact.id);
           if (other) {
