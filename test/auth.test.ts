@@ -173,7 +173,7 @@ describe("the scope table", () => {
     expect(contract.length).toBeGreaterThanOrEqual(26);
     expect(contract.filter((m) => !(m in METHOD_SCOPES)), "methods without a scope").toEqual([]);
     expect(Object.keys(METHOD_SCOPES).filter((m) => !contract.includes(m)), "scopes for methods that do not exist").toEqual([]);
-    for (const scope of Object.values(METHOD_SCOPES)) expect(SCOPES).toContain(scope);
+    for (const scopes of Object.values(METHOD_SCOPES)) for (const scope of scopes) expect(SCOPES).toContain(scope);
   });
 
   it("admin grants everything, manage grants read, unknown or differently spelled scopes grant nothing", () => {
@@ -236,14 +236,15 @@ describe("scopes, on every method and both ports (sqlite)", () => {
       const through = (o: Outcome) => o.code !== Code.Unauthenticated && o.code !== Code.PermissionDenied && o.code !== Code.Internal && o.code !== Code.Unknown;
       const tenant = `scopes-${kind}`;
       for (const { service, method, name } of allMethods()) {
-        const required = METHOD_SCOPES[name] as Scope;
+        const accepted = METHOD_SCOPES[name] as readonly Scope[];
+        const required = accepted[0] as Scope;
         const request = REQUESTS[name] ?? {};
         const call = async (headers: Record<string, string>) => invoke(transport, service, method, request, headers);
 
         check(`${name} without a token`, await call({}), (o) => o.code === Code.Unauthenticated && o.reason === "TOKEN_MISSING");
 
-        // Every scope that does not imply the required one, all at once.
-        const others = SCOPES.filter((s) => !effectiveScopes([s]).has(required));
+        // Every scope that implies none of the accepted ones, all at once.
+        const others = SCOPES.filter((s) => !accepted.some((a) => effectiveScopes([s]).has(a)));
         expect(others.length, name).toBeGreaterThan(0);
         for (const scope of [others.join(" "), ""]) {
           const o = await call(bearer(await sign(claimsFor(tenant, scope))));
@@ -254,9 +255,12 @@ describe("scopes, on every method and both ports (sqlite)", () => {
           );
         }
 
-        const exact = await call(bearer(await sign(claimsFor(tenant, required))));
-        check(`${name} with exactly ${required}`, exact, through);
-        if (NOT_FOUND_WITH_SCOPE.includes(name)) check(`${name} with ${required} (control: the resource is missing)`, exact, (o) => o.code === Code.NotFound);
+        // Each accepted scope alone lets the call through.
+        for (const scope of accepted) {
+          const exact = await call(bearer(await sign(claimsFor(tenant, scope))));
+          check(`${name} with exactly ${scope}`, exact, through);
+          if (NOT_FOUND_WITH_SCOPE.includes(name)) check(`${name} with ${scope} (control: the resource is missing)`, exact, (o) => o.code === Code.NotFound);
+        }
         check(`${name} with contacts.admin`, await call(bearer(await sign(claimsFor(tenant, "contacts.admin")))), through);
         if (required === "contacts.read") {
           check(`${name} with contacts.manage`, await call(bearer(await sign(claimsFor(tenant, "contacts.manage")))), through);
@@ -301,8 +305,9 @@ describe("scopes, on every method and both ports (sqlite)", () => {
     const res = await labels.findOrCreateLabel({ displayName: "From The CLI" }, { headers: bearer(token) });
     expect(res.label?.key).toBe("custom.from-the-cli");
     expect(await t.server.db("labels").where({ key: "custom.from-the-cli" }).pluck("tenant_id")).toEqual(["t1"]);
-    // labels.manage does not grant reads.
-    expect(await invoke(transportFor(t, "grpc"), LabelsService, LabelsService.method.listLabels, {}, bearer(token))).toMatchObject({
+    // labels.manage grants label reads (reference §7), not contact reads.
+    expect(await invoke(transportFor(t, "grpc"), LabelsService, LabelsService.method.listLabels, {}, bearer(token))).toMatchObject({ code: "OK" });
+    expect(await invoke(transportFor(t, "grpc"), ContactsService, ContactsService.method.queryContacts, {}, bearer(token))).toMatchObject({
       code: Code.PermissionDenied,
       reason: "MISSING_SCOPE",
     });
@@ -353,6 +358,34 @@ async function runForgeryCases(t: TestServer, group: string, cases: ForgeryCase[
   }
   return problems;
 }
+
+describe("labels.manage and extended-fields.manage grant every method of their service, reads included (reference §7)", () => {
+  it("a token with only labels.manage reads labels; only extended-fields.manage reads fields; neither reads the other, nor contacts", async () => {
+    const t = await startTestServer("sqlite", { auth: { ...BASE_AUTH, secret: SECRET } });
+    try {
+      const labels = createClient(LabelsService, createGrpcTransport({ baseUrl: t.grpcUrl }));
+      const fields = createClient(ExtendedFieldsService, createGrpcTransport({ baseUrl: t.grpcUrl }));
+      const contacts = createClient(ContactsService, createGrpcTransport({ baseUrl: t.grpcUrl }));
+      const asLabels = bearer(await sign(claimsFor("managers", "labels.manage")));
+      const asFields = bearer(await sign(claimsFor("managers", "extended-fields.manage")));
+      await labels.findOrCreateLabel({ displayName: "VIP" }, { headers: asLabels });
+      expect((await labels.getLabel({ key: "custom.vip" }, { headers: asLabels })).label?.displayName).toBe("VIP");
+      expect((await labels.listLabels({}, { headers: asLabels })).labels.length).toBe(3);
+      expect((await labels.queryLabels({}, { headers: asLabels })).labels.length).toBe(3);
+      await fields.findOrCreateExtendedField({ displayName: "Size", dataType: FieldDataType.NUMBER }, { headers: asFields });
+      expect((await fields.getExtendedField({ key: "custom.size" }, { headers: asFields })).field?.displayName).toBe("Size");
+      expect((await fields.listExtendedFields({}, { headers: asFields })).fields.length).toBeGreaterThan(1);
+      expect((await fields.queryExtendedFields({}, { headers: asFields })).fields.length).toBeGreaterThan(1);
+      const denied = async (p: Promise<unknown>) => expect(outcomeOf(await p.then(() => new Error("allowed"), (e: unknown) => e))).toMatchObject({ code: Code.PermissionDenied, reason: "MISSING_SCOPE" });
+      await denied(fields.getExtendedField({ key: "custom.size" }, { headers: asLabels }));
+      await denied(labels.getLabel({ key: "custom.vip" }, { headers: asFields }));
+      await denied(contacts.queryContacts({}, { headers: asLabels }));
+      await denied(contacts.queryContacts({}, { headers: asFields }));
+    } finally {
+      await t.close();
+    }
+  });
+});
 
 describe("who creates a label or a field (sqlite)", () => {
   it("a label or an extended field created by an app is USER_DEFINED, as one created by a user (reference §1.3); only built-in ones are SYSTEM", async () => {
@@ -464,8 +497,9 @@ describe("scenario 10: token forgery (sqlite)", () => {
       },
       { name: "no scope claim", header: async () => `Bearer ${await sign({ tenant: "forge" }, ok)}`, expected: { code: Code.PermissionDenied, reason: "MISSING_SCOPE" } },
       {
-        name: "scope without contacts.read",
-        header: async () => `Bearer ${await sign(claimsFor("forge", "labels.manage extended-fields.manage members.manage"), ok)}`,
+        // The probe is a label read: labels.manage would grant it (reference §7).
+        name: "scope without contacts.read or labels.manage",
+        header: async () => `Bearer ${await sign(claimsFor("forge", "extended-fields.manage members.manage"), ok)}`,
         expected: { code: Code.PermissionDenied, reason: "MISSING_SCOPE" },
       },
       // Scope names that are also Object.prototype properties must grant nothing, not crash.
@@ -475,8 +509,8 @@ describe("scenario 10: token forgery (sqlite)", () => {
         expected: { code: Code.PermissionDenied, reason: "MISSING_SCOPE" },
       })),
       {
-        name: "scope as a JSON array without contacts.read",
-        header: async () => `Bearer ${await sign({ tenant: "forge", scope: ["labels.manage"] }, ok)}`,
+        name: "scope as a JSON array without contacts.read or labels.manage",
+        header: async () => `Bearer ${await sign({ tenant: "forge", scope: ["members.manage"] }, ok)}`,
         expected: { code: Code.PermissionDenied, reason: "MISSING_SCOPE" },
       },
     ];
@@ -638,10 +672,10 @@ describe.each(["mysql"] as StoreName[])("authentication on %s (smoke)", (store) 
     const labels = createClient(LabelsService, transport);
     const list = LabelsService.method.listLabels;
     expect(await invoke(transport, LabelsService, list, {}, {})).toMatchObject({ code: Code.Unauthenticated, reason: "TOKEN_MISSING" });
-    expect(await invoke(transport, LabelsService, list, {}, bearer(await sign(claimsFor("m1", "labels.manage"))))).toMatchObject({
+    expect(await invoke(transport, LabelsService, list, {}, bearer(await sign(claimsFor("m1", "members.manage"))))).toMatchObject({
       code: Code.PermissionDenied,
       reason: "MISSING_SCOPE",
-      metadata: { requiredScope: "contacts.read" },
+      metadata: { requiredScope: "contacts.read", acceptedScopes: "contacts.read labels.manage" },
     });
     const tenant = `smoke-${kind}`;
     const headers = { ...bearer(await sign(claimsFor(tenant, "labels.manage contacts.read"))), "x-tenant-id": "someone-else" };

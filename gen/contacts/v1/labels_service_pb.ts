@@ -818,7 +818,7 @@ export const LabelTypeSchema: GenEnum<LabelType, LabelTypeJson> = /*@__PURE__*/
 /**
  * LabelsService manages a tenant's contact labels: tags that group contacts ("VIP Customer").
  * Every tenant has the system labels `contacts.customers` and `contacts.contacted-me`, which
- * cannot be renamed or deleted. Reads need scope `contacts.read`; writes `labels.manage`.
+ * cannot be renamed or deleted. Reads need scope `contacts.read` or `labels.manage`; writes `labels.manage`.
  *
  * @generated from service contacts.v1.LabelsService
  */

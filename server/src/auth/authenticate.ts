@@ -24,12 +24,14 @@ export const devAuthenticator: Authenticator = async (header) => {
 export function tokenAuthenticator(verify: TokenVerifier): Authenticator {
   return async (header, method) => {
     const { caller, scopes } = await verify(header.get("authorization"));
-    const required = METHOD_SCOPES[method];
+    const accepted = METHOD_SCOPES[method] ?? [];
+    const granted = effectiveScopes(scopes);
     // Scope is checked before the handler runs, so a caller without it learns nothing about
     // whether the resource exists.
-    if (!required || !effectiveScopes(scopes).has(required)) {
-      throw new DomainError("permission_denied", "MISSING_SCOPE", `${method} needs scope ${required ?? "(none granted)"}`, {
-        requiredScope: required ?? "",
+    if (!accepted.some((s) => granted.has(s))) {
+      throw new DomainError("permission_denied", "MISSING_SCOPE", `${method} needs scope ${accepted.join(" or ") || "(none granted)"}`, {
+        requiredScope: accepted[0] ?? "",
+        ...(accepted.length > 1 ? { acceptedScopes: accepted.join(" ") } : {}),
       });
     }
     return caller;

@@ -840,8 +840,8 @@ export const FieldTypeSchema: GenEnum<FieldType, FieldTypeJson> = /*@__PURE__*/
  * ("Event we met at"). Values live on each contact at `info.extended_fields.items[key]`. Every
  * tenant has the system fields `contacts.displayByFirstName`, `contacts.displayByLastName`,
  * `emailSubscriptions.subscriptionStatus`, `emailSubscriptions.deliverabilityStatus` and
- * `emailSubscriptions.effectiveEmail`, computed by the server. Reads need scope `contacts.read`;
- * writes `extended-fields.manage`.
+ * `emailSubscriptions.effectiveEmail`, computed by the server. Reads need scope `contacts.read` or
+ * `extended-fields.manage`; writes `extended-fields.manage`.
  *
  * @generated from service contacts.v1.ExtendedFieldsService
  */
