@@ -12,7 +12,10 @@ const SYSTEM_KEYS = [
   "emailSubscriptions.subscriptionStatus",
   "emailSubscriptions.deliverabilityStatus",
   "emailSubscriptions.effectiveEmail",
+  "members.membershipStatus",
 ];
+/** How many system fields every tenant has. */
+const S = SYSTEM_KEYS.length;
 
 /** A proto Timestamp as an ISO-8601 string (the server keeps milliseconds). */
 function iso(ts: Timestamp | undefined): string {
@@ -37,7 +40,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     return { fields: Number(fields?.n ?? 0), events: Number(events?.n ?? 0) };
   }
 
-  it("every tenant has the five system fields, read-only, typed TEXT, described and undated", async () => {
+  it("every tenant has the six system fields, read-only, typed TEXT, described and undated", async () => {
     const { fields } = t.clients("sys");
     const res = await fields.listExtendedFields({});
     expect(res.fields.map((f) => f.key).sort()).toEqual([...SYSTEM_KEYS].sort());
@@ -59,7 +62,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     // Another tenant, first touched by a Get, has them too.
     const other = await t.clients("sys-2").fields.getExtendedField({ key: "contacts.displayByLastName" });
     expect(other.field?.fieldType).toBe(FieldType.SYSTEM);
-    expect(await stored("sys")).toEqual({ fields: 5, events: 0 });
+    expect(await stored("sys")).toEqual({ fields: S, events: 0 });
   });
 
   it("FindOrCreateExtendedField creates custom.<slug> with the requested data type", async () => {
@@ -85,7 +88,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       expect(res.field?.updatedDate).toEqual(res.field?.createdDate);
       expect((await fields.getExtendedField({ key })).field).toEqual(res.field);
     }
-    expect(await stored("foc")).toEqual({ fields: 9, events: 4 });
+    expect(await stored("foc")).toEqual({ fields: S + 4, events: 4 });
   });
 
   it("finds an existing field case-insensitively after trimming, ignoring the requested data type", async () => {
@@ -106,7 +109,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       newField: false,
       field: { key: "emailSubscriptions.effectiveEmail", fieldType: FieldType.SYSTEM, dataType: FieldDataType.TEXT },
     });
-    expect(await stored("find")).toEqual({ fields: 6, events: 1 });
+    expect(await stored("find")).toEqual({ fields: S + 1, events: 1 });
   });
 
   it("accepts a display name of exactly 150 characters", async () => {
@@ -133,7 +136,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     );
     expect(new Set(results.map((r) => r.field?.key))).toEqual(new Set(["custom.race"]));
     expect(results.filter((r) => r.newField)).toHaveLength(1);
-    expect(await stored("race")).toEqual({ fields: 6, events: 1 });
+    expect(await stored("race")).toEqual({ fields: S + 1, events: 1 });
   });
 
   it("refuses an unspecified data type only when a field would be created", async () => {
@@ -170,8 +173,8 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     const { fields } = t.clients("quota");
     for (let i = 0; i < 6; i++) await fields.findOrCreateExtendedField({ displayName: `Q${i}`, dataType: FieldDataType.TEXT });
     const before = await stored("quota");
-    // Five system fields plus six custom ones: system fields do not count.
-    expect(before).toEqual({ fields: 11, events: 6 });
+    // The system fields plus six custom ones: system fields do not count.
+    expect(before).toEqual({ fields: S + 6, events: 6 });
     await expectError(fields.findOrCreateExtendedField({ displayName: "one too many", dataType: FieldDataType.TEXT }), {
       code: Code.ResourceExhausted,
       reason: "FIELDS_QUOTA_EXCEEDED",
@@ -273,7 +276,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     }
     const got = await fields.getExtendedField({ key: "contacts.displayByFirstName" });
     expect(got.field?.displayName).toBe("Display Name (start with first)");
-    expect(await stored("sysro")).toEqual({ fields: 5, events: 0 });
+    expect(await stored("sysro")).toEqual({ fields: S, events: 0 });
   });
 
   it("RenameExtendedField keeps the key and data type, and refuses a name another field has", async () => {
@@ -375,7 +378,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     expect(r2).toEqual(r1);
     await fields.deleteExtendedField({ key: "custom.once", requestId: "del-1" });
     await fields.deleteExtendedField({ key: "custom.once", requestId: "del-1" }); // repeat: same (empty) answer
-    expect(await stored("idem")).toEqual({ fields: 5, events: 3 });
+    expect(await stored("idem")).toEqual({ fields: S, events: 3 });
     // Without a request id the delete is not repeated: the field is gone.
     await expectError(fields.deleteExtendedField({ key: "custom.once" }), { code: Code.NotFound, reason: "EXTENDED_FIELD_NOT_FOUND" });
   });
@@ -425,8 +428,8 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
         "beta",
         "Alpha",
       ]);
-      expect(res.fields.slice(6).map((f) => f.fieldType)).toEqual(Array(5).fill(FieldType.SYSTEM));
-      expect(res.metadata).toMatchObject({ count: 11, total: 11, offset: 0, hasNext: false });
+      expect(res.fields.slice(6).map((f) => f.fieldType)).toEqual(Array(S).fill(FieldType.SYSTEM));
+      expect(res.metadata).toMatchObject({ count: 6 + S, total: 6 + S, offset: 0, hasNext: false });
     });
 
     it("filters by field type, namespace and case-sensitive starts_with", async () => {
@@ -440,7 +443,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       );
       expect(await names({ fieldType: FieldType.USER_DEFINED })).toEqual([...custom].sort());
       // UNSPECIFIED means no filter.
-      expect(await names({ fieldType: FieldType.UNSPECIFIED })).toHaveLength(11);
+      expect(await names({ fieldType: FieldType.UNSPECIFIED })).toHaveLength(6 + S);
       expect(await names({ namespace: "custom" })).toEqual([...custom].sort());
       expect(await names({ namespace: "emailSubscriptions" })).toEqual([
         "Effective Deliverability Status",
@@ -471,16 +474,16 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
         "Effective Deliverability Status",
         "Effective Email",
       ]);
-      expect(page.metadata).toMatchObject({ count: 3, offset: 2, total: 11, hasNext: true });
+      expect(page.metadata).toMatchObject({ count: 3, offset: 2, total: 6 + S, hasNext: true });
       const last = await fields.listExtendedFields({
         sort: { fieldName: "displayName", order: SortOrder.DESC },
-        paging: { limit: 3, offset: 9 },
+        paging: { limit: 3, offset: 4 + S },
       });
       expect(last.fields.map((f) => f.displayName)).toEqual(["Display Name (start with first)", "Alpha"]);
-      expect(last.metadata).toMatchObject({ count: 2, offset: 9, total: 11, hasNext: false });
+      expect(last.metadata).toMatchObject({ count: 2, offset: 4 + S, total: 6 + S, hasNext: false });
       const past = await fields.listExtendedFields({ paging: { offset: 50 } });
       expect(past.fields).toHaveLength(0);
-      expect(past.metadata).toMatchObject({ count: 0, offset: 50, total: 11, hasNext: false });
+      expect(past.metadata).toMatchObject({ count: 0, offset: 50, total: 6 + S, hasNext: false });
       const byUpdate = await fields.listExtendedFields({ sort: { fieldName: "updatedDate", order: SortOrder.DESC }, paging: { limit: 2 } });
       expect(byUpdate.fields.map((f) => f.displayName)).toEqual(["Alpha", "VIP Since"]);
       const byCreate = await fields.queryExtendedFields({
@@ -516,7 +519,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       expect(await names({ displayName: { $startsWith: "_" } })).toEqual([]);
       // namespace: $eq $ne
       expect(await names({ namespace: "contacts" })).toEqual(["Display Name (start with first)", "Display Name (start with last)"]);
-      expect(await names({ namespace: { $ne: "custom" } })).toHaveLength(5);
+      expect(await names({ namespace: { $ne: "custom" } })).toHaveLength(S);
       // dataType: $eq $ne, in the reference's and the proto's spelling
       expect(await names({ dataType: "NUMBER" })).toEqual(["VIP Level", "beta"]);
       expect(await names({ dataType: "FIELD_DATA_TYPE_NUMBER" })).toEqual(["VIP Level", "beta"]);
@@ -525,7 +528,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       expect(await names({ dataType: "URL" })).toEqual(["alpine"]);
       // fieldType: $eq
       expect(await names({ fieldType: "USER_DEFINED" })).toEqual(["Alpha", "Gamma", "VIP Level", "VIP Since", "alpine", "beta"]);
-      expect(await names({ fieldType: "FIELD_TYPE_SYSTEM" })).toHaveLength(5);
+      expect(await names({ fieldType: "FIELD_TYPE_SYSTEM" })).toHaveLength(S);
       expect(await names({ fieldType: { $eq: "SYSTEM" }, namespace: "contacts" })).toHaveLength(2);
       // $and / $or / $not
       expect(await names({ $and: [{ dataType: "NUMBER" }, { displayName: { $startsWith: "vip" } }] })).toEqual(["VIP Level"]);
@@ -538,8 +541,9 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       expect(await names({ $not: { fieldType: "USER_DEFINED" }, namespace: { $ne: "emailSubscriptions" } })).toEqual([
         "Display Name (start with first)",
         "Display Name (start with last)",
+        "Membership Status",
       ]);
-      expect(await names({ $not: { $or: [{ namespace: "custom" }, { namespace: "contacts" }] } })).toHaveLength(3);
+      expect(await names({ $not: { $or: [{ namespace: "custom" }, { namespace: "contacts" }] } })).toHaveLength(S - 2);
     });
 
     it("filters on createdDate and updatedDate with every comparison", async () => {
@@ -588,7 +592,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       expect.soft(await count({ createdDate: { $gt: when } })).toBe(0);
       expect.soft(await count({ createdDate: { $gte: when } })).toBe(0);
       expect.soft(await count({ createdDate: { $eq: when } })).toBe(0);
-      expect.soft(await count({ createdDate: { $ne: when } })).toBe(5);
+      expect.soft(await count({ createdDate: { $ne: when } })).toBe(S);
       // A field without a date is not "before" any date.
       expect.soft(await count({ createdDate: { $lt: when } })).toBe(0);
       expect.soft(await count({ updatedDate: { $lte: when } })).toBe(0);
@@ -659,9 +663,9 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
           expect(res.pagingMetadata?.hasNext).toBe(cursor !== undefined);
           if (!cursor) break;
         }
-        expect(pages).toBe(3); // 3 + 3 + 3 + 2
-        expect(seen).toHaveLength(11);
-        expect(new Set(seen).size).toBe(11);
+        expect(pages).toBe(3); // 3 + 3 + 3 + 3
+        expect(seen).toHaveLength(6 + S);
+        expect(new Set(seen).size).toBe(6 + S);
       }
       const first = await fields.queryExtendedFields({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 2 } } } });
       await expectError(
@@ -682,15 +686,15 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     it("coerces a page size over the maximum to 1000", async () => {
       const { fields } = t.clients(tenant);
       const query = await fields.queryExtendedFields({ query: { pagingMethod: { case: "paging", value: { limit: 1_000_000 } } } });
-      expect(query.fields).toHaveLength(11);
-      expect(query.pagingMetadata).toMatchObject({ count: 11, total: 11, hasNext: false });
+      expect(query.fields).toHaveLength(6 + S);
+      expect(query.pagingMetadata).toMatchObject({ count: 6 + S, total: 6 + S, hasNext: false });
       const cursor = await fields.queryExtendedFields({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 1001 } } } });
-      expect(cursor.fields).toHaveLength(11);
+      expect(cursor.fields).toHaveLength(6 + S);
       const list = await fields.listExtendedFields({ paging: { limit: 2_000_000_000 } });
-      expect(list.fields).toHaveLength(11);
+      expect(list.fields).toHaveLength(6 + S);
       // Zero means the default.
       const zero = await fields.listExtendedFields({ paging: { limit: 0 } });
-      expect(zero.fields).toHaveLength(11);
+      expect(zero.fields).toHaveLength(6 + S);
     });
   });
 });

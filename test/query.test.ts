@@ -7,10 +7,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { fromJson, type JsonObject, type JsonValue, toJson } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Contact, type ContactInfoJson, ContactInfoSchema, FacetType } from "../gen/contacts/v1/contact_pb.js";
+import { type Contact, type ContactInfoJson, ContactInfoSchema, FacetType, MemberStatus } from "../gen/contacts/v1/contact_pb.js";
 import { SortOrder } from "../gen/contacts/v1/common_pb.js";
 import { ContactFieldSet } from "../gen/contacts/v1/contacts_service_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
@@ -1081,6 +1081,31 @@ describe.each(STORES)("contact queries on %s", (store) => {
       const paged = await c.contacts.listFacets({ paging: { limit: 2, offset: 1 } });
       expect(paged.facets.map((f) => f.facetKey)).toEqual(res.facets.slice(1, 3).map((f) => f.facetKey));
       expect(paged.pagingMetadata).toMatchObject({ count: 2, offset: 1, total: res.facets.length, hasNext: true });
+    });
+
+    it("a facet per subscription status and per membership status (members.membershipStatus), whose ready filters select the counted contacts", async () => {
+      const m = t.clients("facets-members");
+      const statuses = [MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.BLOCKED, MemberStatus.OFFLINE, MemberStatus.DELETED];
+      const ids: string[] = [];
+      for (const [i, status] of statuses.entries()) {
+        const { contact } = await m.contacts.createContact({ info: { name: { first: `M${i}` }, emails: { items: [{ email: `m${i}@facets.example` }] } } });
+        ids.push(contact?.id ?? "");
+        await m.contacts.updateMemberInfo({ contactId: contact?.id ?? "", memberInfo: { memberId: `m${i}`, status } });
+      }
+      await m.contacts.createContact({ info: { name: { first: "Not a member" } } });
+      const res = await m.contacts.listFacets({});
+      const of = (type: FacetType) => Object.fromEntries(res.facets.filter((f) => f.facetType === type).map((f) => [f.facetKey, f.count]));
+      expect(of(FacetType.MEMBERSHIP_STATUS)).toEqual({ APPROVED: 1, PENDING: 1, DENIED: 1, INACTIVE: 2 });
+      expect(of(FacetType.SUBSCRIPTION_STATUS)).toEqual({ NOT_SET: 5, PENDING: 0, SUBSCRIBED: 0, UNSUBSCRIBED: 0 });
+      for (const f of res.facets) {
+        const found = await m.contacts.queryContacts({ query: { filter: f.queryFilter, pagingMethod: { case: "paging", value: { limit: 1000 } } } });
+        expect(found.pagingMetadata?.total, f.facetKey).toBe(f.count);
+      }
+      // The value is readable on the contact, as a system extended field.
+      const approved = (await m.contacts.getContact({ id: ids[0] as string })).contact;
+      expect(toJson(ValueSchema, approved?.info?.extendedFields?.items["members.membershipStatus"] as Value)).toBe("APPROVED");
+      const none = await m.contacts.queryContacts({ query: { filter: { "info.extendedFields.members.membershipStatus": { $nin: ["APPROVED", "PENDING", "DENIED"] } } } });
+      expect(none.contacts.map((x) => x.info?.name?.first).sort()).toEqual(["M3", "M4", "Not a member"]);
     });
 
     it("QueryFacets counts among the filtered contacts; its paths only", async () => {

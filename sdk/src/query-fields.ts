@@ -25,6 +25,8 @@ function f(wire: string, kind: ValueKind, operators: readonly WireOperator[], so
 
 const SUBSCRIPTION = enumSdkValues(SubscriptionStatusSchema);
 const DELIVERABILITY = enumSdkValues(EmailDeliverabilityStatusSchema);
+/** The values of the system field `members.membershipStatus` (reference §1.4). */
+const MEMBERSHIP = ["APPROVED", "PENDING", "DENIED", "INACTIVE"] as const;
 
 /** Contact fields by SDK name. */
 export const CONTACT_FIELDS = {
@@ -73,6 +75,7 @@ export const CONTACT_FIELDS = {
     DELIVERABILITY,
   ),
   "info.extendedFields.emailSubscriptions.effectiveEmail": f("info.extendedFields.emailSubscriptions.effectiveEmail", "string", ["$exists"], true),
+  "info.extendedFields.members.membershipStatus": f("info.extendedFields.members.membershipStatus", "enum", ENUM, false, MEMBERSHIP),
 } as const satisfies Record<string, QueryField>;
 
 const CUSTOM_FIELD_PREFIX = "info.extendedFields.custom.";

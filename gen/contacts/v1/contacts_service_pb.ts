@@ -2871,7 +2871,10 @@ export const ContactsService: GenService<{
     output: typeof ListContactsResponseSchema;
   },
   /**
-   * ListFacets counts contacts per label, not labelled and in total.
+   * ListFacets counts contacts in total, not labelled, per label, per email subscription status
+   * (NOT_SET, PENDING, SUBSCRIBED, UNSUBSCRIBED) and per membership status (APPROVED, PENDING,
+   * DENIED, INACTIVE: the system field `members.membershipStatus`), each with the filter that
+   * selects them.
    *
    * @generated from rpc contacts.v1.ContactsService.ListFacets
    */

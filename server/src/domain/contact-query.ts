@@ -6,6 +6,7 @@
  */
 import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import { emailKey, primaryEmail, primaryPhone } from "./contact-info.js";
+import { MEMBERSHIP_STATUSES, membershipStatus } from "./contacts.js";
 import type { ExtendedField } from "./extended-fields.js";
 import { CONTACT_QUERY_CODES, type FieldSpec, type Operator, type QuerySchema, type ValueType } from "./query.js";
 
@@ -47,6 +48,7 @@ const ms = (iso: string | undefined): number => (iso ? Date.parse(iso) : 0);
 function statusEnum(values: readonly string[], prefix: string): ValueType {
   return { kind: "enum", values, aliases: Object.fromEntries(values.map((v) => [`${prefix}${v}`, v])) };
 }
+const MEMBERSHIP: ValueType = { kind: "enum", values: MEMBERSHIP_STATUSES };
 const SUBSCRIPTION = statusEnum(["NO_SUBSCRIPTION_STATUS", "NOT_SET", "PENDING", "SUBSCRIBED", "UNSUBSCRIBED"], "SUBSCRIPTION_STATUS_");
 const DELIVERABILITY = statusEnum(["NOT_SET", "VALID", "BOUNCED", "SPAM_COMPLAINT", "INACTIVE"], "EMAIL_DELIVERABILITY_STATUS_");
 
@@ -156,6 +158,7 @@ export const CONTACT_FIELDS: readonly ContactField[] = [
   }),
   field("info.extendedFields.emailSubscriptions.subscriptionStatus", SUBSCRIPTION, ENUM_OPS, { read: emailSubscription }),
   field("info.extendedFields.emailSubscriptions.deliverabilityStatus", DELIVERABILITY, ENUM_OPS, { read: emailSubscription }),
+  field("info.extendedFields.members.membershipStatus", MEMBERSHIP, ENUM_OPS, { read: (c) => membershipStatus(c.memberInfo) }),
   field("info.extendedFields.emailSubscriptions.effectiveEmail", STR, ["$exists"], {
     sortable: true,
     read: email,

@@ -45,8 +45,33 @@ export function sourceOf(caller: Caller): ContactSourceJson {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** The system extended field values of a contact, computed from its info. */
-export function systemFieldValues(info: ContactInfoJson): Record<string, JsonValue> {
+/** The values of the system field `members.membershipStatus` (reference §1.4). */
+export const MEMBERSHIP_STATUSES = ["APPROVED", "PENDING", "DENIED", "INACTIVE"] as const;
+export type MembershipStatus = (typeof MEMBERSHIP_STATUSES)[number];
+
+/**
+ * A contact's membership status as the reference names it, from its member info: an active
+ * member is APPROVED, a pending one PENDING, a blocked one DENIED, an offline or deleted one
+ * INACTIVE; a contact that is no member has none. (store/contact-query-sql.ts says the same in SQL.)
+ */
+export function membershipStatus(member: MemberInfoJson | undefined): MembershipStatus | undefined {
+  switch (member?.status) {
+    case undefined:
+      return undefined;
+    case "MEMBER_STATUS_PENDING":
+      return "PENDING";
+    case "MEMBER_STATUS_BLOCKED":
+      return "DENIED";
+    case "MEMBER_STATUS_OFFLINE":
+    case "MEMBER_STATUS_DELETED":
+      return "INACTIVE";
+    default:
+      return "APPROVED";
+  }
+}
+
+/** The system extended field values of a contact, computed from its info and member info. */
+export function systemFieldValues(info: ContactInfoJson, member?: MemberInfoJson): Record<string, JsonValue> {
   const first = info.name?.first ?? "";
   const last = info.name?.last ?? "";
   const values: Record<string, JsonValue> = {};
@@ -60,6 +85,8 @@ export function systemFieldValues(info: ContactInfoJson): Record<string, JsonVal
     values["emailSubscriptions.deliverabilityStatus"] = "NOT_SET";
     values["emailSubscriptions.effectiveEmail"] = email;
   }
+  const status = membershipStatus(member);
+  if (status) values["members.membershipStatus"] = status;
   return values;
 }
 
@@ -67,7 +94,7 @@ export function systemFieldValues(info: ContactInfoJson): Record<string, JsonVal
 export function presentContact(c: StoredContact): ContactJson {
   const email = primaryEmail(c.info);
   const phone = primaryPhone(c.info);
-  const system = systemFieldValues(c.info);
+  const system = systemFieldValues(c.info, c.memberInfo);
   const custom = c.info.extendedFields?.items ?? {};
   const extended = { ...custom, ...system };
   const info: ContactInfoJson = { ...c.info };

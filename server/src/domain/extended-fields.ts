@@ -52,4 +52,5 @@ export const SYSTEM_FIELDS: readonly ExtendedField[] = [
     "Effective Email",
     "The email marketing messages go to",
   ),
+  system("members.membershipStatus", "Membership Status", "APPROVED, PENDING, DENIED or INACTIVE, from the contact's member info"),
 ];

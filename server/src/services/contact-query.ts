@@ -153,6 +153,23 @@ export interface Facet {
   queryFilter: Record<string, JsonValue>;
 }
 
+const SUBSCRIPTION_PATH = "info.extendedFields.emailSubscriptions.subscriptionStatus";
+const MEMBERSHIP_PATH = "info.extendedFields.members.membershipStatus";
+/** The facets of the email subscription statuses (reference §1.4), value and name. */
+const SUBSCRIPTION_FACETS = [
+  ["NOT_SET", "Not set"],
+  ["PENDING", "Pending"],
+  ["SUBSCRIBED", "Subscribed"],
+  ["UNSUBSCRIBED", "Unsubscribed"],
+] as const;
+/** The facets of the membership statuses (reference §1.4, domain/contacts.ts membershipStatus). */
+const MEMBERSHIP_FACETS = [
+  ["APPROVED", "Approved members"],
+  ["PENDING", "Pending members"],
+  ["DENIED", "Denied members"],
+  ["INACTIVE", "Inactive members"],
+] as const;
+
 /** The paths QueryFacets accepts in its filter (reference §2.10). */
 const FACET_FILTER_PATHS = new Set([
   "info.extendedFields.emailSubscriptions.effectiveEmail",
@@ -170,12 +187,15 @@ export async function facets(deps: ServiceDeps, caller: Caller, filterJson: Json
   const filter: Filter = parseFilter(filterJson, facetSchema, where);
   const and = (extra: Filter): Filter => ({ kind: "and", filters: [filter, extra] });
   const labelsField = schema.field("info.labelKeys") as ContactField;
-  const statusField = schema.field("info.extendedFields.emailSubscriptions.subscriptionStatus") as ContactField;
-  const [all, notLabeled, byLabel, subscribed, labels] = await Promise.all([
+  const statusField = schema.field(SUBSCRIPTION_PATH) as ContactField;
+  const memberField = schema.field(MEMBERSHIP_PATH) as ContactField;
+  const countOf = (field: ContactField, value: string) => countContacts(cx, and({ kind: "compare", field, op: "$eq", value }));
+  const [all, notLabeled, byLabel, bySubscription, byMembership, labels] = await Promise.all([
     countContacts(cx, filter),
     countContacts(cx, and({ kind: "exists", field: labelsField, exists: false })),
     countByLabel(cx, filter),
-    countContacts(cx, and({ kind: "compare", field: statusField, op: "$eq", value: "NOT_SET" })),
+    Promise.all(SUBSCRIPTION_FACETS.map(([value]) => countOf(statusField, value))),
+    Promise.all(MEMBERSHIP_FACETS.map(([value]) => countOf(memberField, value))),
     deps.db("labels").where({ tenant_id: caller.tenantId }).orderBy("display_name") as Promise<LabelRow[]>,
   ]);
   const out: Facet[] = [
@@ -202,15 +222,29 @@ export async function facets(deps: ServiceDeps, caller: Caller, filterJson: Json
       queryFilter: { "info.labelKeys": { $hasSome: [label.key] } },
     });
   }
-  // Every address starts NOT_SET here: subscriptions are managed elsewhere.
-  out.push({
-    facetType: "SUBSCRIPTION_STATUS",
-    namespace: "emailSubscriptions",
-    namespaceDisplayName: "Email subscriptions",
-    facetKey: "NOT_SET",
-    facetDisplayName: "Not set",
-    count: subscribed,
-    queryFilter: { "info.extendedFields.emailSubscriptions.subscriptionStatus": "NOT_SET" },
+  // One facet per subscription status (every address starts NOT_SET here: subscriptions are
+  // managed elsewhere) and per membership status.
+  SUBSCRIPTION_FACETS.forEach(([value, name], i) => {
+    out.push({
+      facetType: "SUBSCRIPTION_STATUS",
+      namespace: "emailSubscriptions",
+      namespaceDisplayName: "Email subscriptions",
+      facetKey: value,
+      facetDisplayName: name,
+      count: bySubscription[i] ?? 0,
+      queryFilter: { [SUBSCRIPTION_PATH]: value },
+    });
+  });
+  MEMBERSHIP_FACETS.forEach(([value, name], i) => {
+    out.push({
+      facetType: "MEMBERSHIP_STATUS",
+      namespace: "members",
+      namespaceDisplayName: "Members",
+      facetKey: value,
+      facetDisplayName: name,
+      count: byMembership[i] ?? 0,
+      queryFilter: { [MEMBERSHIP_PATH]: value },
+    });
   });
   return out;
 }

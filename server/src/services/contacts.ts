@@ -240,7 +240,7 @@ function maskedPart(info: ContactInfoJson, mask: readonly string[]): ContactInfo
 function withoutEchoedSystemValues(info: ContactInfoJson, before: StoredContact): ContactInfoJson {
   const items = info.extendedFields?.items;
   if (!items) return info;
-  const computed = systemFieldValues(before.info);
+  const computed = systemFieldValues(before.info, before.memberInfo);
   const kept = Object.fromEntries(
     Object.entries(items).filter(([key, value]) => !(key in computed && JSON.stringify(computed[key]) === JSON.stringify(value))),
   );

@@ -33,6 +33,12 @@ const EMAIL_STATUS = "(case when c.primary_email is null then null else 'NOT_SET
 const PHONE_STATUS =
   "(case when c.primary_phone is null then null when c.primary_phone_e164 is null then 'NO_SUBSCRIPTION_STATUS' else 'NOT_SET' end)";
 
+/** domain/contacts.ts membershipStatus, in SQL. */
+const MEMBERSHIP_STATUS =
+  "(case c.member_status when 'MEMBER_STATUS_PENDING' then 'PENDING' when 'MEMBER_STATUS_BLOCKED' then 'DENIED' " +
+  "when 'MEMBER_STATUS_OFFLINE' then 'INACTIVE' when 'MEMBER_STATUS_DELETED' then 'INACTIVE' " +
+  "else (case when c.member_status is null then null else 'APPROVED' end) end)";
+
 const TARGETS: Record<string, Target> = {
   id: { kind: "plain", col: "c.id" },
   createdDate: { kind: "plain", col: "c.created_at" },
@@ -73,6 +79,7 @@ const TARGETS: Record<string, Target> = {
   "info.extendedFields.emailSubscriptions.subscriptionStatus": { kind: "expr", sql: EMAIL_STATUS },
   "info.extendedFields.emailSubscriptions.deliverabilityStatus": { kind: "expr", sql: EMAIL_STATUS },
   "info.extendedFields.emailSubscriptions.effectiveEmail": { kind: "text", cols: triple("primary_email") },
+  "info.extendedFields.members.membershipStatus": { kind: "expr", sql: MEMBERSHIP_STATUS },
 };
 
 function target(field: ContactField, customTypes: ReadonlyMap<string, ExtendedField["dataType"]>): Target {
