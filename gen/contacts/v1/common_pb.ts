@@ -285,15 +285,17 @@ export type PagingMetadata = Message<"contacts.v1.PagingMetadata"> & {
   offset: number;
 
   /**
-   * Output only. Items matching the query in total (offset paging only; absent when
-   * too_many_to_count is set).
+   * Output only. Items matching the query in total, counted up to a cap (contacts: 10,000);
+   * offset paging only (0 with cursor paging). When more match, it is the cap and
+   * too_many_to_count is set.
    *
    * @generated from field: int32 total = 3;
    */
   total: number;
 
   /**
-   * Output only. True when the total could not be counted in time; `total` is then a lower bound.
+   * Output only. True when more items match than were counted (the reference: "total could not be
+   * computed in time"); `total` is then the cap, a lower bound.
    *
    * @generated from field: bool too_many_to_count = 4;
    */
@@ -335,15 +337,17 @@ export type PagingMetadataJson = {
   offset?: number;
 
   /**
-   * Output only. Items matching the query in total (offset paging only; absent when
-   * too_many_to_count is set).
+   * Output only. Items matching the query in total, counted up to a cap (contacts: 10,000);
+   * offset paging only (0 with cursor paging). When more match, it is the cap and
+   * too_many_to_count is set.
    *
    * @generated from field: int32 total = 3;
    */
   total?: number;
 
   /**
-   * Output only. True when the total could not be counted in time; `total` is then a lower bound.
+   * Output only. True when more items match than were counted (the reference: "total could not be
+   * computed in time"); `total` is then the cap, a lower bound.
    *
    * @generated from field: bool too_many_to_count = 4;
    */
