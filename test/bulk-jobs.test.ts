@@ -8,31 +8,19 @@
 import { Code } from "@connectrpc/connect";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type BulkJob, BulkJobStatus, BulkJobType } from "../gen/contacts/v1/bulk_job_pb.js";
 import { type Contact, MemberRole } from "../gen/contacts/v1/contact_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
 import { expectError } from "./support/errors.js";
-import { STORES, startTestServer, type TestServer } from "./support/server.js";
+import { STORES, startTestServer, suiteWithTenants, type TestServer } from "./support/server.js";
 
 type Clients = ReturnType<TestServer["clients"]>;
 
 describe.each(STORES)("bulk jobs on %s", (store) => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer(store, { bulkJobBatch: 7, bulkJobPollMs: 50 });
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
-
-  let n = 0;
+  const suite = suiteWithTenants(store, "b", { bulkJobBatch: 7, bulkJobPollMs: 50 });
   /** A fresh tenant per test: jobs, counts and event logs stay independent. */
-  function tenant() {
-    n++;
-    const id = `b${n}`;
-    return { id, ...t.clients(id) };
-  }
+  const tenant = suite.tenant;
   type Tenant = ReturnType<typeof tenant>;
 
   async function label(c: Tenant, name: string): Promise<string> {
@@ -64,7 +52,7 @@ describe.each(STORES)("bulk jobs on %s", (store) => {
 
   /** The tenant's outbox, oldest first (what WatchEvents streams). */
   async function events(c: Tenant): Promise<{ type: string; entityId: string; subject: string }[]> {
-    const rows = (await t.server.db("events").where({ tenant_id: c.id }).orderBy("seq").select("event_type", "entity_id", "subject")) as {
+    const rows = (await suite.t().server.db("events").where({ tenant_id: c.id }).orderBy("seq").select("event_type", "entity_id", "subject")) as {
       event_type: string;
       entity_id: string;
       subject: string;

@@ -1,13 +1,13 @@
 import { Code } from "@connectrpc/connect";
 import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Contact, ContactInfo } from "../gen/contacts/v1/contact_pb.js";
 import { EmailTag, MemberRole, MemberStatus, PhoneTag } from "../gen/contacts/v1/contact_pb.js";
 import { ContactFieldSet, GetContactResponseType } from "../gen/contacts/v1/contacts_service_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
 import { expectError } from "./support/errors.js";
-import { STORES, startTestServer, type TestServer } from "./support/server.js";
+import { STORES, suiteWithTenants, type TestServer } from "./support/server.js";
 
 /** Extended field values as plain JSON (they travel as google.protobuf.Value). */
 function ext(contact: Contact | undefined): Record<string, JsonValue> {
@@ -20,25 +20,13 @@ function values(items: Record<string, JsonValue>): Record<string, Value> {
 type InfoInit = Parameters<ReturnType<TestServer["clients"]>["contacts"]["createContact"]>[0]["info"];
 
 describe.each(STORES)("ContactsService on %s", (store) => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer(store);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
-
-  let n = 0;
+  const suite = suiteWithTenants(store, "c");
   /** A fresh tenant per test keeps duplicate checks and counts independent. */
-  function tenant() {
-    n++;
-    const id = `c${n}`;
-    return { id, ...t.clients(id) };
-  }
+  const tenant = suite.tenant;
 
   async function stored(tenantId: string) {
     const count = async (table: string) =>
-      Number((await t.server.db(table).where({ tenant_id: tenantId }).count({ n: "*" }).first())?.n ?? 0);
+      Number((await suite.t().server.db(table).where({ tenant_id: tenantId }).count({ n: "*" }).first())?.n ?? 0);
     return { contacts: await count("contacts"), events: await count("events") };
   }
 
@@ -597,7 +585,7 @@ describe.each(STORES)("ContactsService on %s", (store) => {
         expect(got?.info?.labelKeys?.items).toEqual(["contacts.customers"]);
         expect(got?.revision).toBe(2);
       }
-      const events = await t.server.db("events").where({ tenant_id: c.id, event_type: "contact_updated" });
+      const events = await suite.t().server.db("events").where({ tenant_id: c.id, event_type: "contact_updated" });
       expect(events).toHaveLength(5);
       expect(JSON.parse(events[0].modified_fields)).toEqual(["info.labelKeys"]);
     });
@@ -619,7 +607,7 @@ describe.each(STORES)("ContactsService on %s", (store) => {
     const id = contact?.id ?? "";
     await c.contacts.updateContact({ contactId: id, revision: 1, info: { company: "X", name: { first: "Ada", last: "King" } } });
     await c.contacts.deleteContact({ contactId: id });
-    const rows = await t.server.db("events").where({ tenant_id: c.id, entity_id: id }).orderBy("seq");
+    const rows = await suite.t().server.db("events").where({ tenant_id: c.id, entity_id: id }).orderBy("seq");
     expect(rows.map((r) => [r.event_type, Number(r.entity_seq), r.subject])).toEqual([
       ["contact_created", 1, "dev"],
       ["contact_updated", 2, "dev"],

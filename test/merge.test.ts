@@ -7,12 +7,12 @@
 import { Code } from "@connectrpc/connect";
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type Contact, ContactSchema, MemberRole } from "../gen/contacts/v1/contact_pb.js";
 import { GetContactResponseType } from "../gen/contacts/v1/contacts_service_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
 import { expectError } from "./support/errors.js";
-import { STORES, startTestServer, type TestServer } from "./support/server.js";
+import { STORES, suiteWithTenants, type TestServer } from "./support/server.js";
 
 type Clients = ReturnType<TestServer["clients"]>;
 type InfoInit = Parameters<Clients["contacts"]["createContact"]>[0]["info"];
@@ -39,21 +39,9 @@ const emailsOf = (c: Contact | undefined) => c?.info?.emails?.items.map((e) => [
 const phonesOf = (c: Contact | undefined) => c?.info?.phones?.items.map((p) => [p.e164Phone || p.phone, p.primary ?? false]);
 
 describe.each(STORES)("MergeContacts on %s", (store) => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer(store);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
-
-  let n = 0;
+  const suite = suiteWithTenants(store, "m");
   /** A fresh tenant per test keeps duplicate checks, counts and event logs independent. */
-  function tenant() {
-    n++;
-    const id = `m${n}`;
-    return { id, ...t.clients(id) };
-  }
+  const tenant = suite.tenant;
   type Tenant = ReturnType<typeof tenant>;
 
   /** Creates a contact (duplicates allowed: merge sources usually are duplicates). */
@@ -70,17 +58,17 @@ describe.each(STORES)("MergeContacts on %s", (store) => {
   }
   /** Everything a failed call must leave untouched: rows, redirects and the outbox. */
   async function snapshot(tenantId: string) {
-    const db = t.server.db;
+    const db = suite.t().server.db;
     const contacts = await db("contacts").where({ tenant_id: tenantId }).orderBy("id").select("id", "doc");
     const redirects = await db("contact_redirects").where({ tenant_id: tenantId }).orderBy("source_id").select("source_id", "target_id");
     const events = await db("events").where({ tenant_id: tenantId }).count({ n: "*" }).first();
     return { contacts: contacts.map((r) => [r.id, String(r.doc)]), redirects, events: Number(events?.n ?? 0) };
   }
   async function eventsSince(tenantId: string, afterSeq: number) {
-    return t.server.db("events").where({ tenant_id: tenantId }).andWhere("seq", ">", afterSeq).orderBy("seq");
+    return suite.t().server.db("events").where({ tenant_id: tenantId }).andWhere("seq", ">", afterSeq).orderBy("seq");
   }
   async function lastSeq(tenantId: string): Promise<number> {
-    const row = await t.server.db("events").where({ tenant_id: tenantId }).max({ s: "seq" }).first();
+    const row = await suite.t().server.db("events").where({ tenant_id: tenantId }).max({ s: "seq" }).first();
     return Number(row?.s ?? 0);
   }
 
@@ -280,8 +268,8 @@ describe.each(STORES)("MergeContacts on %s", (store) => {
       const other = await make(c, { name: { first: "Other" } });
       const merged = (await c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [s1.id, s2.id] }))
         .contact;
-      expect(await t.server.db("contacts").where({ tenant_id: c.id }).pluck("id")).toEqual(expect.arrayContaining([target.id, other.id]));
-      expect(await t.server.db("contacts").where({ tenant_id: c.id }).count({ n: "*" }).first()).toMatchObject({ n: 2 });
+      expect(await suite.t().server.db("contacts").where({ tenant_id: c.id }).pluck("id")).toEqual(expect.arrayContaining([target.id, other.id]));
+      expect(await suite.t().server.db("contacts").where({ tenant_id: c.id }).count({ n: "*" }).first()).toMatchObject({ n: 2 });
 
       for (const id of [s1.id, s2.id]) {
         const res = await c.contacts.getContact({ id });
@@ -606,7 +594,7 @@ describe.each(STORES)("MergeContacts on %s", (store) => {
     const all = await Promise.all(Array.from({ length: 5 }, () => c.contacts.mergeContacts(req2)));
     for (const r of all) expect(r).toEqual(all[0]);
     expect((await get(c, t2.id))?.revision).toBe(2);
-    const merges = await t.server.db("events").where({ tenant_id: c.id, event_type: "contact_merged" }).count({ n: "*" }).first();
+    const merges = await suite.t().server.db("events").where({ tenant_id: c.id, event_type: "contact_merged" }).count({ n: "*" }).first();
     expect(Number(merges?.n)).toBe(2);
   });
 });

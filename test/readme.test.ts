@@ -44,7 +44,7 @@ describe("README examples", () => {
     ].join("\n");
     const out = await new Promise<string>((resolve, reject) => {
       execFile("bash", ["-c", script], { cwd: root, timeout: 240_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-        if (err && err.killed) reject(new Error(`timed out\n${stderr}`));
+        if (err?.killed) reject(new Error(`timed out\n${stderr}`));
         else resolve(`${stdout}\n${stderr}`);
       });
     });

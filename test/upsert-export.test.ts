@@ -6,32 +6,20 @@
  * export that returns every matching contact once, newest first.
  */
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { UpsertAction } from "../gen/contacts/v1/contacts_service_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
 import { expectError } from "./support/errors.js";
-import { STORES, startTestServer, type TestServer } from "./support/server.js";
+import { STORES, suiteWithTenants } from "./support/server.js";
 
 describe.each(STORES)("BulkUpsertContacts and ExportContacts on %s", (store) => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer(store);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
-
-  let n = 0;
-  function tenant() {
-    n++;
-    const id = `u${n}`;
-    return { id, ...t.clients(id) };
-  }
+  const suite = suiteWithTenants(store, "u");
+  const tenant = suite.tenant;
 
   async function eventTypes(tenantId: string): Promise<string[]> {
-    const rows = (await t.server.db("events").where({ tenant_id: tenantId }).where("entity_fqdn", "contacts.v1.contact").orderBy("seq").select("event_type")) as {
+    const rows = (await suite.t().server.db("events").where({ tenant_id: tenantId }).where("entity_fqdn", "contacts.v1.contact").orderBy("seq").select("event_type")) as {
       event_type: string;
     }[];
     return rows.map((r) => r.event_type);

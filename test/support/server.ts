@@ -13,6 +13,7 @@ import { type RunningServer, startServer } from "../../server/src/app.js";
 import { type Config, DEFAULTS } from "../../server/src/config.js";
 import { inCall } from "../../server/src/store/call-scope.js";
 import { appendFileSync } from "node:fs";
+import { afterAll, beforeAll } from "vitest";
 import { join } from "node:path";
 import { createTestDatabase } from "./databases.js";
 import { attachTenantAudit } from "./tenant-audit.js";
@@ -90,6 +91,34 @@ export async function startTestServer(store: StoreName, overrides: Partial<Confi
       if (violations.length > 0) {
         throw new Error(`statements on tenant tables without a tenant predicate:\n${violations.map((v) => v.sql).join("\n")}`);
       }
+    },
+  };
+}
+
+/**
+ * The server of a describe block, started before its tests and closed after them, and a fresh
+ * tenant per call of `tenant()` (`{ id, labels, fields, contacts }`, ids `<prefix>1`, `<prefix>2`,
+ * …): a tenant per test keeps duplicate checks, counts and event logs independent.
+ */
+export function suiteWithTenants(store: StoreName, prefix: string, overrides: Partial<Config> = {}) {
+  let server: TestServer | undefined;
+  let n = 0;
+  beforeAll(async () => {
+    server = await startTestServer(store, overrides);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  const t = (): TestServer => {
+    if (!server) throw new Error("the suite's server has not started (use it inside a test)");
+    return server;
+  };
+  return {
+    t,
+    tenant() {
+      n++;
+      const id = `${prefix}${n}`;
+      return { id, ...t().clients(id) };
     },
   };
 }
