@@ -6,7 +6,7 @@
 import { Code, createClient } from "@connectrpc/connect";
 import { type CallOptions, runRead, sleep } from "./call.js";
 import { request, toSdk } from "./codec.js";
-import { apiError, ContactsApiError } from "./errors.js";
+import { apiError, ContactsApiError, InvalidSdkArgumentError } from "./errors.js";
 import { BulkJobSchema } from "./gen/contacts/v1/bulk_job_pb.js";
 import {
   CancelBulkJobRequestSchema,
@@ -109,7 +109,7 @@ function jobOf(message: Parameters<typeof toSdk>[1] | undefined): BulkJob {
 
 function positive(name: string, value: number): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`waitForJob(): ${name} must be a positive number; got ${value}`);
+    throw new InvalidSdkArgumentError(`waitForJob(): ${name} must be a positive number; got ${value}`);
   }
   return value;
 }
@@ -145,7 +145,7 @@ export function bulkJobsModule(rt: Runtime): BulkJobsModule {
     async waitForJob(jobId, options = {}) {
       requireString("waitForJob", "jobId", jobId);
       const { onProgress, signal } = options;
-      if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError("waitForJob(): options.onProgress must be a function");
+      if (onProgress !== undefined && typeof onProgress !== "function") throw new InvalidSdkArgumentError("waitForJob(): options.onProgress must be a function");
       const pollIntervalMs = positive("options.pollIntervalMs", options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
       const timeoutMs = options.timeoutMs === undefined ? undefined : positive("options.timeoutMs", options.timeoutMs);
       const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;

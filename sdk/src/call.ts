@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
-import { apiError, type ContactsApiError, toApiError } from "./errors.js";
+import { apiError, type ContactsApiError, InvalidSdkArgumentError, toApiError } from "./errors.js";
 
 /** Per-call options accepted by every SDK function (in its options object, or as a last argument). */
 export interface CallOptions {
@@ -102,7 +102,7 @@ export function runMutation<Req, T>(
 ): Promise<T> {
   const requestId = options?.requestId ?? randomUUID();
   if (typeof requestId !== "string" || requestId.length === 0 || requestId.length > 64) {
-    throw new TypeError("options.requestId must be a string of 1–64 characters");
+    throw new InvalidSdkArgumentError("options.requestId must be a string of 1–64 characters");
   }
   return run(ctx, options, requestId, build(requestId), send);
 }
@@ -116,7 +116,7 @@ async function run<Req, T>(
 ): Promise<T> {
   const signal = options?.signal;
   const timeoutMs = options?.timeoutMs ?? ctx.timeoutMs;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError(`timeoutMs must be a positive number; got ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidSdkArgumentError(`timeoutMs must be a positive number; got ${timeoutMs}`);
   const deadline = Date.now() + timeoutMs;
   let lastError: ContactsApiError | undefined;
   for (let attempt = 1; ; attempt++) {

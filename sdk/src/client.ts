@@ -9,6 +9,7 @@ import {
 import { type BulkJobsModule, bulkJobsModule } from "./bulk-jobs.js";
 import { type CallContext, DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, type RetryOptions } from "./call.js";
 import { type ContactsModule, contactsModule } from "./contacts.js";
+import { InvalidSdkArgumentError } from "./errors.js";
 import { type EventsModule, eventsModule } from "./events.js";
 import { type ExtendedFieldsModule, extendedFieldsModule } from "./extended-fields.js";
 import { type LabelsModule, labelsModule } from "./labels.js";
@@ -71,29 +72,29 @@ export interface ContactsClient {
  * const { contact } = await contacts.createContact({ name: { first: "Ada" } });
  */
 export function createClient(options: ClientOptions): ContactsClient {
-  if (typeof options !== "object" || options === null) throw new TypeError("createClient(): options must be an object");
+  if (typeof options !== "object" || options === null) throw new InvalidSdkArgumentError("createClient(): options must be an object");
   if (options.token !== undefined && options.tenantId !== undefined) {
-    throw new TypeError("createClient(): pass either token (servers with authentication) or tenantId (dev mode), not both");
+    throw new InvalidSdkArgumentError("createClient(): pass either token (servers with authentication) or tenantId (dev mode), not both");
   }
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   if (options.token !== undefined) {
-    if (typeof options.token !== "string" || options.token.length === 0) throw new TypeError("createClient(): token must be a non-empty string");
+    if (typeof options.token !== "string" || options.token.length === 0) throw new InvalidSdkArgumentError("createClient(): token must be a non-empty string");
     headers.authorization = `Bearer ${options.token}`;
   }
   if (options.tenantId !== undefined) {
-    if (typeof options.tenantId !== "string" || options.tenantId.length === 0) throw new TypeError("createClient(): tenantId must be a non-empty string");
+    if (typeof options.tenantId !== "string" || options.tenantId.length === 0) throw new InvalidSdkArgumentError("createClient(): tenantId must be a non-empty string");
     headers["x-tenant-id"] = options.tenantId;
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError("createClient(): timeoutMs must be a positive number");
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidSdkArgumentError("createClient(): timeoutMs must be a positive number");
   const retry = options.retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...(options.retry ?? {}) };
-  if (!Number.isInteger(retry.maxAttempts) || retry.maxAttempts < 1) throw new TypeError("createClient(): retry.maxAttempts must be a positive integer");
+  if (!Number.isInteger(retry.maxAttempts) || retry.maxAttempts < 1) throw new InvalidSdkArgumentError("createClient(): retry.maxAttempts must be a positive integer");
 
   let sessionManager: Http2SessionManager | undefined;
   let transport = options.transport;
   if (!transport) {
     if (typeof options.baseUrl !== "string" || !/^https?:\/\//.test(options.baseUrl)) {
-      throw new TypeError(`createClient(): baseUrl must be an http:// or https:// URL; got ${JSON.stringify(options.baseUrl)}`);
+      throw new InvalidSdkArgumentError(`createClient(): baseUrl must be an http:// or https:// URL; got ${JSON.stringify(options.baseUrl)}`);
     }
     const protocol = options.protocol ?? "grpc";
     const httpVersion = protocol === "grpc" ? "2" : (options.httpVersion ?? "2");
@@ -110,7 +111,7 @@ export function createClient(options: ClientOptions): ContactsClient {
         transport = httpVersion === "2" ? createGrpcWebTransport({ ...common, httpVersion: "2" }) : createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion: "1.1" });
         break;
       default:
-        throw new TypeError(`createClient(): protocol must be "grpc", "connect" or "grpc-web"; got ${JSON.stringify(protocol)}`);
+        throw new InvalidSdkArgumentError(`createClient(): protocol must be "grpc", "connect" or "grpc-web"; got ${JSON.stringify(protocol)}`);
     }
   }
   const ctx: CallContext = { headers, timeoutMs, retry };

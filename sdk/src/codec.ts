@@ -20,6 +20,7 @@ import {
   toJson,
 } from "@bufbuild/protobuf";
 import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import { InvalidSdkArgumentError } from "./errors.js";
 
 /** Renames that apply to every message: the reference SDK's underscore names. */
 const COMMON_RENAMES: Readonly<Record<string, string>> = {
@@ -31,6 +32,14 @@ const COMMON_RENAMES: Readonly<Record<string, string>> = {
 /** Renames of one message only (reference §1.6: REST `addressLine` is SDK `addressLine1`, …). */
 const MESSAGE_RENAMES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   "contacts.v1.Address": { addressLine: "addressLine1", formattedAddress: "formatted", geocode: "location" },
+};
+
+/**
+ * Input-only second names: the reference's `Address` type also declares the REST name
+ * `addressLine` (its street one-of) beside `addressLine1`, so programs typed with it may send either.
+ */
+const INPUT_ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  "contacts.v1.Address": { addressLine: "addressLine1" },
 };
 
 const TIMESTAMP = "google.protobuf.Timestamp";
@@ -71,7 +80,7 @@ export function enumSdkValues(e: DescEnum): string[] {
   return e.values.filter((v) => v.number !== 0).map((v) => v.name.slice(n));
 }
 
-/** `WORK` → `EMAIL_TAG_WORK`; the proto spelling is accepted too. Throws a TypeError otherwise. */
+/** `WORK` → `EMAIL_TAG_WORK`; the proto spelling is accepted too. Throws an InvalidSdkArgumentError otherwise. */
 export function enumToProto(e: DescEnum, value: unknown, path: string): string {
   const allowed = enumSdkValues(e);
   if (typeof value === "string") {
@@ -79,7 +88,7 @@ export function enumToProto(e: DescEnum, value: unknown, path: string): string {
     const match = e.values.find((v) => v.number !== 0 && (v.name.slice(n) === value || v.name === value));
     if (match) return match.name;
   }
-  throw new TypeError(`${path} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}; got ${describe(value)}`);
+  throw new InvalidSdkArgumentError(`${path} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}; got ${describe(value)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,15 +153,15 @@ function messageToSdk(desc: DescMessage, json: JsonValue): unknown {
 // SDK → proto
 
 /**
- * An SDK plain object as a protobuf message. Unknown keys, wrong value types and unknown enum
- * values throw a TypeError naming the path (e.g. `info.emails.items[0].tag`), before any call.
+ * An SDK plain object as a protobuf message. `null` is "not set", as in the reference's types.
+ * Unknown keys, wrong value types and unknown enum values throw an InvalidSdkArgumentError naming the path (e.g. `info.emails.items[0].tag`), before any call.
  */
 export function fromSdk<Desc extends DescMessage>(desc: Desc, value: unknown, path: string): MessageShape<Desc> {
   const json = objectToProto(desc, value, path);
   try {
     return fromJson(desc, json);
   } catch (err) {
-    throw new TypeError(`${path}: ${(err as Error).message}`);
+    throw new InvalidSdkArgumentError(`${path}: ${(err as Error).message}`);
   }
 }
 
@@ -161,25 +170,29 @@ export function sdkToJson(desc: DescMessage, value: unknown, path: string): Json
   return objectToProto(desc, value, path);
 }
 
-/** Parses a request from proto JSON; a bad value becomes a TypeError naming the SDK function. */
+/** Parses a request from proto JSON; a bad value becomes an InvalidSdkArgumentError naming the SDK function. */
 export function request<Desc extends DescMessage>(desc: Desc, json: JsonObject, fn: string): MessageShape<Desc> {
   try {
     return fromJson(desc, json);
   } catch (err) {
-    throw new TypeError(`${fn}(): ${(err as Error).message}`);
+    throw new InvalidSdkArgumentError(`${fn}(): ${(err as Error).message}`);
   }
 }
 
 function objectToProto(desc: DescMessage, value: unknown, path: string): JsonObject {
-  if (!isPlainObject(value)) throw new TypeError(`${path} must be an object; got ${describe(value)}`);
+  if (!isPlainObject(value)) throw new InvalidSdkArgumentError(`${path} must be an object; got ${describe(value)}`);
   const fields = fieldsBySdkName(desc);
   const out: JsonObject = {};
   for (const [key, item] of Object.entries(value)) {
     if (item === undefined) continue;
-    const field = fields.get(key);
+    const field = fields.get(INPUT_ALIASES[desc.typeName]?.[key] ?? key);
     if (!field) {
-      throw new TypeError(`${path}.${key} is not a field of ${desc.name}; known fields: ${[...fields.keys()].join(", ")}`);
+      throw new InvalidSdkArgumentError(`${path}.${key} is not a field of ${desc.name}; known fields: ${[...fields.keys()].join(", ")}`);
     }
+    // The reference's types spell "not set" as null too (`name: { last: null }`); only a free
+    // JSON value has a null of its own.
+    if (item === null && field.message?.typeName !== "google.protobuf.Value") continue;
+    if (out[field.jsonName] !== undefined) throw new InvalidSdkArgumentError(`${path}.${key}: ${field.jsonName} is given twice`);
     out[field.jsonName] = fieldToProto(field, item, `${path}.${key}`);
   }
   return out;
@@ -188,10 +201,10 @@ function objectToProto(desc: DescMessage, value: unknown, path: string): JsonObj
 function fieldToProto(field: DescField, value: unknown, path: string): JsonValue {
   switch (field.fieldKind) {
     case "list":
-      if (!Array.isArray(value)) throw new TypeError(`${path} must be an array; got ${describe(value)}`);
+      if (!Array.isArray(value)) throw new InvalidSdkArgumentError(`${path} must be an array; got ${describe(value)}`);
       return value.map((item, i) => elementToProto(field.listKind, field, item, `${path}[${i}]`));
     case "map": {
-      if (!isPlainObject(value)) throw new TypeError(`${path} must be an object; got ${describe(value)}`);
+      if (!isPlainObject(value)) throw new InvalidSdkArgumentError(`${path} must be an object; got ${describe(value)}`);
       const out: JsonObject = {};
       for (const [key, item] of Object.entries(value)) {
         if (item !== undefined) out[key] = elementToProto(field.mapKind, field, item, `${path}.${key}`);
@@ -210,7 +223,7 @@ function fieldToProto(field: DescField, value: unknown, path: string): JsonValue
 function elementToProto(kind: "scalar" | "enum" | "message", field: DescField, value: unknown, path: string): JsonValue {
   if (kind === "enum" && field.enum) return enumToProto(field.enum, value, path);
   if (kind === "message" && field.message) return messageToProto(field.message, value, path);
-  if (field.scalar === undefined) throw new TypeError(`${path}: unsupported field`);
+  if (field.scalar === undefined) throw new InvalidSdkArgumentError(`${path}: unsupported field`);
   return scalarToProto(field.scalar, value, path);
 }
 
@@ -218,7 +231,7 @@ function messageToProto(desc: DescMessage, value: unknown, path: string): JsonVa
   if (desc.typeName === TIMESTAMP) {
     if (value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString();
     if (typeof value === "string" && !Number.isNaN(Date.parse(value))) return value;
-    throw new TypeError(`${path} must be a Date; got ${describe(value)}`);
+    throw new InvalidSdkArgumentError(`${path} must be a Date; got ${describe(value)}`);
   }
   if (FREE_JSON.has(desc.typeName)) return toJsonValue(value, path);
   return objectToProto(desc, value, path);
@@ -228,14 +241,14 @@ function scalarToProto(type: ScalarType, value: unknown, path: string): JsonValu
   switch (type) {
     case ScalarType.STRING:
       if (typeof value === "string") return value;
-      throw new TypeError(`${path} must be a string; got ${describe(value)}`);
+      throw new InvalidSdkArgumentError(`${path} must be a string; got ${describe(value)}`);
     case ScalarType.BOOL:
       if (typeof value === "boolean") return value;
-      throw new TypeError(`${path} must be a boolean; got ${describe(value)}`);
+      throw new InvalidSdkArgumentError(`${path} must be a boolean; got ${describe(value)}`);
     case ScalarType.DOUBLE:
     case ScalarType.FLOAT:
       if (typeof value === "number" && Number.isFinite(value)) return value;
-      throw new TypeError(`${path} must be a finite number; got ${describe(value)}`);
+      throw new InvalidSdkArgumentError(`${path} must be a finite number; got ${describe(value)}`);
     case ScalarType.INT64:
     case ScalarType.UINT64:
     case ScalarType.SINT64:
@@ -244,12 +257,12 @@ function scalarToProto(type: ScalarType, value: unknown, path: string): JsonValu
       if ((typeof value === "number" && Number.isInteger(value)) || (typeof value === "string" && /^-?\d+$/.test(value))) {
         return String(value);
       }
-      throw new TypeError(`${path} must be an integer; got ${describe(value)}`);
+      throw new InvalidSdkArgumentError(`${path} must be an integer; got ${describe(value)}`);
     case ScalarType.BYTES:
-      throw new TypeError(`${path}: bytes fields are not supported`);
+      throw new InvalidSdkArgumentError(`${path}: bytes fields are not supported`);
     default:
       if (typeof value === "number" && Number.isInteger(value)) return value;
-      throw new TypeError(`${path} must be an integer; got ${describe(value)}`);
+      throw new InvalidSdkArgumentError(`${path} must be an integer; got ${describe(value)}`);
   }
 }
 
@@ -258,7 +271,7 @@ export function toJsonValue(value: unknown, path: string): JsonValue {
   if (value === null || typeof value === "string" || typeof value === "boolean") return value;
   if (typeof value === "number") {
     if (Number.isFinite(value)) return value;
-    throw new TypeError(`${path} must be a finite number; got ${value}`);
+    throw new InvalidSdkArgumentError(`${path} must be a finite number; got ${value}`);
   }
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map((v, i) => toJsonValue(v, `${path}[${i}]`));
@@ -267,7 +280,7 @@ export function toJsonValue(value: unknown, path: string): JsonValue {
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJsonValue(v, `${path}.${k}`);
     return out;
   }
-  throw new TypeError(`${path} must be JSON (string, number, boolean, null, array or object); got ${describe(value)}`);
+  throw new InvalidSdkArgumentError(`${path} must be JSON (string, number, boolean, null, array or object); got ${describe(value)}`);
 }
 
 /** True for `{…}` literals (not arrays, Dates, class instances or protobuf messages). */

@@ -4,6 +4,7 @@
  * `mapping` option, and the row an export writes (`contactToRow`). One table serves the importer
  * and the exporter, so a file written by one always reads back through the other.
  */
+import { InvalidSdkArgumentError } from "./errors.js";
 import type { AddressTag, Contact, ContactLabel, EmailTag, ExtendedField, PhoneTag } from "./types.js";
 
 /** Options of `contactToRow` and `contactRowHeaders`. */
@@ -72,10 +73,10 @@ export function describeTarget(t: Target): string {
   }
 }
 
-/** Parses a mapping option's target; throws a TypeError naming the valid ones. */
+/** Parses a mapping option's target; throws an InvalidSdkArgumentError naming the valid ones. */
 export function parseTarget(column: string, path: unknown): Target {
   const fail = (): never => {
-    throw new TypeError(
+    throw new InvalidSdkArgumentError(
       `importContacts(): options.mapping[${JSON.stringify(column)}] must be one of info.name.first, info.name.last, info.name, ` +
         "info.emails[.work|.home|.main], info.phones[.mobile|.work|.home|.fax|.main], info.company, info.jobTitle, info.birthdate, " +
         "info.locale, info.addresses[.home|.work|.billing|.shipping].{addressLine1,addressLine2,city,subdivision,postalCode,country}, " +

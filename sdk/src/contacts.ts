@@ -7,7 +7,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { backoffMs, type CallOptions, runMutation, runRead, sleep } from "./call.js";
 import { enumToProto, isPlainObject, request, sdkToJson, toJsonValue, toSdk } from "./codec.js";
-import { toApiError } from "./errors.js";
+import { InvalidSdkArgumentError, toApiError } from "./errors.js";
 import { extendedFieldsModule } from "./extended-fields.js";
 import { ContactFieldSetSchema, ContactsService } from "./gen/contacts/v1/contacts_service_pb.js";
 import { ContactInfoSchema, ContactSchema, ContactsFacetSchema, MemberInfoSchema } from "./gen/contacts/v1/contact_pb.js";
@@ -41,7 +41,7 @@ import { pagingOf, pagingToWire, requireString, requireStrings, type Runtime, so
 import type {
   Contact,
   ContactFieldSet,
-  ContactInfo,
+  ContactInfoInput,
   ContactsFacet,
   CursorPaging,
   MemberInfo,
@@ -82,14 +82,17 @@ export interface GetContactOptions extends CallOptions, ProjectionOptions {}
 
 /** Options of `mergeContacts`. */
 export interface MergeContactsOptions extends CallOptions {
-  /** 1–5 distinct contacts to merge into the target and delete; none may be a member. */
-  sourceContactIds: string[];
+  /**
+   * 1–5 distinct contacts to merge into the target and delete; none may be a member. Optional in
+   * the type, as in the reference's; without it the server answers INVALID_ARGUMENT.
+   */
+  sourceContactIds?: string[];
 }
 
 /** Options of `previewMergeContacts`. */
 export interface PreviewMergeContactsOptions extends CallOptions {
-  /** 1–5 distinct contacts that would be merged into the target. */
-  sourceContactIds: string[];
+  /** 1–5 distinct contacts that would be merged into the target. Optional in the type, as in `mergeContacts`. */
+  sourceContactIds?: string[];
 }
 
 /** The contact fields `listContacts` and the builder can sort by. */
@@ -116,7 +119,7 @@ export interface ListFacetsOptions extends CallOptions {
   /** Default `{ limit: 1000, offset: 0 }`. */
   paging?: Paging;
   /** Accepted and ignored. */
-  language?: string;
+  language?: string | null;
 }
 
 /** Options of `queryFacets`. */
@@ -125,7 +128,7 @@ export interface QueryFacetsOptions extends ListFacetsOptions {
    * Filter on `info.extendedFields.emailSubscriptions.effectiveEmail` (`$exists`),
    * `…subscriptionStatus` and `…deliverabilityStatus` (`$eq $ne $in $nin`).
    */
-  filter?: Record<string, unknown>;
+  filter?: Record<string, unknown> | null;
 }
 
 /**
@@ -150,7 +153,7 @@ export interface BulkDeleteContactsOptions extends CallOptions, BulkContactsSele
 /** Options of `bulkUpdateContacts`. */
 export interface BulkUpdateContactsOptions extends CallOptions, BulkContactsSelection {
   /** The data to apply to each contact, as in `updateContact`. Required by the server. */
-  info?: ContactInfo;
+  info?: ContactInfoInput;
   /**
    * Paths under `info` to change, as in `updateContact` (internal in the reference SDK). Without
    * a mask each sub-field present in `info` replaces the contact's whole.
@@ -276,7 +279,7 @@ export interface ContactsModule {
    * );
    * @throws AlreadyExistsError `DUPLICATE_CONTACT_EXISTS` (`details.duplicateContactId`), InvalidArgumentError `INSUFFICIENT_CONTACT_DATA`, …
    */
-  createContact(info: ContactInfo, options?: CreateContactOptions): Promise<ContactResponse>;
+  createContact(info: ContactInfoInput, options?: CreateContactOptions): Promise<ContactResponse>;
   /**
    * Returns a contact. A merged-away ID returns the contact it was merged into.
    *
@@ -292,7 +295,7 @@ export interface ContactsModule {
    * const { contact } = await contacts.updateContact(c._id, { company: "Analytical Engines" }, c.revision);
    * @throws AbortedError `CONTACT_ALREADY_CHANGED` when `revision` is stale
    */
-  updateContact(contactId: string, info: ContactInfo, revision: number, options?: UpdateContactOptions): Promise<ContactResponse>;
+  updateContact(contactId: string, info: ContactInfoInput, revision: number, options?: UpdateContactOptions): Promise<ContactResponse>;
   /**
    * Deletes a contact permanently.
    *
@@ -323,14 +326,14 @@ export interface ContactsModule {
    * const { contact } = await contacts.mergeContacts(target._id, target.revision, { sourceContactIds: [dup._id] });
    * @throws AbortedError `CONTACT_ALREADY_CHANGED`, FailedPreconditionError `ILLEGAL_MERGE`
    */
-  mergeContacts(targetContactId: string, targetContactRevision: number, options: MergeContactsOptions): Promise<ContactResponse>;
+  mergeContacts(targetContactId: string, targetContactRevision: number, options?: MergeContactsOptions): Promise<ContactResponse>;
   /**
    * Shows what `mergeContacts` would make of the target, storing nothing.
    *
    * @example
    * const { contact } = await contacts.previewMergeContacts(target._id, { sourceContactIds: [dup._id] });
    */
-  previewMergeContacts(targetContactId: string, options: PreviewMergeContactsOptions): Promise<ContactResponse>;
+  previewMergeContacts(targetContactId: string, options?: PreviewMergeContactsOptions): Promise<ContactResponse>;
   /**
    * Lists contacts, sorted and paged.
    *
@@ -432,7 +435,7 @@ export interface ContactsModule {
    * // results[0].action === "CREATED"; results[1].error.code === "INVALID_EMAIL"
    * @throws InvalidArgumentError `TOO_MANY_ITEMS` for more than 100 contacts
    */
-  bulkUpsertContacts(contacts: ContactInfo[], options?: BulkUpsertContactsOptions): Promise<BulkUpsertContactsResponse>;
+  bulkUpsertContacts(contacts: ContactInfoInput[], options?: BulkUpsertContactsOptions): Promise<BulkUpsertContactsResponse>;
   /**
    * Every contact matching `filter` and `search` (all of them without either), newest first, as
    * an async iterable read from one server stream. The stream is read as the loop asks for
@@ -478,7 +481,7 @@ function projection(fn: string, options: ProjectionOptions | undefined): JsonObj
   const out: JsonObject = {};
   if (options?.fields !== undefined) out.fields = requireStrings(fn, "options.fields", options.fields).map(wireName);
   if (options?.fieldsets !== undefined) {
-    if (!Array.isArray(options.fieldsets)) throw new TypeError(`${fn}(): options.fieldsets must be an array`);
+    if (!Array.isArray(options.fieldsets)) throw new InvalidSdkArgumentError(`${fn}(): options.fieldsets must be an array`);
     out.fieldsets = options.fieldsets.map((s, i) => enumToProto(ContactFieldSetSchema, s, `${fn}(): options.fieldsets[${i}]`));
   }
   return out;
@@ -492,7 +495,7 @@ export function contactsModule(rt: Runtime): ContactsModule {
   const queryContacts = (options?: QueryContactsOptions): ContactsQueryBuilder => {
     const extra: JsonObject = projection("queryContacts", options);
     if (options?.search !== undefined && typeof options.search !== "string") {
-      throw new TypeError("queryContacts(): options.search must be a string");
+      throw new InvalidSdkArgumentError("queryContacts(): options.search must be a string");
     }
     return new QueryBuilder<Contact, ContactQueryField>({
       name: "queryContacts()",
@@ -515,7 +518,7 @@ export function contactsModule(rt: Runtime): ContactsModule {
   };
 
   const bulkUpsertContacts: ContactsModule["bulkUpsertContacts"] = async (contacts, options) => {
-    if (!Array.isArray(contacts) || contacts.length === 0) throw new TypeError("bulkUpsertContacts(): contacts must be a non-empty array of ContactInfo");
+    if (!Array.isArray(contacts) || contacts.length === 0) throw new InvalidSdkArgumentError("bulkUpsertContacts(): contacts must be a non-empty array of ContactInfo");
     const items = contacts.map((info, i) => sdkToJson(ContactInfoSchema, info, `bulkUpsertContacts(): contacts[${i}]`));
     const res = await runMutation(
       ctx,
@@ -578,7 +581,7 @@ export function contactsModule(rt: Runtime): ContactsModule {
 
     async updateContact(contactId, info, revision, options) {
       requireString("updateContact", "contactId", contactId);
-      if (!Number.isInteger(revision) || revision < 1) throw new TypeError(`updateContact(): revision must be a positive integer; got ${revision}`);
+      if (!Number.isInteger(revision) || revision < 1) throw new InvalidSdkArgumentError(`updateContact(): revision must be a positive integer; got ${revision}`);
       const json: JsonObject = {
         contactId,
         revision,
@@ -632,9 +635,9 @@ export function contactsModule(rt: Runtime): ContactsModule {
     async mergeContacts(targetContactId, targetContactRevision, options) {
       requireString("mergeContacts", "targetContactId", targetContactId);
       if (!Number.isInteger(targetContactRevision) || targetContactRevision < 1) {
-        throw new TypeError(`mergeContacts(): targetContactRevision must be a positive integer; got ${targetContactRevision}`);
+        throw new InvalidSdkArgumentError(`mergeContacts(): targetContactRevision must be a positive integer; got ${targetContactRevision}`);
       }
-      const sourceContactIds = requireStrings("mergeContacts", "options.sourceContactIds", options?.sourceContactIds);
+      const sourceContactIds = sourceIds("mergeContacts", options);
       const res = await runMutation(
         ctx,
         options,
@@ -646,7 +649,7 @@ export function contactsModule(rt: Runtime): ContactsModule {
 
     async previewMergeContacts(targetContactId, options) {
       requireString("previewMergeContacts", "targetContactId", targetContactId);
-      const sourceContactIds = requireStrings("previewMergeContacts", "options.sourceContactIds", options?.sourceContactIds);
+      const sourceContactIds = sourceIds("previewMergeContacts", options);
       const req = request(PreviewMergeContactsRequestSchema, { targetContactId, sourceContactIds }, "previewMergeContacts");
       const res = await runRead(ctx, options, req, (r, o) => client.previewMergeContacts(r, o));
       return { contact: contactOf(res.contact) };
@@ -673,7 +676,7 @@ export function contactsModule(rt: Runtime): ContactsModule {
 
     async queryFacets(options) {
       const json: JsonObject = {};
-      if (options?.filter !== undefined) json.filter = filterToWire("queryFacets", options.filter);
+      if (options?.filter !== undefined && options.filter !== null) json.filter = filterToWire("queryFacets", options.filter);
       if (options?.paging) json.paging = pagingToWire(options.paging);
       const req = request(QueryFacetsRequestSchema, json, "queryFacets");
       const res = await runRead(ctx, options, req, (r, o) => client.queryFacets(r, o));
@@ -752,7 +755,7 @@ export function contactsModule(rt: Runtime): ContactsModule {
  * `$or` and `$not` too; Dates become ISO strings.
  */
 function filterToWire(fn: string, filter: unknown, path = "options.filter"): JsonObject {
-  if (!isPlainObject(filter)) throw new TypeError(`${fn}(): ${path} must be an object`);
+  if (!isPlainObject(filter)) throw new InvalidSdkArgumentError(`${fn}(): ${path} must be an object`);
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(filter)) {
     if (value === undefined) continue;
@@ -773,15 +776,21 @@ function selection(fn: string, options: BulkContactsSelection | undefined): Json
   const json: JsonObject = {};
   if (options?.filter !== undefined && options.filter !== null) json.filter = filterToWire(fn, options.filter);
   if (options?.search !== undefined && options.search !== null) {
-    if (typeof options.search !== "string") throw new TypeError(`${fn}(): options.search must be a string`);
+    if (typeof options.search !== "string") throw new InvalidSdkArgumentError(`${fn}(): options.search must be a string`);
     json.search = options.search;
   }
   return json;
 }
 
+/** The sources of a merge; none when absent, so the server's INVALID_ARGUMENT says what is missing. */
+function sourceIds(fn: string, options: MergeContactsOptions | undefined): string[] {
+  const ids = options?.sourceContactIds;
+  return ids === undefined || ids === null ? [] : requireStrings(fn, "options.sourceContactIds", ids);
+}
+
 function labelKeyList(name: string, value: unknown): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
-    throw new TypeError(`bulkLabelAndUnlabelContacts(): ${name} must be an array of strings`);
+    throw new InvalidSdkArgumentError(`bulkLabelAndUnlabelContacts(): ${name} must be an array of strings`);
   }
   return value;
 }

@@ -179,6 +179,28 @@ export class CancelledError extends ContactsApiError {
   override name = "CancelledError";
 }
 
+/** The `code` of every error the SDK throws for a bad argument, before anything is sent. */
+export const INVALID_SDK_ARGUMENT = "INVALID_SDK_ARGUMENT";
+
+/**
+ * A bad argument caught before anything is sent: a wrong type, an unknown field, a bad enum
+ * value, a missing ID; the message names the function and the path (`createContact(): info.name.last
+ * must be a string; got 42`). A TypeError, as before it had a `code`; `code` is always
+ * `INVALID_SDK_ARGUMENT`, so one `err.code` check serves it and the server's ContactsApiError alike.
+ */
+export class InvalidSdkArgumentError extends TypeError {
+  override name = "InvalidSdkArgumentError";
+  /** Always `INVALID_SDK_ARGUMENT`. */
+  readonly code = INVALID_SDK_ARGUMENT;
+}
+
+/** A number argument out of its range (a query builder's `limit` or `skip`, too many sort fields). A RangeError with `code` `INVALID_SDK_ARGUMENT`. */
+export class SdkArgumentRangeError extends RangeError {
+  override name = "SdkArgumentRangeError";
+  /** Always `INVALID_SDK_ARGUMENT`. */
+  readonly code = INVALID_SDK_ARGUMENT;
+}
+
 const CLASSES: Partial<Record<Code, typeof ContactsApiError>> = {
   [Code.InvalidArgument]: InvalidArgumentError,
   [Code.NotFound]: NotFoundError,

@@ -7,7 +7,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { backoffMs, sleep } from "./call.js";
 import { request, toSdk } from "./codec.js";
-import { type ContactsApiError, toApiError } from "./errors.js";
+import { type ContactsApiError, InvalidSdkArgumentError, toApiError } from "./errors.js";
 import { type Event as EventMessage, EventSchema, EventsService, WatchEventsRequestSchema } from "./gen/contacts/v1/events_service_pb.js";
 import type { Runtime } from "./runtime.js";
 import type { Contact, ContactLabel, ExtendedField, IdentityType } from "./types.js";
@@ -212,7 +212,7 @@ export function eventsModule(rt: Runtime): EventsModule {
       slugs: options.filter?.slugs ?? [],
     };
     if (options.start !== undefined && options.start !== "NOW" && options.start !== "OLDEST") {
-      throw new TypeError(`events.watch(): start must be "NOW" or "OLDEST"; got ${JSON.stringify(options.start)}`);
+      throw new InvalidSdkArgumentError(`events.watch(): start must be "NOW" or "OLDEST"; got ${JSON.stringify(options.start)}`);
     }
     let cursor = options.after;
     let failures = 0;
@@ -260,7 +260,7 @@ export function eventsModule(rt: Runtime): EventsModule {
   }
 
   const subscribe = <Ev>(fqdn: string, slug: string, handler: EventHandler<Ev>, options: SubscribeOptions = {}): Subscription => {
-    if (typeof handler !== "function") throw new TypeError("the handler must be a function");
+    if (typeof handler !== "function") throw new InvalidSdkArgumentError("the handler must be a function");
     const controller = new AbortController();
     const outer = options.signal;
     if (outer) outer.addEventListener("abort", () => controller.abort(), { once: true });

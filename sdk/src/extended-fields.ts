@@ -33,9 +33,9 @@ export interface ListExtendedFieldsOptions extends CallOptions {
   /** Only fields of this type (`SYSTEM` or `USER_DEFINED`). */
   fieldType?: FieldType;
   /** Only fields in this namespace, e.g. `custom`. */
-  namespace?: string;
+  namespace?: string | null;
   /** Only fields whose display name starts with this (case-sensitive). */
-  startsWith?: string;
+  startsWith?: string | null;
   /** Sort by `displayName`, `_createdDate` or `_updatedDate`. */
   sort?: Sorting<"displayName" | "_createdDate" | "_updatedDate">;
   /** Default `{ limit: 100, offset: 0 }`; at most 1000. */
@@ -139,8 +139,8 @@ export function extendedFieldsModule(rt: Runtime): ExtendedFieldsModule {
     async listExtendedFields(options) {
       const json: JsonObject = {};
       if (options?.fieldType !== undefined) json.fieldType = enumToProto(FieldTypeSchema, options.fieldType, "listExtendedFields(): options.fieldType");
-      if (options?.namespace !== undefined) json.namespace = options.namespace;
-      if (options?.startsWith !== undefined) json.startsWith = options.startsWith;
+      if (options?.namespace !== undefined && options.namespace !== null) json.namespace = options.namespace;
+      if (options?.startsWith !== undefined && options.startsWith !== null) json.startsWith = options.startsWith;
       const sort = sortToWire("listExtendedFields", options?.sort, field);
       if (sort) json.sort = sort;
       if (options?.paging) json.paging = pagingToWire(options.paging);

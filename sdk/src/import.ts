@@ -13,7 +13,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { CallOptions } from "./call.js";
 import { ADDRESS_PROTO, type AddressPart, describeTarget, normaliseHeader, parseTarget, recognise, splitListCell, type Target, tagWord } from "./columns.js";
 import type { BulkUpsertContactsOptions, BulkUpsertContactsResponse } from "./contacts.js";
-import { ContactsApiError, toApiError } from "./errors.js";
+import { ContactsApiError, InvalidSdkArgumentError, toApiError } from "./errors.js";
 import type { ExtendedFieldsModule } from "./extended-fields.js";
 import type { LabelsModule } from "./labels.js";
 import type { AddressTag, ContactAddress, ContactInfo, EmailTag, ExtendedField, PhoneTag } from "./types.js";
@@ -622,23 +622,23 @@ function batchRequestId(importId: string, firstRow: number, contacts: readonly C
 export async function importContacts(deps: ImportDeps, rows: ImportRows, options: ImportContactsOptions = {}): Promise<ImportSummary> {
   const fn = "importContacts()";
   if (rows === null || typeof rows !== "object" || !(Symbol.asyncIterator in rows || Symbol.iterator in rows)) {
-    throw new TypeError(`${fn}: rows must be an iterable or async iterable of row objects`);
+    throw new InvalidSdkArgumentError(`${fn}: rows must be an iterable or async iterable of row objects`);
   }
   const policy = { labels: options.labels ?? "create", fields: options.fields ?? "refuse" };
   for (const [name, value] of Object.entries(policy)) {
-    if (value !== "create" && value !== "refuse") throw new TypeError(`${fn}: options.${name} must be "create" or "refuse"; got ${JSON.stringify(value)}`);
+    if (value !== "create" && value !== "refuse") throw new InvalidSdkArgumentError(`${fn}: options.${name} must be "create" or "refuse"; got ${JSON.stringify(value)}`);
   }
   const batchSize = options.batchSize ?? 100;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100) throw new TypeError(`${fn}: options.batchSize must be an integer from 1 to 100; got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100) throw new InvalidSdkArgumentError(`${fn}: options.batchSize must be an integer from 1 to 100; got ${batchSize}`);
   const startAtRow = options.startAtRow ?? 1;
-  if (!Number.isInteger(startAtRow) || startAtRow < 1) throw new TypeError(`${fn}: options.startAtRow must be a positive integer; got ${startAtRow}`);
+  if (!Number.isInteger(startAtRow) || startAtRow < 1) throw new InvalidSdkArgumentError(`${fn}: options.startAtRow must be a positive integer; got ${startAtRow}`);
   const dateOrder = options.dateOrder ?? "MDY";
-  if (dateOrder !== "MDY" && dateOrder !== "DMY") throw new TypeError(`${fn}: options.dateOrder must be "MDY" or "DMY"; got ${JSON.stringify(dateOrder)}`);
+  if (dateOrder !== "MDY" && dateOrder !== "DMY") throw new InvalidSdkArgumentError(`${fn}: options.dateOrder must be "MDY" or "DMY"; got ${JSON.stringify(dateOrder)}`);
   const importId = options.importId ?? randomUUID();
-  if (typeof importId !== "string" || importId.length === 0) throw new TypeError(`${fn}: options.importId must be a non-empty string`);
+  if (typeof importId !== "string" || importId.length === 0) throw new InvalidSdkArgumentError(`${fn}: options.importId must be a non-empty string`);
   const defaultCountry = options.defaultCountry === undefined ? undefined : countryCodeOf(String(options.defaultCountry));
   if (options.defaultCountry !== undefined && !defaultCountry) {
-    throw new TypeError(`${fn}: options.defaultCountry must be a country code such as "US"; got ${JSON.stringify(options.defaultCountry)}`);
+    throw new InvalidSdkArgumentError(`${fn}: options.defaultCountry must be a country code such as "US"; got ${JSON.stringify(options.defaultCountry)}`);
   }
   const mapping = new Map<string, Target>();
   for (const [column, path] of Object.entries(options.mapping ?? {})) mapping.set(column, parseTarget(column, path));
@@ -743,7 +743,7 @@ export async function importContacts(deps: ImportDeps, rows: ImportRows, options
     if (row < startAtRow) continue;
     // Between rows too, not only inside a batch's call: mapping a row may call nothing at all.
     if (options.signal?.aborted) throw toApiError(options.signal.reason, undefined, true);
-    if (values === null || typeof values !== "object") throw new TypeError(`${fn}: row ${row} is not an object`);
+    if (values === null || typeof values !== "object") throw new InvalidSdkArgumentError(`${fn}: row ${row} is not an object`);
     plan(values);
     if (pending.length === 0) batchFirst = row;
     pending.push({ row, values, mapped: await mapRow(values, cx) });

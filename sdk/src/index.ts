@@ -53,10 +53,13 @@ export {
   FailedPreconditionError,
   type FieldViolation,
   type GrpcStatus,
+  INVALID_SDK_ARGUMENT,
   InvalidArgumentError,
+  InvalidSdkArgumentError,
   NotFoundError,
   PermissionDeniedError,
   ResourceExhaustedError,
+  SdkArgumentRangeError,
   UnauthenticatedError,
   UnavailableError,
 } from "./errors.js";

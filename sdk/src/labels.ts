@@ -22,7 +22,7 @@ import type { ContactLabel, LabelType, Paging, PagingMetadata, Sorting } from ".
 /** Options of label functions that take a language (accepted and ignored by the server). */
 export interface LanguageOptions extends CallOptions {
   /** ISO-639-1 language of the display names. Accepted and ignored. */
-  language?: string;
+  language?: string | null;
 }
 
 /** The answer of `findOrCreateLabel`. */
@@ -38,9 +38,9 @@ export interface ListLabelsOptions extends LanguageOptions {
   /** Only labels of this type. */
   labelType?: LabelType;
   /** Only labels in this namespace, e.g. `custom`. */
-  namespace?: string;
+  namespace?: string | null;
   /** Only labels whose display name starts with this (case-sensitive). */
-  startsWith?: string;
+  startsWith?: string | null;
   /** Sort by `displayName`, `_createdDate` or `_updatedDate`. */
   sort?: Sorting<"displayName" | "_createdDate" | "_updatedDate">;
   /** Default `{ limit: 1000, offset: 0 }`; at most 2000. */
@@ -93,7 +93,7 @@ export interface LabelsModule {
    * @example
    * const { items } = await labels.queryLabels().startsWith("displayName", "vip").ascending("displayName").find();
    */
-  queryLabels(options?: { language?: string }): LabelsQueryBuilder;
+  queryLabels(options?: { language?: string | null }): LabelsQueryBuilder;
   /**
    * Renames a label; its key never changes.
    *
@@ -117,7 +117,7 @@ function labelOf(message: Parameters<typeof toSdk>[1] | undefined): ContactLabel
 }
 
 function language(options: LanguageOptions | undefined): JsonObject {
-  return options?.language !== undefined ? { language: options.language } : {};
+  return options?.language !== undefined && options.language !== null ? { language: options.language } : {};
 }
 
 /** Creates `client.labels`. */
@@ -147,8 +147,8 @@ export function labelsModule(rt: Runtime): LabelsModule {
     async listLabels(options) {
       const json: JsonObject = { ...language(options) };
       if (options?.labelType !== undefined) json.labelType = enumToProto(LabelTypeSchema, options.labelType, "listLabels(): options.labelType");
-      if (options?.namespace !== undefined) json.namespace = options.namespace;
-      if (options?.startsWith !== undefined) json.startsWith = options.startsWith;
+      if (options?.namespace !== undefined && options.namespace !== null) json.namespace = options.namespace;
+      if (options?.startsWith !== undefined && options.startsWith !== null) json.startsWith = options.startsWith;
       const sort = sortToWire("listLabels", options?.sort, field);
       if (sort) json.sort = sort;
       if (options?.paging) json.paging = pagingToWire(options.paging);

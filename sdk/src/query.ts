@@ -3,11 +3,12 @@
  * .limit(…).find()`. One builder serves contacts, labels and extended fields, each with its own
  * field table (query-fields.ts). Builders are immutable: every method returns a new builder.
  * Misuse — an unknown field, an operator the field does not take, a value of the wrong type, a
- * bad limit — throws a TypeError or RangeError at once, before anything is sent.
+ * bad limit — throws an InvalidSdkArgumentError (a TypeError) or SdkArgumentRangeError at once, before anything is sent.
  */
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { CallOptions } from "./call.js";
 import { describe } from "./codec.js";
+import { InvalidSdkArgumentError, SdkArgumentRangeError } from "./errors.js";
 import type { PagingMetadata } from "./types.js";
 
 /** Operators of the wire filter language (reference §5.1). */
@@ -173,10 +174,10 @@ export class QueryBuilder<T, F extends string> {
   }
 
   #field(method: string, name: string): QueryField {
-    if (typeof name !== "string") throw new TypeError(`${this.#spec.name}.${method}(): the field name must be a string; got ${describe(name)}`);
+    if (typeof name !== "string") throw new InvalidSdkArgumentError(`${this.#spec.name}.${method}(): the field name must be a string; got ${describe(name)}`);
     const field = this.#spec.field(name);
     if (!field) {
-      throw new TypeError(
+      throw new InvalidSdkArgumentError(
         `${this.#spec.name}.${method}(): unknown field "${name}"; fields are ${this.#spec.fieldNames.join(", ")}`,
       );
     }
@@ -185,7 +186,7 @@ export class QueryBuilder<T, F extends string> {
 
   #operator(method: string, name: string, field: QueryField, op: WireOperator): void {
     if (!field.operators.includes(op)) {
-      throw new TypeError(
+      throw new InvalidSdkArgumentError(
         `${this.#spec.name}.${method}(): "${name}" does not support ${method}(); it supports ${supportedMethods(field).join(", ") || "nothing"}`,
       );
     }
@@ -196,30 +197,30 @@ export class QueryBuilder<T, F extends string> {
     switch (field.kind) {
       case "string":
         if (typeof value === "string") return value;
-        throw new TypeError(`${where}: "${name}" takes strings; got ${describe(value)}`);
+        throw new InvalidSdkArgumentError(`${where}: "${name}" takes strings; got ${describe(value)}`);
       case "number":
         if (typeof value === "number" && Number.isFinite(value)) return value;
-        throw new TypeError(`${where}: "${name}" takes numbers; got ${describe(value)}`);
+        throw new InvalidSdkArgumentError(`${where}: "${name}" takes numbers; got ${describe(value)}`);
       case "timestamp":
         if (value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString();
         if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(Date.parse(value))) return value;
-        throw new TypeError(`${where}: "${name}" takes Dates; got ${describe(value)}`);
+        throw new InvalidSdkArgumentError(`${where}: "${name}" takes Dates; got ${describe(value)}`);
       case "date":
         return dateValue(where, name, value);
       case "enum":
         if (typeof value === "string" && field.values?.includes(value)) return value;
-        throw new TypeError(`${where}: "${name}" takes one of ${(field.values ?? []).map((v) => `"${v}"`).join(", ")}; got ${describe(value)}`);
+        throw new InvalidSdkArgumentError(`${where}: "${name}" takes one of ${(field.values ?? []).map((v) => `"${v}"`).join(", ")}; got ${describe(value)}`);
       case "any":
         if (typeof value === "string") return value;
         if (typeof value === "number" && Number.isFinite(value)) return value;
         if (value instanceof Date) return dateValue(where, name, value);
-        throw new TypeError(`${where}: "${name}" takes strings, numbers or Dates; got ${describe(value)}`);
+        throw new InvalidSdkArgumentError(`${where}: "${name}" takes strings, numbers or Dates; got ${describe(value)}`);
     }
   }
 
   #list(method: string, name: string, field: QueryField, values: readonly unknown[]): JsonValue[] {
     const flat = values.length === 1 && Array.isArray(values[0]) ? (values[0] as unknown[]) : values;
-    if (flat.length === 0) throw new TypeError(`${this.#spec.name}.${method}("${name}", …): needs at least one value`);
+    if (flat.length === 0) throw new InvalidSdkArgumentError(`${this.#spec.name}.${method}("${name}", …): needs at least one value`);
     return flat.map((v) => this.#value(method, name, field, v));
   }
 
@@ -270,7 +271,7 @@ export class QueryBuilder<T, F extends string> {
 
   /** Matches items whose `field` equals one of `values`. */
   in(field: F, values: readonly QueryValue[]): this {
-    if (!Array.isArray(values)) throw new TypeError(`${this.#spec.name}.in("${field}", …): values must be an array; got ${describe(values)}`);
+    if (!Array.isArray(values)) throw new InvalidSdkArgumentError(`${this.#spec.name}.in("${field}", …): values must be an array; got ${describe(values)}`);
     return this.#condition("in", field, "$in", (f) => this.#list("in", field, f, values));
   }
 
@@ -294,7 +295,7 @@ export class QueryBuilder<T, F extends string> {
   startsWith(field: F, value: string): this {
     return this.#condition("startsWith", field, "$startsWith", () => {
       if (typeof value !== "string" || value.length === 0) {
-        throw new TypeError(`${this.#spec.name}.startsWith("${field}", …): takes a non-empty string; got ${describe(value)}`);
+        throw new InvalidSdkArgumentError(`${this.#spec.name}.startsWith("${field}", …): takes a non-empty string; got ${describe(value)}`);
       }
       return value;
     });
@@ -313,7 +314,7 @@ export class QueryBuilder<T, F extends string> {
   #other(method: string, query: unknown): QueryBuilder<T, F> {
     // Same entity (options such as `search` may differ: the receiver's apply).
     if (!(query instanceof QueryBuilder) || query.#spec.name !== this.#spec.name) {
-      throw new TypeError(`${this.#spec.name}.${method}(): takes another ${this.#spec.name} builder`);
+      throw new InvalidSdkArgumentError(`${this.#spec.name}.${method}(): takes another ${this.#spec.name} builder`);
     }
     return query as QueryBuilder<T, F>;
   }
@@ -337,19 +338,19 @@ export class QueryBuilder<T, F extends string> {
   }
 
   #sort(method: "ascending" | "descending", fields: readonly F[]): this {
-    if (fields.length === 0) throw new TypeError(`${this.#spec.name}.${method}(): needs at least one field`);
+    if (fields.length === 0) throw new InvalidSdkArgumentError(`${this.#spec.name}.${method}(): needs at least one field`);
     const order = method === "ascending" ? "SORT_ORDER_ASC" : "SORT_ORDER_DESC";
     const added = fields.map((name) => {
       const field = this.#field(method, name);
       if (!field.sortable) {
         const sortable = this.#spec.fieldNames.filter((n) => this.#spec.field(n)?.sortable);
-        throw new TypeError(`${this.#spec.name}.${method}(): "${name}" cannot be sorted by; sortable fields are ${sortable.join(", ")}`);
+        throw new InvalidSdkArgumentError(`${this.#spec.name}.${method}(): "${name}" cannot be sorted by; sortable fields are ${sortable.join(", ")}`);
       }
       return { fieldName: field.wire, order } as const;
     });
     const sort = [...this.#state.sort, ...added];
     if (sort.length > this.#spec.maxSort) {
-      throw new RangeError(`${this.#spec.name}.${method}(): at most ${this.#spec.maxSort} sort field${this.#spec.maxSort === 1 ? "" : "s"}`);
+      throw new SdkArgumentRangeError(`${this.#spec.name}.${method}(): at most ${this.#spec.maxSort} sort field${this.#spec.maxSort === 1 ? "" : "s"}`);
     }
     return this.#with({ sort });
   }
@@ -367,14 +368,14 @@ export class QueryBuilder<T, F extends string> {
   /** Page size: 1 to the entity's maximum (contacts 1000, labels 2000, fields 1000). Default 50. */
   limit(limit: number): this {
     if (!Number.isInteger(limit) || limit < 1 || limit > this.#spec.maxLimit) {
-      throw new RangeError(`${this.#spec.name}.limit(): must be an integer from 1 to ${this.#spec.maxLimit}; got ${describe(limit)}`);
+      throw new SdkArgumentRangeError(`${this.#spec.name}.limit(): must be an integer from 1 to ${this.#spec.maxLimit}; got ${describe(limit)}`);
     }
     return this.#with({ limit });
   }
 
   /** Items to skip before the page. Default 0. */
   skip(skip: number): this {
-    if (!Number.isInteger(skip) || skip < 0) throw new RangeError(`${this.#spec.name}.skip(): must be a non-negative integer; got ${describe(skip)}`);
+    if (!Number.isInteger(skip) || skip < 0) throw new SdkArgumentRangeError(`${this.#spec.name}.skip(): must be a non-negative integer; got ${describe(skip)}`);
     return this.#with({ skip });
   }
 
@@ -422,5 +423,5 @@ export class QueryBuilder<T, F extends string> {
 function dateValue(where: string, name: string, value: unknown): string {
   if (value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString().slice(0, 10);
   if (typeof value === "string" && DATE_RE.test(value)) return value;
-  throw new TypeError(`${where}: "${name}" takes YYYY-MM-DD strings or Dates; got ${describe(value)}`);
+  throw new InvalidSdkArgumentError(`${where}: "${name}" takes YYYY-MM-DD strings or Dates; got ${describe(value)}`);
 }

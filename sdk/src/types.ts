@@ -72,6 +72,23 @@ export type UpsertAction = ValuesOf<typeof UpsertActionEnum>;
 /** Sort direction. */
 export type SortOrder = "ASC" | "DESC";
 
+/**
+ * A value as a function argument, typed as loosely as the reference SDK types it: every field
+ * optional and every optional field also `null`, which means "not set", the same as leaving it
+ * out. The server still requires what it requires (an email's `email`, say). Results never hold
+ * `null`, so they keep the exact types.
+ */
+export type Input<T> = T extends Date | string | number | boolean
+  ? T
+  : T extends readonly (infer U)[]
+    ? Input<U>[]
+    : T extends object
+      ? { [K in keyof T]?: Input<T[K]> | null }
+      : T;
+
+/** `ContactInfo` as `createContact`, `updateContact`, `bulkUpdateContacts` and `bulkUpsertContacts` take it: `null` is "not set". */
+export type ContactInfoInput = Input<ContactInfo>;
+
 // ---------------------------------------------------------------------------------------------
 // Contacts
 
@@ -304,24 +321,27 @@ export interface PagingMetadata {
 
 /** Offset paging. */
 export interface Paging {
-  /** Items per page. */
-  limit?: number;
+  /** Items per page; `null` is the default. */
+  limit?: number | null;
   /** Items to skip. Default 0. */
-  offset?: number;
+  offset?: number | null;
 }
 
 /** Cursor paging: stable and as fast at any depth. */
 export interface CursorPaging {
-  /** Items per page. */
-  limit?: number;
-  /** `pagingMetadata.cursors.next` of the previous page; absent for the first page. */
-  cursor?: string;
+  /** Items per page; `null` is the default. */
+  limit?: number | null;
+  /** `pagingMetadata.cursors.next` of the previous page; absent (or `null`) for the first page. */
+  cursor?: string | null;
 }
 
 /** One sort entry. Field names as in the query builders (`"_createdDate"`, `"info.name.last"`). */
 export interface Sorting<F extends string = string> {
-  /** The field to sort by. */
-  fieldName: F;
+  /**
+   * The field to sort by: one of `F`. Any string compiles, as in the reference's types, so that
+   * its programs do; a name outside `F`, or none, fails before the call with `INVALID_SDK_ARGUMENT`.
+   */
+  fieldName?: F | (string & {});
   /** Direction. Default `"ASC"`. */
   order?: SortOrder;
 }

@@ -6,10 +6,11 @@
  */
 import type * as ref from "@wix/auto_sdk_crm_contacts";
 import { createClient } from "../../sdk/src/index.js";
+import type { ReferenceFunction } from "./reference.js";
 
 const { contacts } = createClient({ baseUrl: "http://127.0.0.1:1", tenantId: "reference-types" });
 
-/** Each function with arguments of the reference's input types, as a reference user writes them. */
+/** Every function of the reference module, with arguments of its input types. */
 export const calls = {
   createContact: (info: ref.ContactInfo, options?: ref.CreateContactOptions) => contacts.createContact(info, options),
   getContact: (_id: string, options?: ref.GetContactOptions) => contacts.getContact(_id, options),
@@ -28,7 +29,7 @@ export const calls = {
   bulkUpdateContacts: (options?: ref.BulkUpdateContactsOptions) => contacts.bulkUpdateContacts(options),
   bulkLabelAndUnlabelContacts: (options?: ref.BulkLabelAndUnlabelContactsOptions) => contacts.bulkLabelAndUnlabelContacts(options),
   queryContacts: (options?: ref.QueryContactsOptions) => contacts.queryContacts(options),
-};
+} satisfies Record<ReferenceFunction<typeof ref>, unknown>;
 
 /** Literals as the reference's documentation writes them, `null` standing for "not set". */
 export const literals = {

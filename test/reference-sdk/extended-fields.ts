@@ -4,10 +4,11 @@
  */
 import type * as ref from "@wix/auto_sdk_crm_extended-fields";
 import { createClient } from "../../sdk/src/index.js";
+import type { ReferenceFunction } from "./reference.js";
 
 const { extendedFields } = createClient({ baseUrl: "http://127.0.0.1:1", tenantId: "reference-types" });
 
-/** Each function with arguments of the reference's input types. */
+/** Every function of the reference module, with arguments of its input types. */
 export const calls = {
   findOrCreateExtendedField: (displayName: string, dataType: ref.FieldDataTypeWithLiterals) =>
     extendedFields.findOrCreateExtendedField(displayName, dataType),
@@ -16,7 +17,7 @@ export const calls = {
   queryExtendedFields: () => extendedFields.queryExtendedFields(),
   renameExtendedField: (key: string, field: ref.RenameExtendedField & { displayName: string }) => extendedFields.renameExtendedField(key, field),
   deleteExtendedField: (key: string) => extendedFields.deleteExtendedField(key),
-};
+} satisfies Record<ReferenceFunction<typeof ref>, unknown>;
 
 /** Literals with `null` standing for "not set". */
 export const literalCalls = [
