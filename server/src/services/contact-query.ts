@@ -153,22 +153,45 @@ export interface Facet {
   queryFilter: Record<string, JsonValue>;
 }
 
-const SUBSCRIPTION_PATH = "info.extendedFields.emailSubscriptions.subscriptionStatus";
-const MEMBERSHIP_PATH = "info.extendedFields.members.membershipStatus";
-/** The facets of the email subscription statuses (reference §1.4), value and name. */
-const SUBSCRIPTION_FACETS = [
-  ["NOT_SET", "Not set"],
-  ["PENDING", "Pending"],
-  ["SUBSCRIBED", "Subscribed"],
-  ["UNSUBSCRIBED", "Unsubscribed"],
-] as const;
-/** The facets of the membership statuses (reference §1.4, domain/contacts.ts membershipStatus). */
-const MEMBERSHIP_FACETS = [
-  ["APPROVED", "Approved members"],
-  ["PENDING", "Pending members"],
-  ["DENIED", "Denied members"],
-  ["INACTIVE", "Inactive members"],
-] as const;
+/** The facets of one status field: one per value, each counting the contacts with that value. */
+function statusFacets(
+  facetType: FacetType,
+  namespace: string,
+  namespaceDisplayName: string,
+  path: string,
+  values: readonly (readonly [string, string])[],
+) {
+  return {
+    path,
+    values,
+    facets: (counts: readonly number[]): Facet[] =>
+      values.map(([value, name], i) => ({
+        facetType,
+        namespace,
+        namespaceDisplayName,
+        facetKey: value,
+        facetDisplayName: name,
+        count: counts[i] ?? 0,
+        queryFilter: { [path]: value },
+      })),
+  };
+}
+
+/** The email subscription statuses (reference §1.4) and the membership statuses (domain/contacts.ts membershipStatus). */
+const STATUS_FACETS = {
+  subscription: statusFacets("SUBSCRIPTION_STATUS", "emailSubscriptions", "Email subscriptions", "info.extendedFields.emailSubscriptions.subscriptionStatus", [
+    ["NOT_SET", "Not set"],
+    ["PENDING", "Pending"],
+    ["SUBSCRIBED", "Subscribed"],
+    ["UNSUBSCRIBED", "Unsubscribed"],
+  ]),
+  membership: statusFacets("MEMBERSHIP_STATUS", "members", "Members", "info.extendedFields.members.membershipStatus", [
+    ["APPROVED", "Approved members"],
+    ["PENDING", "Pending members"],
+    ["DENIED", "Denied members"],
+    ["INACTIVE", "Inactive members"],
+  ]),
+};
 
 /** The paths QueryFacets accepts in its filter (reference §2.10). */
 const FACET_FILTER_PATHS = new Set([
@@ -187,15 +210,14 @@ export async function facets(deps: ServiceDeps, caller: Caller, filterJson: Json
   const filter: Filter = parseFilter(filterJson, facetSchema, where);
   const and = (extra: Filter): Filter => ({ kind: "and", filters: [filter, extra] });
   const labelsField = schema.field("info.labelKeys") as ContactField;
-  const statusField = schema.field(SUBSCRIPTION_PATH) as ContactField;
-  const memberField = schema.field(MEMBERSHIP_PATH) as ContactField;
-  const countOf = (field: ContactField, value: string) => countContacts(cx, and({ kind: "compare", field, op: "$eq", value }));
+  const countsOf = ({ path, values }: (typeof STATUS_FACETS)[keyof typeof STATUS_FACETS]) =>
+    Promise.all(values.map(([value]) => countContacts(cx, and({ kind: "compare", field: schema.field(path) as ContactField, op: "$eq", value }))));
   const [all, notLabeled, byLabel, bySubscription, byMembership, labels] = await Promise.all([
     countContacts(cx, filter),
     countContacts(cx, and({ kind: "exists", field: labelsField, exists: false })),
     countByLabel(cx, filter),
-    Promise.all(SUBSCRIPTION_FACETS.map(([value]) => countOf(statusField, value))),
-    Promise.all(MEMBERSHIP_FACETS.map(([value]) => countOf(memberField, value))),
+    countsOf(STATUS_FACETS.subscription),
+    countsOf(STATUS_FACETS.membership),
     deps.db("labels").where({ tenant_id: caller.tenantId }).orderBy("display_name") as Promise<LabelRow[]>,
   ]);
   const out: Facet[] = [
@@ -224,27 +246,6 @@ export async function facets(deps: ServiceDeps, caller: Caller, filterJson: Json
   }
   // One facet per subscription status (every address starts NOT_SET here: subscriptions are
   // managed elsewhere) and per membership status.
-  SUBSCRIPTION_FACETS.forEach(([value, name], i) => {
-    out.push({
-      facetType: "SUBSCRIPTION_STATUS",
-      namespace: "emailSubscriptions",
-      namespaceDisplayName: "Email subscriptions",
-      facetKey: value,
-      facetDisplayName: name,
-      count: bySubscription[i] ?? 0,
-      queryFilter: { [SUBSCRIPTION_PATH]: value },
-    });
-  });
-  MEMBERSHIP_FACETS.forEach(([value, name], i) => {
-    out.push({
-      facetType: "MEMBERSHIP_STATUS",
-      namespace: "members",
-      namespaceDisplayName: "Members",
-      facetKey: value,
-      facetDisplayName: name,
-      count: byMembership[i] ?? 0,
-      queryFilter: { [MEMBERSHIP_PATH]: value },
-    });
-  });
+  out.push(...STATUS_FACETS.subscription.facets(bySubscription), ...STATUS_FACETS.membership.facets(byMembership));
   return out;
 }
