@@ -407,6 +407,11 @@ export function duplicateKeys(info: ContactInfoJson): { emails: string[]; phones
   return { emails, phones };
 }
 
+/** The names of the row locks a write takes on duplicate keys (`e:<email>`, `p:<phone>`; store/contacts.ts keyOwners uses the same). */
+export function lockKeys(keys: { emails: readonly string[]; phones: readonly string[] }): string[] {
+  return [...keys.emails.map((e) => `e:${e}`), ...keys.phones.map((p) => `p:${p}`)];
+}
+
 /**
  * The duplicate keys a change gives a contact: those of its new info it did not have (reference
  * §2.2 rule 5, as for a create). A contact created as a duplicate (allow_duplicates) is not

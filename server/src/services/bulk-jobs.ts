@@ -120,16 +120,17 @@ export async function startBulkJob(
   change: BulkChange,
   meta: MutationMeta,
 ): Promise<{ jobId: string }> {
-  if (!hasFilter(filter) && !search?.trim()) {
+  const given = hasFilter(filter) ? (filter as JsonValue) : undefined;
+  if (given === undefined && !search?.trim()) {
     throw new DomainError("invalid_argument", "NEITHER_FILTER_NOR_SEARCH", "a bulk job needs a filter or a search", {}, [
       { field: "filter", description: "give a filter, a search, or both" },
     ]);
   }
   await deps.tenants.ensure(caller.tenantId);
   // Refuses a bad filter or search now, rather than as a failed job.
-  const selected = await selection(deps, caller, hasFilter(filter) ? filter : undefined, search, { filter: "filter", search: "search" });
+  const selected = await selection(deps, caller, given, search, { filter: "filter", search: "search" });
   const checked = await validateChange(deps, caller, change);
-  const params: BulkJobParams = { filter: hasFilter(filter) ? (filter as JsonValue) : null, search: selected.search, change: checked };
+  const params: BulkJobParams = { filter: given ?? null, search: selected.search, change: checked };
   const result = await runMutation(deps, caller, meta, async (trx) => {
     const id = randomUUID();
     await jobs.insertJob(trx, {

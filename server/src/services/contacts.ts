@@ -14,6 +14,7 @@ import {
   dropEmpty,
   duplicateKeys,
   givenKeys,
+  lockKeys,
   hasContactData,
   normaliseInfo,
 } from "../domain/contact-info.js";
@@ -58,11 +59,6 @@ export function contactEvent(
 }
 
 type DuplicateKeys = ReturnType<typeof duplicateKeys>;
-
-/** The locks a write takes on duplicate keys. */
-function lockKeys(keys: DuplicateKeys): string[] {
-  return [...keys.emails.map((e) => `e:${e}`), ...keys.phones.map((p) => `p:${p}`)];
-}
 
 /** Locks duplicate keys and fails if another contact holds one (unless allowed). */
 async function checkDuplicates(trx: Knex.Transaction, caller: Caller, keys: DuplicateKeys, allowDuplicates: boolean, selfId?: string): Promise<void> {
@@ -165,7 +161,7 @@ export async function createContact(
     const checked = withValidFieldValues(info, fields, extendedFieldsFromRows(rowsOf("fields")));
     const contact = newContact(caller, checked, Date.now());
     // The contact's rows go with its event (one round trip on MariaDB).
-    await appendEvents(trx, caller, [contactEvent("contact_created", contact)], store.insertContactStatements(trx, caller.tenantId, contact));
+    await appendEvents(trx, caller, [contactEvent("contact_created", contact)], store.insertContactsStatements(trx, caller.tenantId, [contact]));
     return presentContact(contact);
   });
 }

@@ -14,7 +14,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ContactInfoJson, ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "../domain/caller.js";
-import { changedPaths, duplicateKeys, givenKeys, hasContactData, normaliseInfo } from "../domain/contact-info.js";
+import { changedPaths, duplicateKeys, givenKeys, hasContactData, lockKeys, normaliseInfo } from "../domain/contact-info.js";
 import { assertMemberEmailUnchanged, newContact, presentContact, type StoredContact, validateExtendedFieldValues } from "../domain/contacts.js";
 import { DomainError, invalidField } from "../domain/errors.js";
 import type { NewEvent } from "../domain/events.js";
@@ -85,11 +85,11 @@ export async function bulkUpsertContacts(
     const keysOf = new Map([...valid].map(([i, info]) => [i, duplicateKeys(info)]));
     const emails = [...new Set([...keysOf.values()].flatMap((k) => k.emails))];
     const phones = [...new Set([...keysOf.values()].flatMap((k) => (k.emails.length === 0 ? k.phones : [])))];
-    await store.lockDedupeKeys(trx, tenantId, [...emails.map((e) => `e:${e}`), ...phones.map((p) => `p:${p}`)]);
+    await store.lockDedupeKeys(trx, tenantId, lockKeys({ emails, phones }));
     const owners = await store.keyOwners(trx, tenantId, emails, phones);
     // Existing contacts the items match, locked in id order.
-    const matchOf = (k: { emails: string[]; phones: string[] }, owner: (key: string) => string | undefined) =>
-      k.emails.length > 0 ? k.emails.map((e) => owner(`e:${e}`)).find(Boolean) : k.phones.map((p) => owner(`p:${p}`)).find(Boolean);
+    // An item's keys are its emails, or without emails its phones (duplicateKeys): the first owned one matches.
+    const matchOf = (k: { emails: string[]; phones: string[] }, owner: (key: string) => string | undefined) => lockKeys(k).map(owner).find(Boolean);
     const matched = [...new Set([...keysOf.values()].map((k) => matchOf(k, (key) => owners.get(key))).filter((id): id is string => id !== undefined))];
     const targets = new Map<string, Target>((await store.getContacts(trx, tenantId, matched, true)).map((c) => [c.id, { contact: c, before: c }]));
     const labelKeys = [...new Set([...valid.values()].flatMap((info) => info.labelKeys?.items ?? []))];
@@ -115,8 +115,7 @@ export async function bulkUpsertContacts(
           const merged = upsertInfo(target.contact.info, info);
           assertMemberEmailUnchanged(target.contact, merged);
           // The item's other emails (or phones) may belong to yet another contact.
-          const keys = givenKeys(target.contact.info, merged);
-          const other = [...keys.emails.map((e) => `e:${e}`), ...keys.phones.map((p) => `p:${p}`)]
+          const other = lockKeys(givenKeys(target.contact.info, merged))
             .map((key) => [key, ownerOf(key)] as const)
             .find(([, owner]) => owner !== undefined && owner !== target.contact.id);
           if (other) {
@@ -129,9 +128,7 @@ export async function bulkUpsertContacts(
           next = newContact(caller, info, now);
         }
         targets.set(next.id, { contact: next, ...(target?.before ? { before: target.before } : {}) });
-        const keys = duplicateKeys(next.info);
-        for (const e of keys.emails) taken.set(`e:${e}`, next.id);
-        if (keys.emails.length === 0) for (const p of keys.phones) taken.set(`p:${p}`, next.id);
+        for (const key of lockKeys(duplicateKeys(next.info))) taken.set(key, next.id);
         results[i] = { originalIndex: i, action: target === undefined ? "CREATED" : "UPDATED", contactId: next.id };
       } catch (err) {
         if (!(err instanceof DomainError)) throw err;

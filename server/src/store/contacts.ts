@@ -107,21 +107,9 @@ function deleteIndexRows(
 
 const noKeyedRows = (): Record<KeyedTable, KeyedRow[]> => ({ contact_search_prefixes: [], contact_name_prefixes: [] });
 
-export async function insertContact(trx: Executor, tenantId: string, c: StoredContact): Promise<void> {
-  await sendTogether(trx, insertContactStatements(trx, tenantId, c));
-}
-
-/**
- * The statements that insert a new contact: its row and its index rows (for sendTogether, or for
- * appendEvents to send with the contact's event).
- */
-export function insertContactStatements(trx: Executor, tenantId: string, c: StoredContact): Knex.QueryBuilder[] {
-  return insertContactsStatements(trx, tenantId, [c]);
-}
-
 /**
  * Inserts many new contacts at once (seeding, imports): multi-row inserts in chunks, in the
- * caller's transaction. The same rows as insertContact, so queries cannot tell them apart.
+ * caller's transaction. The same rows as a contact created alone, so queries cannot tell them apart.
  */
 export async function insertContacts(trx: Knex.Transaction, tenantId: string, contacts: readonly StoredContact[]): Promise<void> {
   await sendTogether(trx, insertContactsStatements(trx, tenantId, contacts));
