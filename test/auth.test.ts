@@ -21,6 +21,7 @@ import { ContactsService } from "../gen/contacts/v1/contacts_service_pb.js";
 import { EventsService } from "../gen/contacts/v1/events_service_pb.js";
 import { ExtendedFieldsService, FieldDataType, FieldType } from "../gen/contacts/v1/extended_fields_service_pb.js";
 import { LabelsService, LabelType } from "../gen/contacts/v1/labels_service_pb.js";
+import { WebhooksService } from "../gen/contacts/v1/webhooks_service_pb.js";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import type { AuthConfig } from "../server/src/auth/jwt.js";
 import { effectiveScopes, METHOD_SCOPES, SCOPES, type Scope } from "../server/src/auth/scopes.js";
@@ -31,7 +32,7 @@ const SECRET = "auth-test-secret: thirty-two bytes or more, surely";
 const ISSUER = "https://issuer.contacts.test";
 const AUDIENCE = "contacts-api";
 const BASE_AUTH: AuthConfig = { clockToleranceS: 30, jwksAlgorithms: ["RS256", "ES256"] };
-const SERVICES: readonly DescService[] = [ContactsService, LabelsService, ExtendedFieldsService, EventsService];
+const SERVICES: readonly DescService[] = [ContactsService, LabelsService, ExtendedFieldsService, EventsService, WebhooksService];
 const MISSING_ID = "00000000-0000-4000-8000-00000000dead";
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -145,6 +146,12 @@ const REQUESTS: Record<string, object> = {
   "contacts.v1.ExtendedFieldsService/GetExtendedField": { key: "custom.missing-field" },
   "contacts.v1.ExtendedFieldsService/RenameExtendedField": { field: { key: "custom.missing-field", displayName: "Renamed" } },
   "contacts.v1.ExtendedFieldsService/DeleteExtendedField": { key: "custom.missing-field" },
+  "contacts.v1.WebhooksService/CreateWebhook": { url: "https://hooks.example.com/contacts", eventTypes: ["label_deleted"] },
+  "contacts.v1.WebhooksService/GetWebhook": { id: MISSING_ID },
+  "contacts.v1.WebhooksService/DeleteWebhook": { id: MISSING_ID },
+  "contacts.v1.WebhooksService/RotateWebhookSecret": { id: MISSING_ID },
+  "contacts.v1.WebhooksService/EnableWebhook": { id: MISSING_ID },
+  "contacts.v1.WebhooksService/ListWebhookAttempts": { id: MISSING_ID },
 };
 
 /** Methods whose probe request, with the right scope, must answer NOT_FOUND (the control). */
@@ -161,6 +168,11 @@ const NOT_FOUND_WITH_SCOPE = [
   "contacts.v1.ExtendedFieldsService/GetExtendedField",
   "contacts.v1.ExtendedFieldsService/RenameExtendedField",
   "contacts.v1.ExtendedFieldsService/DeleteExtendedField",
+  "contacts.v1.WebhooksService/GetWebhook",
+  "contacts.v1.WebhooksService/DeleteWebhook",
+  "contacts.v1.WebhooksService/RotateWebhookSecret",
+  "contacts.v1.WebhooksService/EnableWebhook",
+  "contacts.v1.WebhooksService/ListWebhookAttempts",
 ];
 
 const allMethods = () => SERVICES.flatMap((service) => service.methods.map((method) => ({ service, method, name: fqn(service, method) })));

@@ -15,25 +15,29 @@ import { ContactsService } from "../../gen/contacts/v1/contacts_service_pb.js";
 import { EventsService } from "../../gen/contacts/v1/events_service_pb.js";
 import { ExtendedFieldsService } from "../../gen/contacts/v1/extended_fields_service_pb.js";
 import { LabelsService } from "../../gen/contacts/v1/labels_service_pb.js";
+import { WebhooksService } from "../../gen/contacts/v1/webhooks_service_pb.js";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
 import { devAuthenticator, tokenAuthenticator } from "./auth/authenticate.js";
 import { createTokenVerifier } from "./auth/jwt.js";
 import type { Config } from "./config.js";
 import { contactsHandlers } from "./rpc/contacts.js";
-import { eventsHandlers } from "./rpc/events.js";
+import { eventsHandlers, eventToJson } from "./rpc/events.js";
 import { extendedFieldsHandlers } from "./rpc/extended-fields.js";
 import { describeBug, malformedRequest } from "./rpc/errors.js";
 import { healthService } from "./rpc/health.js";
 import { errorInterceptor, loggingInterceptor, tenancyInterceptor } from "./rpc/interceptors.js";
 import { labelsHandlers } from "./rpc/labels.js";
 import { reflectionServices } from "./rpc/reflection.js";
+import { webhooksHandlers } from "./rpc/webhooks.js";
 import { closeGrpcGracefully, createGrpcServer } from "./rpc/transport/grpc-server.js";
 import { closeGracefully, createHttpServer } from "./rpc/transport/http-server.js";
 import { BulkJobRunner } from "./services/bulk-job-runner.js";
 import { resumeCleanups } from "./services/cleanup.js";
 import { type ServiceDeps, TenantDirectory } from "./services/deps.js";
 import { EventBus } from "./services/events.js";
+import { WebhookDispatcher } from "./services/webhook-dispatcher.js";
+import { type Resolve, WebhookSender } from "./services/webhook-sender.js";
 import { type Db, migrateLatest, openDatabase } from "./store/db.js";
 import { bindQueriesToCalls } from "./store/call-scope.js";
 import { DatabaseHealth } from "./store/health.js";
@@ -49,6 +53,8 @@ export interface RunningServer {
   deps: ServiceDeps;
   /** The server's bulk job runner (tests step jobs through it). */
   bulkJobs: BulkJobRunner;
+  /** The server's webhook dispatcher. */
+  webhooks: WebhookDispatcher;
   /** Stops accepting calls, drains in-flight ones (up to the grace period), closes the database. */
   close(): Promise<void>;
 }
@@ -57,7 +63,12 @@ function spec<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>):
   return createServiceImplSpec(service, impl);
 }
 
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+/** What tests may stand in for: how webhook target names are resolved (DNS rebinding tests). */
+export interface ServerHooks {
+  resolveWebhookHost?: Resolve;
+}
+
+export async function startServer(config: Config, log: Logger, hooks: ServerHooks = {}): Promise<RunningServer> {
   if (!config.databaseUrl && config.sqliteFile !== ":memory:") {
     mkdirSync(dirname(config.sqliteFile), { recursive: true });
   }
@@ -93,10 +104,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   deps.tenants.onFirstSeen = (tenantId) => {
     resumeCleanups(deps, tenantId, deps.onBackgroundError).catch(deps.onBackgroundError);
   };
+  // This process's name in the leases of bulk jobs and webhook subscriptions.
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const bulkJobs = new BulkJobRunner(
     deps,
     {
-      owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+      owner,
       batchSize: config.bulkJobBatch,
       loadPage: 1000,
       leaseMs: config.bulkJobLeaseMs,
@@ -107,6 +120,26 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     deps.onBackgroundError,
   );
   deps.bulkJobs = bulkJobs;
+  const sender = new WebhookSender({
+    allowLoopback: config.webhooks.allowLoopback,
+    timeoutMs: config.webhooks.timeoutMs,
+    ...(hooks.resolveWebhookHost ? { resolve: hooks.resolveWebhookHost } : {}),
+  });
+  const webhooks = new WebhookDispatcher(
+    deps,
+    {
+      owner,
+      leaseMs: config.webhooks.leaseMs,
+      pollMs: config.webhooks.pollMs,
+      concurrency: config.webhooks.concurrency,
+      retry: { baseMs: config.webhooks.retryBaseMs, maxMs: config.webhooks.retryMaxMs, giveUpMs: config.webhooks.giveUpMs },
+      attemptRetentionMs: config.webhooks.attemptRetentionMs,
+    },
+    sender,
+    eventToJson,
+    deps.onBackgroundError,
+  );
+  deps.webhooks = webhooks;
 
   const api: ServiceImplSpec[] = [
     spec(LabelsService, labelsHandlers(deps)),
@@ -119,6 +152,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         pollMs: config.eventsPollMs,
         batch: 500,
         bookmarkMs: 15_000,
+      }),
+    ),
+    spec(
+      WebhooksService,
+      webhooksHandlers(deps, {
+        allowLoopback: config.webhooks.allowLoopback,
+        quota: config.webhooks.quota,
+        secretOverlapMs: config.webhooks.secretOverlapMs,
       }),
     ),
   ];
@@ -175,6 +216,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const httpPort = (httpServer.address() as AddressInfo).port;
 
   bulkJobs.start();
+  webhooks.start();
   let closing: Promise<void> | undefined;
   return {
     grpcPort,
@@ -183,6 +225,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     db,
     deps,
     bulkJobs,
+    webhooks,
     close() {
       closing ??= (async () => {
         // Health says NOT_SERVING and streams end (clients resume elsewhere); unary calls in
@@ -196,7 +239,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         shutdown.abort();
         // The batches in flight commit and the jobs' leases are given up, for another server (or
         // this one, restarted) to take over at once.
-        await bulkJobs.stop();
+        await Promise.all([bulkJobs.stop(), webhooks.stop()]);
+        sender.close();
         await db.destroy();
       })();
       return closing;

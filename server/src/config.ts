@@ -45,6 +45,8 @@ export interface Config {
   bulkJobConcurrency: number;
   /** How long finished bulk jobs are kept (GetBulkJob, ListBulkJobs). `BULK_JOB_RETENTION_DAYS`, default 30. */
   bulkJobRetentionMs: number;
+  /** Webhook subscriptions and their delivery. */
+  webhooks: WebhookConfig;
   /** Run migrations at start. `MIGRATE_ON_START`, default true. */
   migrateOnStart: boolean;
   /** pino level. `LOG_LEVEL`, default info. */
@@ -55,6 +57,32 @@ export interface Config {
   auth: AuthConfig | undefined;
   /** TLS for both ports; absent → plaintext (h2c). */
   tls: TlsConfig | undefined;
+}
+
+/** Webhook settings (proto/contacts/v1/webhooks_service.proto says how delivery works). */
+export interface WebhookConfig {
+  /** Dev only: allow loopback targets (http or https), for a receiver on this machine. `WEBHOOKS_ALLOW_LOOPBACK=true`. */
+  allowLoopback: boolean;
+  /** Most subscriptions per tenant. `WEBHOOKS_QUOTA`, default 20. */
+  quota: number;
+  /** Limit on one delivery request. `WEBHOOK_TIMEOUT_MS`, default 10000. */
+  timeoutMs: number;
+  /** First retry delay; doubles per failure, with jitter. `WEBHOOK_RETRY_BASE_MS`, default 5000. */
+  retryBaseMs: number;
+  /** Longest delay between retries. `WEBHOOK_RETRY_MAX_MS`, default 3600000 (1 h). */
+  retryMaxMs: number;
+  /** How long an event keeps failing before its subscription is disabled. `WEBHOOK_GIVE_UP_MS`, default 86400000 (24 h). */
+  giveUpMs: number;
+  /** How long the previous secret still signs after a rotation. `WEBHOOK_SECRET_OVERLAP_MS`, default 86400000 (24 h). */
+  secretOverlapMs: number;
+  /** How often a server looks for events committed on other servers. `WEBHOOK_POLL_MS`, default 1000. */
+  pollMs: number;
+  /** Subscriptions one server delivers at once. `WEBHOOK_CONCURRENCY`, default 8. */
+  concurrency: number;
+  /** How long a subscription stays with a server that stopped delivering it (crashed); at least twice the timeout. `WEBHOOK_LEASE_MS`, default 30000. */
+  leaseMs: number;
+  /** How long the delivery log (ListWebhookAttempts) is kept. `WEBHOOK_ATTEMPT_RETENTION_DAYS`, default 7. */
+  attemptRetentionMs: number;
 }
 
 /** PEM file paths. With `clientCaFile`, clients must present a certificate it signed (mTLS). */
@@ -88,6 +116,19 @@ export const DEFAULTS: Config = {
   bulkJobPollMs: 2_000,
   bulkJobConcurrency: 2,
   bulkJobRetentionMs: 30 * 86_400_000,
+  webhooks: {
+    allowLoopback: false,
+    quota: 20,
+    timeoutMs: 10_000,
+    retryBaseMs: 5_000,
+    retryMaxMs: 3_600_000,
+    giveUpMs: 86_400_000,
+    secretOverlapMs: 86_400_000,
+    pollMs: 1_000,
+    concurrency: 8,
+    leaseMs: 30_000,
+    attemptRetentionMs: 7 * 86_400_000,
+  },
   migrateOnStart: true,
   logLevel: "info",
   devMode: true,
@@ -135,11 +176,34 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     bulkJobPollMs: Math.max(10, int(env, "BULK_JOB_POLL_MS", DEFAULTS.bulkJobPollMs)),
     bulkJobConcurrency: Math.max(1, int(env, "BULK_JOB_CONCURRENCY", DEFAULTS.bulkJobConcurrency)),
     bulkJobRetentionMs: int(env, "BULK_JOB_RETENTION_DAYS", DEFAULTS.bulkJobRetentionMs / 86_400_000) * 86_400_000,
+    webhooks: webhooksFromEnv(env),
     migrateOnStart: env.MIGRATE_ON_START !== "false",
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
     devMode,
     auth,
     tls,
+  };
+}
+
+function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookConfig {
+  const d = DEFAULTS.webhooks;
+  const timeoutMs = Math.max(100, int(env, "WEBHOOK_TIMEOUT_MS", d.timeoutMs));
+  const leaseMs = int(env, "WEBHOOK_LEASE_MS", d.leaseMs);
+  // A lease shorter than a request could run out while the request is in flight, and a second
+  // server would send the next event before the first one's answer: order per contact is lost.
+  if (leaseMs < 2 * timeoutMs) throw new Error(`WEBHOOK_LEASE_MS (${leaseMs}) must be at least twice WEBHOOK_TIMEOUT_MS (${timeoutMs})`);
+  return {
+    allowLoopback: env.WEBHOOKS_ALLOW_LOOPBACK === "true",
+    quota: int(env, "WEBHOOKS_QUOTA", d.quota),
+    timeoutMs,
+    retryBaseMs: Math.max(1, int(env, "WEBHOOK_RETRY_BASE_MS", d.retryBaseMs)),
+    retryMaxMs: Math.max(1, int(env, "WEBHOOK_RETRY_MAX_MS", d.retryMaxMs)),
+    giveUpMs: int(env, "WEBHOOK_GIVE_UP_MS", d.giveUpMs),
+    secretOverlapMs: int(env, "WEBHOOK_SECRET_OVERLAP_MS", d.secretOverlapMs),
+    pollMs: Math.max(10, int(env, "WEBHOOK_POLL_MS", d.pollMs)),
+    concurrency: Math.max(1, int(env, "WEBHOOK_CONCURRENCY", d.concurrency)),
+    leaseMs,
+    attemptRetentionMs: int(env, "WEBHOOK_ATTEMPT_RETENTION_DAYS", d.attemptRetentionMs / 86_400_000) * 86_400_000,
   };
 }
 

@@ -9,7 +9,7 @@ import pino from "pino";
 import { ContactsService } from "../../gen/contacts/v1/contacts_service_pb.js";
 import { ExtendedFieldsService } from "../../gen/contacts/v1/extended_fields_service_pb.js";
 import { LabelsService } from "../../gen/contacts/v1/labels_service_pb.js";
-import { type RunningServer, startServer } from "../../server/src/app.js";
+import { type RunningServer, type ServerHooks, startServer } from "../../server/src/app.js";
 import { type Config, DEFAULTS } from "../../server/src/config.js";
 import { inCall } from "../../server/src/store/call-scope.js";
 import { appendFileSync } from "node:fs";
@@ -36,7 +36,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(store: StoreName, overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startTestServer(store: StoreName, overrides: Partial<Config> = {}, hooks: ServerHooks = {}): Promise<TestServer> {
   const database = store === "mysql" ? await createTestDatabase("srv") : undefined;
   const config: Config = {
     ...DEFAULTS,
@@ -48,7 +48,7 @@ export async function startTestServer(store: StoreName, overrides: Partial<Confi
     ...overrides,
   };
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const server = await startServer(config, log);
+  const server = await startServer(config, log, hooks);
   // RELIABILITY scenario 9 over the whole suite: every server a test starts is audited, and
   // run-tests.ts adds up what each one saw.
   // Only statements the server runs for a call count; a test's own checks through db do not.

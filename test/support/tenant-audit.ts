@@ -36,6 +36,8 @@ export const TENANT_TABLES = [
   "cleanup_jobs",
   "bulk_jobs",
   "bulk_job_items",
+  "webhooks",
+  "webhook_attempts",
 ] as const;
 
 /**

@@ -9,6 +9,7 @@ export type Scope =
   | "labels.manage"
   | "extended-fields.manage"
   | "members.manage"
+  | "webhooks.manage"
   | "contacts.admin";
 
 export const SCOPES: readonly Scope[] = [
@@ -17,6 +18,7 @@ export const SCOPES: readonly Scope[] = [
   "labels.manage",
   "extended-fields.manage",
   "members.manage",
+  "webhooks.manage",
   "contacts.admin",
 ];
 
@@ -67,6 +69,14 @@ export const METHOD_SCOPES: Readonly<Record<string, readonly Scope[]>> = {
   "contacts.v1.ExtendedFieldsService/DeleteExtendedField": ["extended-fields.manage"],
   // Contact, label and field events alike are reads (API.md); the stream filters by entity type.
   "contacts.v1.EventsService/WatchEvents": [READ],
+  // A subscription receives every event of its types, contacts, labels and fields alike.
+  "contacts.v1.WebhooksService/CreateWebhook": ["webhooks.manage"],
+  "contacts.v1.WebhooksService/GetWebhook": ["webhooks.manage"],
+  "contacts.v1.WebhooksService/ListWebhooks": ["webhooks.manage"],
+  "contacts.v1.WebhooksService/DeleteWebhook": ["webhooks.manage"],
+  "contacts.v1.WebhooksService/RotateWebhookSecret": ["webhooks.manage"],
+  "contacts.v1.WebhooksService/EnableWebhook": ["webhooks.manage"],
+  "contacts.v1.WebhooksService/ListWebhookAttempts": ["webhooks.manage"],
 };
 
 /** Scopes that grant others: admin grants everything, manage grants read. */
@@ -77,6 +87,7 @@ const IMPLIED: Readonly<Record<Scope, readonly Scope[]>> = {
   "labels.manage": ["labels.manage"],
   "extended-fields.manage": ["extended-fields.manage"],
   "members.manage": ["members.manage"],
+  "webhooks.manage": ["webhooks.manage"],
 };
 
 /** Every scope a set of granted scopes amounts to. Unknown scope names grant nothing. */

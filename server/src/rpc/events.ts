@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
@@ -55,6 +55,11 @@ export function eventToProto(e: StoredEvent): Event {
     modifiedFields: e.modifiedFields ?? [],
     entity: entityOf(e),
   });
+}
+
+/** The event in the Event message's JSON form: a webhook's `data`. */
+export function eventToJson(e: StoredEvent): JsonValue {
+  return toJson(EventSchema, eventToProto(e));
 }
 
 export function eventsHandlers(deps: ServiceDeps, options: WatchOptions): ServiceImpl<typeof EventsService> {

@@ -25,6 +25,8 @@ export interface ServiceDeps {
   draining: AbortSignal;
   /** Told when a bulk job starts, so that this server's runner takes it at once. */
   bulkJobs?: { wake(): void };
+  /** Told when a webhook is enabled again, so that this server's dispatcher takes it at once. */
+  webhooks?: { wake(): void };
 }
 
 /**

@@ -13,6 +13,8 @@ import type { StoredEvent } from "../domain/events.js";
 import { eventPositions, eventsAfter, pruneEvents } from "../store/events.js";
 import type { ServiceDeps } from "./deps.js";
 
+const ANY_TENANT = Symbol("any tenant");
+
 /** In-process "tenant X committed events" signal, so watchers wake within milliseconds. */
 export class EventBus {
   private readonly emitter = new EventEmitter();
@@ -21,6 +23,12 @@ export class EventBus {
   }
   notify(tenantId: string): void {
     this.emitter.emit(tenantId);
+    this.emitter.emit(ANY_TENANT, tenantId);
+  }
+  /** Calls `listener` with the tenant of every notification (the webhook dispatcher). */
+  onAnyTenant(listener: (tenantId: string) => void): () => void {
+    this.emitter.on(ANY_TENANT, listener);
+    return () => this.emitter.off(ANY_TENANT, listener);
   }
   /** Resolves on the next notification for the tenant, after `pollMs`, or when `signal` aborts. */
   wait(tenantId: string, pollMs: number, signal: AbortSignal): { ready: Promise<void>; cancel(): void } {

@@ -99,3 +99,42 @@ export interface BulkJobItemRow {
   error_code: string | null;
   error_message: string | null;
 }
+
+export interface WebhookRow {
+  tenant_id: string;
+  id: string;
+  url: string;
+  description: string;
+  event_types: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: number;
+  status: string;
+  created_at: number;
+  cursor_seq: number;
+  failures: number;
+  failing_since: number | null;
+  next_attempt_at: number;
+  last_error: string | null;
+  last_error_at: number | null;
+  last_delivered_at: number | null;
+  disabled_at: number | null;
+  lease_owner: string | null;
+  lease_until: number;
+}
+
+export interface WebhookAttemptRow {
+  id?: number;
+  tenant_id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  entity_id: string;
+  event_seq: number;
+  attempt: number;
+  at: number;
+  duration_ms: number;
+  status_code: number;
+  delivered: boolean | number;
+  error: string | null;
+}
