@@ -12,7 +12,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { type DescMethod, type DescService, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, type CallOptions, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { type CryptoKey, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, type JWK, type JWTPayload, SignJWT } from "jose";
@@ -696,4 +697,54 @@ describe.each(["mysql"] as StoreName[])("authentication on %s (smoke)", (store) 
     expect(await t.server.db("labels").where({ key }).whereIn("tenant_id", [tenant, "someone-else"]).pluck("tenant_id")).toEqual([tenant]);
     expect((await labels.listLabels({ namespace: "custom" }, { headers })).labels.map((l) => l.key)).toEqual(["custom.smoke"]);
   });
+});
+
+const items = (o: Record<string, JsonValue>) => ({ extendedFields: { items: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fromJson(ValueSchema, v)])) } });
+/** A contact's extended field values as plain JSON. */
+const plain = (c: { info?: { extendedFields?: { items: Record<string, Value> } } } | undefined) =>
+  Object.fromEntries(Object.entries(c?.info?.extendedFields?.items ?? {}).map(([k, v]) => [k, toJson(ValueSchema, v)]));
+
+describe("who writes the stored system fields (issue 16 item 8), on sqlite", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer("sqlite", { auth: { ...BASE_AUTH, secret: SECRET } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("contacts.manage writes invoices.vatId and members.mobile; only contacts.admin writes ecom.*", async () => {
+    const contacts = createClient(ContactsService, transportFor(t, "grpc"));
+    const manage = { headers: bearer(await sign(claimsFor("sysf", "contacts.manage"))) };
+    const admin = { headers: bearer(await sign(claimsFor("sysf", "contacts.admin"))) };
+    const { contact } = await contacts.createContact({ info: { name: { first: "Vat" }, ...items({ "invoices.vatId": "GB123", "members.mobile": "true" }) } }, manage);
+    expect(plain(contact)).toMatchObject({ "invoices.vatId": "GB123", "members.mobile": "true" });
+    for (const [key, value] of [
+      ["ecom.numOfPurchases", 3],
+      ["ecom.totalSpentAmount", 12.5],
+      ["ecom.totalSpentCurrency", "EUR"],
+      ["ecom.lastPurchaseDate", "2026-11-30"],
+    ] as const) {
+      const denied = await invoke(transport(), ContactsService, ContactsService.method.createContact, { info: { name: { first: "Shop" }, ...items({ [key]: value }) } }, manage.headers);
+      expect(denied, key).toMatchObject({ code: Code.PermissionDenied, reason: "MISSING_SCOPE", metadata: { requiredScope: "contacts.admin", key } });
+    }
+    const id = contact?.id ?? "";
+    const written = await contacts.updateContact(
+      { contactId: id, revision: contact?.revision ?? 0, info: items({ "ecom.numOfPurchases": 3, "ecom.totalSpentCurrency": "EUR" }) },
+      admin,
+    );
+    expect(plain(written.contact)).toMatchObject({ "ecom.numOfPurchases": 3, "ecom.totalSpentCurrency": "EUR" });
+    // A manage caller's update that leaves the ecom values as they are is fine.
+    const again = await contacts.updateContact({ contactId: id, revision: written.contact?.revision ?? 0, info: { name: { first: "Vat2" } } }, manage);
+    expect(plain(again.contact)).toMatchObject({ "ecom.numOfPurchases": 3 });
+    // Replacing the extended fields keeps what only an admin writes; removing it is a write.
+    const replaced = await contacts.updateContact({ contactId: id, revision: again.contact?.revision ?? 0, info: items({ "invoices.vatId": "FR9" }) }, manage);
+    const after = plain(replaced.contact);
+    expect(after).toMatchObject({ "invoices.vatId": "FR9", "ecom.numOfPurchases": 3, "ecom.totalSpentCurrency": "EUR" });
+    expect(after["members.mobile"], "a manage caller's own value is replaced").toBeUndefined();
+  });
+
+  function transport() {
+    return transportFor(t, "grpc");
+  }
 });

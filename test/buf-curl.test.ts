@@ -87,12 +87,13 @@ describe("buf curl by reflection, and Connect over HTTP/1.1", () => {
         "contacts.v1.EventsService",
         "contacts.v1.ExtendedFieldsService",
         "contacts.v1.LabelsService",
+        "contacts.v1.WebhooksService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
       ]),
     );
-    expect(services.filter((s) => s.startsWith("contacts.v1."))).toHaveLength(4);
+    expect(services.filter((s) => s.startsWith("contacts.v1."))).toHaveLength(5);
   });
 
   it("--list-methods lists LabelsService's six methods", async () => {

@@ -13,7 +13,19 @@ const SYSTEM_KEYS = [
   "emailSubscriptions.deliverabilityStatus",
   "emailSubscriptions.effectiveEmail",
   "members.membershipStatus",
+  "members.mobile",
+  "invoices.vatId",
+  "ecom.numOfPurchases",
+  "ecom.totalSpentAmount",
+  "ecom.totalSpentCurrency",
+  "ecom.lastPurchaseDate",
 ];
+/** The system fields that are not TEXT (reference §1.4). */
+const SYSTEM_TYPES: Record<string, FieldDataType> = {
+  "ecom.numOfPurchases": FieldDataType.NUMBER,
+  "ecom.totalSpentAmount": FieldDataType.NUMBER,
+  "ecom.lastPurchaseDate": FieldDataType.DATE,
+};
 /** How many system fields every tenant has. */
 const S = SYSTEM_KEYS.length;
 
@@ -40,12 +52,12 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     return { fields: Number(fields?.n ?? 0), events: Number(events?.n ?? 0) };
   }
 
-  it("every tenant has the six system fields, read-only, typed TEXT, described and undated", async () => {
+  it("every tenant has the twelve system fields, read-only, typed as the reference types them, described and undated", async () => {
     const { fields } = t.clients("sys");
     const res = await fields.listExtendedFields({});
     expect(res.fields.map((f) => f.key).sort()).toEqual([...SYSTEM_KEYS].sort());
     for (const f of res.fields) {
-      expect(f).toMatchObject({ fieldType: FieldType.SYSTEM, dataType: FieldDataType.TEXT, namespace: f.key.split(".")[0] });
+      expect(f).toMatchObject({ fieldType: FieldType.SYSTEM, dataType: SYSTEM_TYPES[f.key] ?? FieldDataType.TEXT, namespace: f.key.split(".")[0] });
       expect(f.description, f.key).not.toBe("");
       expect(f.displayName, f.key).not.toBe("");
       expect(f.createdDate, f.key).toBeUndefined();
@@ -466,7 +478,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       const { fields } = t.clients(tenant);
       const page = await fields.listExtendedFields({
         sort: { fieldName: "displayName", order: SortOrder.ASC },
-        paging: { limit: 3, offset: 2 },
+        paging: { limit: 3, offset: 3 },
       });
       // Byte order: upper case before lower case.
       expect(page.fields.map((f) => f.displayName)).toEqual([
@@ -474,12 +486,12 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
         "Effective Deliverability Status",
         "Effective Email",
       ]);
-      expect(page.metadata).toMatchObject({ count: 3, offset: 2, total: 6 + S, hasNext: true });
+      expect(page.metadata).toMatchObject({ count: 3, offset: 3, total: 6 + S, hasNext: true });
       const last = await fields.listExtendedFields({
         sort: { fieldName: "displayName", order: SortOrder.DESC },
         paging: { limit: 3, offset: 4 + S },
       });
-      expect(last.fields.map((f) => f.displayName)).toEqual(["Display Name (start with first)", "Alpha"]);
+      expect(last.fields.map((f) => f.displayName)).toEqual(["Alpha", "# of Purchases"]);
       expect(last.metadata).toMatchObject({ count: 2, offset: 4 + S, total: 6 + S, hasNext: false });
       const past = await fields.listExtendedFields({ paging: { offset: 50 } });
       expect(past.fields).toHaveLength(0);
@@ -521,10 +533,21 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       expect(await names({ namespace: "contacts" })).toEqual(["Display Name (start with first)", "Display Name (start with last)"]);
       expect(await names({ namespace: { $ne: "custom" } })).toHaveLength(S);
       // dataType: $eq $ne, in the reference's and the proto's spelling
-      expect(await names({ dataType: "NUMBER" })).toEqual(["VIP Level", "beta"]);
-      expect(await names({ dataType: "FIELD_DATA_TYPE_NUMBER" })).toEqual(["VIP Level", "beta"]);
-      expect(await names({ dataType: { $eq: "DATE" } })).toEqual(["Gamma", "VIP Since"]);
-      expect(await names({ dataType: { $ne: "FIELD_DATA_TYPE_TEXT" } })).toEqual(["Gamma", "VIP Level", "VIP Since", "alpine", "beta"]);
+      // (the system fields ecom.numOfPurchases and ecom.totalSpentAmount are NUMBER, ecom.lastPurchaseDate DATE)
+      const NUMBERS = ["# of Purchases", "Total Spent Amount", "VIP Level", "beta"];
+      expect(await names({ dataType: "NUMBER" })).toEqual(NUMBERS);
+      expect(await names({ dataType: "FIELD_DATA_TYPE_NUMBER" })).toEqual(NUMBERS);
+      expect(await names({ dataType: { $eq: "DATE" } })).toEqual(["Gamma", "Last Purchase Date", "VIP Since"]);
+      expect(await names({ dataType: { $ne: "FIELD_DATA_TYPE_TEXT" } })).toEqual([
+        "# of Purchases",
+        "Gamma",
+        "Last Purchase Date",
+        "Total Spent Amount",
+        "VIP Level",
+        "VIP Since",
+        "alpine",
+        "beta",
+      ]);
       expect(await names({ dataType: "URL" })).toEqual(["alpine"]);
       // fieldType: $eq
       expect(await names({ fieldType: "USER_DEFINED" })).toEqual(["Alpha", "Gamma", "VIP Level", "VIP Since", "alpine", "beta"]);
@@ -536,12 +559,19 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
         "Alpha",
         "Display Name (start with first)",
         "Gamma",
+        "Last Purchase Date",
         "VIP Since",
       ]);
       expect(await names({ $not: { fieldType: "USER_DEFINED" }, namespace: { $ne: "emailSubscriptions" } })).toEqual([
+        "# of Purchases",
         "Display Name (start with first)",
         "Display Name (start with last)",
+        "Last Purchase Date",
         "Membership Status",
+        "Mobile flag",
+        "Total Spent Amount",
+        "Total Spent Currency",
+        "VAT ID",
       ]);
       expect(await names({ $not: { $or: [{ namespace: "custom" }, { namespace: "contacts" }] } })).toHaveLength(S - 2);
     });
@@ -663,7 +693,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
           expect(res.pagingMetadata?.hasNext).toBe(cursor !== undefined);
           if (!cursor) break;
         }
-        expect(pages).toBe(3); // 3 + 3 + 3 + 3
+        expect(pages).toBe(Math.ceil((6 + S) / 3) - 1); // the last page ends the loop
         expect(seen).toHaveLength(6 + S);
         expect(new Set(seen).size).toBe(6 + S);
       }

@@ -9,6 +9,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULTS } from "../server/src/config.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 const root = join(import.meta.dirname, "..");
@@ -26,7 +27,8 @@ const mayFail = (line: string) => /#.*\b(FAILED_PRECONDITION|ALREADY_EXISTS|NOT_
 describe("README examples", () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer("sqlite");
+    // The webhook example subscribes a receiver on 127.0.0.1, as a developer would.
+    t = await startTestServer("sqlite", { webhooks: { ...DEFAULTS.webhooks, allowLoopback: true } });
   });
   afterAll(async () => {
     await t?.close();

@@ -289,7 +289,7 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
     const system = await extendedFields.listExtendedFields({ fieldType: "SYSTEM" });
     expect(system.fields.map((f) => f.key)).toContain("emailSubscriptions.effectiveEmail");
     const numbers = await extendedFields.queryExtendedFields().eq("dataType", "NUMBER").find();
-    expect(numbers.items.map((f) => f.key)).toEqual(["custom.shoe-size"]);
+    expect(numbers.items.map((f) => f.key).sort()).toEqual(["custom.shoe-size", "ecom.numOfPurchases", "ecom.totalSpentAmount"]);
     const custom = await extendedFields.queryExtendedFields().eq("fieldType", "USER_DEFINED").ascending("displayName").find();
     expect(custom.items.map((f) => f.displayName)).toEqual(["Met on", "Shoe size"]);
 

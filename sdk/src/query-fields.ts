@@ -76,6 +76,9 @@ export const CONTACT_FIELDS = {
   ),
   "info.extendedFields.emailSubscriptions.effectiveEmail": f("info.extendedFields.emailSubscriptions.effectiveEmail", "string", ["$exists"], true),
   "info.extendedFields.members.membershipStatus": f("info.extendedFields.members.membershipStatus", "enum", ENUM, false, MEMBERSHIP),
+  "info.extendedFields.ecom.numOfPurchases": f("info.extendedFields.ecom.numOfPurchases", "number", RANGE, true),
+  "info.extendedFields.ecom.totalSpentAmount": f("info.extendedFields.ecom.totalSpentAmount", "number", RANGE, true),
+  "info.extendedFields.ecom.lastPurchaseDate": f("info.extendedFields.ecom.lastPurchaseDate", "date", RANGE, true),
 } as const satisfies Record<string, QueryField>;
 
 const CUSTOM_FIELD_PREFIX = "info.extendedFields.custom.";

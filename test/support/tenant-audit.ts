@@ -53,6 +53,14 @@ const CROSS_TENANT: readonly { sql: RegExp; why: string }[] = [
     sql: /^select tenant_id, id from bulk_jobs where status in \(\?, \?, \?\) and finished_at < \? limit \?$/,
     why: "a bulk job runner looks for finished jobs of any tenant past retention (store/bulk-jobs.ts expiredJobs)",
   },
+  {
+    sql: /^select id from webhook_attempts where at < \? order by at asc limit \?$/,
+    why: "a webhook dispatcher looks for delivery attempts of any tenant past retention (store/webhooks.ts pruneAttempts)",
+  },
+  {
+    sql: /^delete from webhook_attempts where id in \((\?, )*\?\)$/,
+    why: "a webhook dispatcher removes those attempts, by their ids (store/webhooks.ts pruneAttempts)",
+  },
 ];
 
 const TABLE_SET = new Set<string>(TENANT_TABLES);

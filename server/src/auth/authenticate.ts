@@ -18,7 +18,7 @@ export const devAuthenticator: Authenticator = async (header) => {
   if (!TENANT_ID.test(tenantId)) {
     throw invalidField("INVALID_TENANT_ID", "x-tenant-id", "must be 1–64 letters, digits, '.', '_' or '-'");
   }
-  return { tenantId, subject: "dev", identityType: "USER" };
+  return { tenantId, subject: "dev", identityType: "USER", admin: true };
 };
 
 export function tokenAuthenticator(verify: TokenVerifier): Authenticator {
@@ -34,6 +34,6 @@ export function tokenAuthenticator(verify: TokenVerifier): Authenticator {
         ...(accepted.length > 1 ? { acceptedScopes: accepted.join(" ") } : {}),
       });
     }
-    return caller;
+    return { ...caller, admin: granted.has("contacts.admin") };
   };
 }

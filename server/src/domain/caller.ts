@@ -6,4 +6,9 @@ export interface Caller {
   readonly subject: string;
   /** What kind of caller it is; recorded on events and as a contact's source. */
   readonly identityType: "USER" | "APP" | "MEMBER" | "ANONYMOUS_VISITOR";
+  /**
+   * The caller holds `contacts.admin` (every dev-mode caller does): it may write the system
+   * fields only the commerce system writes (`ecom.*`, domain/extended-fields.ts).
+   */
+  readonly admin?: boolean;
 }

@@ -7,7 +7,7 @@
 import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import { emailKey, primaryEmail, primaryPhone } from "./contact-info.js";
 import { MEMBERSHIP_STATUSES, membershipStatus } from "./contacts.js";
-import type { ExtendedField } from "./extended-fields.js";
+import { type ExtendedField, SYSTEM_FIELDS } from "./extended-fields.js";
 import { CONTACT_QUERY_CODES, type FieldSpec, type Operator, type QuerySchema, type ValueType } from "./query.js";
 
 /** What a path reads off a contact: one value, several (any-element match), or nothing. */
@@ -67,6 +67,16 @@ const phoneSubscription = (c: ContactJson) => {
 function field(path: string, type: ValueType, operators: readonly Operator[], rest: Omit<ContactField, "path" | "type" | "operators" | "sortable"> & { sortable?: boolean }): ContactField {
   return { path, type, operators, sortable: rest.sortable ?? false, ...rest };
 }
+
+const EXT_PREFIX = "info.extendedFields.";
+
+/**
+ * The stored system fields a query can filter and sort by (reference §1.4, §5.3: the `ecom.*`
+ * numbers and date, with `$eq $ne $gt $gte $lt $lte`). Their values are stored as custom ones are.
+ */
+export const QUERYABLE_STORED_FIELDS: readonly ExtendedField[] = SYSTEM_FIELDS.filter((f) =>
+  ["ecom.numOfPurchases", "ecom.totalSpentAmount", "ecom.lastPurchaseDate"].includes(f.key),
+);
 
 /** Every fixed filterable path. */
 export const CONTACT_FIELDS: readonly ContactField[] = [
@@ -164,9 +174,9 @@ export const CONTACT_FIELDS: readonly ContactField[] = [
     read: email,
     sortKey: (c) => textSortKey(email(c)),
   }),
+  ...QUERYABLE_STORED_FIELDS.map(customFieldSpec),
 ];
 
-const EXT_PREFIX = "info.extendedFields.";
 /** What every path naming a custom extended field contains. */
 export const CUSTOM_FIELD_PATH = `${EXT_PREFIX}custom.`;
 

@@ -14,7 +14,7 @@ import type {
 import type { Caller } from "./caller.js";
 import { CONTACT_LIMITS, isCalendarDate, primaryEmail, primaryPhone } from "./contact-info.js";
 import { DomainError, failedPrecondition } from "./errors.js";
-import type { ExtendedField } from "./extended-fields.js";
+import { type ExtendedField, STORED_SYSTEM_FIELDS } from "./extended-fields.js";
 
 /** A contact as the store keeps it. */
 export interface StoredContact {
@@ -144,20 +144,32 @@ const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
 /**
  * Checks extended field values against their fields' data types and returns them normalised
- * (URLs get `https://` when they have no scheme; null removes a value). Unknown keys and system
- * fields are refused.
+ * (URLs get `https://` when they have no scheme; null removes a value). Unknown keys and computed
+ * system fields are refused; the stored system fields (STORED_SYSTEM_FIELDS) are written by the
+ * callers their rule names.
  */
 export function validateExtendedFieldValues(
   items: Record<string, JsonValue>,
   fields: ReadonlyMap<string, ExtendedField>,
+  caller: Pick<Caller, "admin">,
   path = "info",
 ): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = {};
   for (const [key, value] of Object.entries(items)) {
     const field = fields.get(key);
     if (!field) throw invalidValue(key, path, `no extended field "${key}" exists`);
-    if (field.fieldType === "SYSTEM") throw invalidValue(key, path, `"${key}" is a system field and read-only`);
+    const stored = field.fieldType === "SYSTEM" ? STORED_SYSTEM_FIELDS.get(key) : undefined;
+    if (field.fieldType === "SYSTEM" && !stored) throw invalidValue(key, path, `"${key}" is a system field and read-only`);
+    if (stored?.writer === "admin" && !caller.admin) {
+      const at = `${path}.extended_fields.items["${key}"]`;
+      throw new DomainError("permission_denied", "MISSING_SCOPE", `${at}: only callers with scope contacts.admin write "${key}"`, {
+        requiredScope: "contacts.admin",
+        key,
+      });
+    }
     if (value === null) continue;
+    const problem = stored?.check && (typeof value === "string" || typeof value === "number") ? stored.check(value) : undefined;
+    if (problem) throw invalidValue(key, path, problem);
     switch (field.dataType) {
       case "TEXT":
         if (typeof value !== "string") throw invalidValue(key, path, "must be a string (TEXT field)");

@@ -22,12 +22,12 @@ export const FIELD_LIMITS = {
   defaultQuota: 100,
 } as const;
 
-function system(key: string, displayName: string, description: string): ExtendedField {
+function system(key: string, displayName: string, description: string, dataType: FieldDataType = "TEXT"): ExtendedField {
   return {
     namespace: key.slice(0, key.indexOf(".")),
     key,
     displayName,
-    dataType: "TEXT",
+    dataType,
     fieldType: "SYSTEM",
     description,
   };
@@ -53,4 +53,32 @@ export const SYSTEM_FIELDS: readonly ExtendedField[] = [
     "The email marketing messages go to",
   ),
   system("members.membershipStatus", "Membership Status", "APPROVED, PENDING, DENIED or INACTIVE, from the contact's member info"),
+  system("members.mobile", "Mobile flag", "\"true\" when the member uses the mobile app, else \"false\""),
+  system("invoices.vatId", "VAT ID", "Government VAT ID, for invoices"),
+  system("ecom.numOfPurchases", "# of Purchases", "Purchases made, written by the store (contacts.admin)", "NUMBER"),
+  system("ecom.totalSpentAmount", "Total Spent Amount", "Amount spent, in ecom.totalSpentCurrency, written by the store (contacts.admin)", "NUMBER"),
+  system("ecom.totalSpentCurrency", "Total Spent Currency", "ISO-4217 code of ecom.totalSpentAmount, written by the store (contacts.admin)"),
+  system("ecom.lastPurchaseDate", "Last Purchase Date", "Day of the last purchase, YYYY-MM-DD, written by the store (contacts.admin)", "DATE"),
 ];
+
+/**
+ * System fields whose values are stored with the contact, as custom values are, rather than
+ * computed from it; and who may write them (reference §1.4: `members.mobile` and `invoices.vatId`
+ * are writable; the `ecom.*` values are the store's, so here only callers with `contacts.admin`,
+ * the commerce system's service account, write them). Every other system field is read-only.
+ */
+export interface StoredSystemField {
+  /** Who may write it: callers of the contact methods (`contacts.manage`), or only `contacts.admin`. */
+  writer: "manage" | "admin";
+  /** What a value of the field's data type must also be, if anything: the problem, or undefined. */
+  check?: (value: string | number) => string | undefined;
+}
+
+export const STORED_SYSTEM_FIELDS: ReadonlyMap<string, StoredSystemField> = new Map<string, StoredSystemField>([
+  ["members.mobile", { writer: "manage", check: (v) => (v === "true" || v === "false" ? undefined : 'must be "true" or "false"') }],
+  ["invoices.vatId", { writer: "manage" }],
+  ["ecom.numOfPurchases", { writer: "admin", check: (v) => (Number.isSafeInteger(v) && Number(v) >= 0 ? undefined : "must be a whole number, 0 or more") }],
+  ["ecom.totalSpentAmount", { writer: "admin", check: (v) => (Number(v) >= 0 ? undefined : "must be 0 or more") }],
+  ["ecom.totalSpentCurrency", { writer: "admin", check: (v) => (/^[A-Z]{3}$/.test(String(v)) ? undefined : "must be an ISO-4217 code of three capital letters") }],
+  ["ecom.lastPurchaseDate", { writer: "admin" }],
+]);

@@ -103,7 +103,7 @@ async function validateChange(deps: ServiceDeps, caller: Caller, change: BulkCha
       const items = info.extendedFields?.items ?? {};
       if (Object.keys(items).length > 0) {
         const defs = await extendedFieldsByKey(deps.db, caller.tenantId, Object.keys(items));
-        validateExtendedFieldValues(items as Record<string, JsonValue>, defs);
+        validateExtendedFieldValues(items as Record<string, JsonValue>, defs, caller);
       }
       await assertLabelsExist(deps.db, caller, info.labelKeys?.items ?? []);
       return change;

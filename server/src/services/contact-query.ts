@@ -6,7 +6,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "../domain/caller.js";
-import { type ContactField, type ContactSchema, CUSTOM_FIELD_PATH, contactSchema, DEFAULT_CONTACT_SORT } from "../domain/contact-query.js";
+import { type ContactField, type ContactSchema, CUSTOM_FIELD_PATH, contactSchema, DEFAULT_CONTACT_SORT, QUERYABLE_STORED_FIELDS } from "../domain/contact-query.js";
 import { presentContact } from "../domain/contacts.js";
 import { invalidField } from "../domain/errors.js";
 import type { ExtendedField } from "../domain/extended-fields.js";
@@ -49,7 +49,8 @@ async function compileContext(deps: ServiceDeps, caller: Caller, request: unknow
   // also start with "custom.", do not).
   const mayNameCustom = request === true || JSON.stringify(request ?? null).includes(CUSTOM_FIELD_PATH);
   const fields = mayNameCustom ? await customFields(deps, caller.tenantId) : [];
-  const cx: CompileContext = { db: deps.db, tenantId: caller.tenantId, customTypes: new Map(fields.map((f) => [f.key, f.dataType])) };
+  const customTypes = new Map([...QUERYABLE_STORED_FIELDS, ...fields].map((f) => [f.key, f.dataType]));
+  const cx: CompileContext = { db: deps.db, tenantId: caller.tenantId, customTypes };
   return { cx, schema: contactSchema(fields) };
 }
 

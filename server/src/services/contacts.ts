@@ -28,7 +28,7 @@ import {
   validateExtendedFieldValues,
 } from "../domain/contacts.js";
 import { DomainError, invalidField, notFound } from "../domain/errors.js";
-import type { ExtendedField } from "../domain/extended-fields.js";
+import { type ExtendedField, STORED_SYSTEM_FIELDS } from "../domain/extended-fields.js";
 import { ENTITY_FQDN, type NewEvent } from "../domain/events.js";
 import * as store from "../store/contacts.js";
 import { appendEvents } from "../store/events.js";
@@ -96,9 +96,23 @@ async function checkExtendedFields(
   next: ContactInfoJson,
   previous: ContactInfoJson,
 ): Promise<ContactInfoJson> {
-  const changed = changedFieldValues(next, previous);
-  if (Object.keys(changed).length === 0) return next;
-  return withValidFieldValues(next, changed, await extendedFieldsByKey(db, caller.tenantId, Object.keys(changed)));
+  const kept = keepAdminValues(caller, next, previous);
+  const changed = changedFieldValues(kept, previous);
+  if (Object.keys(changed).length === 0) return kept;
+  return withValidFieldValues(caller, kept, changed, await extendedFieldsByKey(db, caller.tenantId, Object.keys(changed)));
+}
+
+/**
+ * `next` keeping the values only `contacts.admin` writes (the `ecom.*` system fields) that
+ * `previous` has, when the caller is not an admin: replacing a contact's extended fields does
+ * not erase what the store wrote.
+ */
+function keepAdminValues(caller: Caller, next: ContactInfoJson, previous: ContactInfoJson): ContactInfoJson {
+  const before = previous.extendedFields?.items ?? {};
+  const now = next.extendedFields?.items;
+  if (caller.admin || !now) return next;
+  const kept = Object.entries(before).filter(([k]) => STORED_SYSTEM_FIELDS.get(k)?.writer === "admin" && !(k in now));
+  return kept.length === 0 ? next : { ...next, extendedFields: { items: { ...now, ...Object.fromEntries(kept) } } };
 }
 
 /** The extended field values `next` sets differently from `previous`. */
@@ -110,9 +124,14 @@ function changedFieldValues(next: ContactInfoJson, previous: ContactInfoJson): R
 }
 
 /** `next` with its changed values validated against their fields' definitions (`defs`). */
-function withValidFieldValues(next: ContactInfoJson, changed: Record<string, JsonValue>, defs: ReadonlyMap<string, ExtendedField>): ContactInfoJson {
+function withValidFieldValues(
+  caller: Caller,
+  next: ContactInfoJson,
+  changed: Record<string, JsonValue>,
+  defs: ReadonlyMap<string, ExtendedField>,
+): ContactInfoJson {
   if (Object.keys(changed).length === 0) return next;
-  const valid = validateExtendedFieldValues(changed, defs);
+  const valid = validateExtendedFieldValues(changed, defs, caller);
   const merged: Record<string, JsonValue> = {};
   for (const [k, v] of Object.entries(next.extendedFields?.items ?? {})) {
     if (!(k in changed)) merged[k] = v;
@@ -158,7 +177,7 @@ export async function createContact(
     const existing = new Set((rowsOf("labels") as { key: string }[]).map((r) => r.key));
     const missing = labelKeys.find((k) => !existing.has(k));
     if (missing) throw notFound("LABEL_NOT_FOUND", `label "${missing}" not found`, { labelKey: missing });
-    const checked = withValidFieldValues(info, fields, extendedFieldsFromRows(rowsOf("fields")));
+    const checked = withValidFieldValues(caller, info, fields, extendedFieldsFromRows(rowsOf("fields")));
     const contact = newContact(caller, checked, Date.now());
     // The contact's rows go with its event (one round trip on MariaDB).
     await appendEvents(trx, caller, [contactEvent("contact_created", contact)], store.insertContactsStatements(trx, caller.tenantId, [contact]));
