@@ -95,7 +95,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
   const draining = new AbortController();
   const deps: ServiceDeps = {
     db,
-    config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota },
+    config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota, cleanupBudgetMs: config.cleanupBudgetMs },
     tenants: new TenantDirectory(db),
     onBackgroundError: (err) => log.error({ err: describeBug(err) }, "background work failed"),
     eventBus: new EventBus(),

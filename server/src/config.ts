@@ -31,6 +31,8 @@ export interface Config {
   labelsQuota: number;
   /** Custom extended fields per tenant. `FIELDS_QUOTA`, default 100. */
   fieldsQuota: number;
+  /** How long DeleteLabel/DeleteExtendedField spend removing the entry from contacts before going on in the background. `CLEANUP_BUDGET_MS`, default 2000. */
+  cleanupBudgetMs: number;
   /** How long events are kept for WatchEvents. `EVENTS_RETENTION_DAYS`, default 30. */
   eventsRetentionDays: number;
   /** How often a watcher checks for commits made by other server processes. `EVENTS_POLL_MS`, default 500. */
@@ -109,6 +111,7 @@ export const DEFAULTS: Config = {
   shutdownGraceMs: 10_000,
   labelsQuota: 1000,
   fieldsQuota: 100,
+  cleanupBudgetMs: 2_000,
   eventsRetentionDays: 30,
   eventsPollMs: 500,
   bulkJobBatch: 200,
@@ -169,6 +172,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULTS.shutdownGraceMs),
     labelsQuota: int(env, "LABELS_QUOTA", DEFAULTS.labelsQuota),
     fieldsQuota: int(env, "FIELDS_QUOTA", DEFAULTS.fieldsQuota),
+    cleanupBudgetMs: int(env, "CLEANUP_BUDGET_MS", DEFAULTS.cleanupBudgetMs),
     eventsRetentionDays: int(env, "EVENTS_RETENTION_DAYS", DEFAULTS.eventsRetentionDays),
     eventsPollMs: Math.max(10, int(env, "EVENTS_POLL_MS", DEFAULTS.eventsPollMs)),
     bulkJobBatch: Math.max(1, int(env, "BULK_JOB_BATCH", DEFAULTS.bulkJobBatch)),

@@ -877,8 +877,10 @@ export const LabelsService: GenService<{
     output: typeof RenameLabelResponseSchema;
   },
   /**
-   * DeleteLabel deletes a label and removes it from every contact that has it. Errors:
-   * LABEL_NOT_FOUND, SYSTEM_LABEL_READ_ONLY (FAILED_PRECONDITION) for system labels.
+   * DeleteLabel deletes a label and removes it from every contact that has it (each such contact
+   * gets a revision and a contact_updated event; many are changed in the background after the
+   * call, but from its return no read, query, facet or event shows the label on any contact).
+   * Errors: LABEL_NOT_FOUND, SYSTEM_LABEL_READ_ONLY (FAILED_PRECONDITION) for system labels.
    *
    * @generated from rpc contacts.v1.LabelsService.DeleteLabel
    */

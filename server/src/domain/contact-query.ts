@@ -8,7 +8,7 @@ import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import { emailKey, primaryEmail, primaryPhone } from "./contact-info.js";
 import { MEMBERSHIP_STATUSES, membershipStatus } from "./contacts.js";
 import { type ExtendedField, SYSTEM_FIELDS } from "./extended-fields.js";
-import { CONTACT_QUERY_CODES, type FieldSpec, type Operator, type QuerySchema, type ValueType } from "./query.js";
+import { CONTACT_QUERY_CODES, type FieldSpec, type Filter, type Operator, type QuerySchema, type ValueType } from "./query.js";
 
 /** What a path reads off a contact: one value, several (any-element match), or nothing. */
 export type Reading = string | number | undefined | readonly (string | number)[];
@@ -227,3 +227,31 @@ export function contactSchema(customFields: readonly ExtendedField[]): ContactSc
 
 /** The default order: newest first, ties by id. */
 export const DEFAULT_CONTACT_SORT = { field: FIXED.get("createdDate") as ContactField, descending: true };
+
+/** A filter that matches nothing. */
+const NOTHING: Filter = { kind: "or", filters: [] };
+
+/**
+ * `filter` as if the stripped labels (domain/contacts.ts Stripped) were already removed from
+ * every contact: `$hasSome` forgets them (and matches nothing when they were all it named), a
+ * `$hasAll` that names one matches nothing. Whether a contact has labels at all is answered by the
+ * SQL without their rows (store/contact-query-sql.ts).
+ */
+export function withoutStrippedLabels(filter: Filter, labels: ReadonlySet<string>): Filter {
+  if (labels.size === 0) return filter;
+  switch (filter.kind) {
+    case "and":
+    case "or":
+      return { ...filter, filters: filter.filters.map((f) => withoutStrippedLabels(f, labels)) };
+    case "not":
+      return { ...filter, filter: withoutStrippedLabels(filter.filter, labels) };
+    case "has": {
+      if (filter.field.path !== "info.labelKeys") return filter;
+      const kept = filter.values.filter((v) => !labels.has(String(v)));
+      if (kept.length === filter.values.length) return filter;
+      return filter.all || kept.length === 0 ? NOTHING : { ...filter, values: kept };
+    }
+    default:
+      return filter;
+  }
+}

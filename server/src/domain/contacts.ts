@@ -12,7 +12,7 @@ import type {
   MemberInfoJson,
 } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "./caller.js";
-import { CONTACT_LIMITS, isCalendarDate, primaryEmail, primaryPhone } from "./contact-info.js";
+import { CONTACT_LIMITS, dropEmpty, isCalendarDate, primaryEmail, primaryPhone } from "./contact-info.js";
 import { DomainError, failedPrecondition } from "./errors.js";
 import { type ExtendedField, STORED_SYSTEM_FIELDS } from "./extended-fields.js";
 
@@ -90,8 +90,36 @@ export function systemFieldValues(info: ContactInfoJson, member?: MemberInfoJson
   return values;
 }
 
-/** The full contact a client sees. */
-export function presentContact(c: StoredContact): ContactJson {
+/**
+ * Labels and extended fields that were deleted and are still being removed from the contacts
+ * that had them (services/cleanup.ts). From the moment the delete returns they are invisible:
+ * contacts are shown, written and queried as if the removal were done.
+ */
+export interface Stripped {
+  labels: ReadonlySet<string>;
+  fields: ReadonlySet<string>;
+}
+
+export const NOTHING_STRIPPED: Stripped = { labels: new Set(), fields: new Set() };
+
+export const strips = (s: Stripped): boolean => s.labels.size > 0 || s.fields.size > 0;
+
+/** `info` without the stripped labels and extended field values (the same object when it has none). */
+export function stripInfo(info: ContactInfoJson, stripped: Stripped): ContactInfoJson {
+  const labels = info.labelKeys?.items ?? [];
+  const fields = info.extendedFields?.items ?? {};
+  const dropLabels = labels.some((k) => stripped.labels.has(k));
+  const dropFields = Object.keys(fields).some((k) => stripped.fields.has(k));
+  if (!dropLabels && !dropFields) return info;
+  const out: ContactInfoJson = { ...info };
+  if (dropLabels) out.labelKeys = { items: labels.filter((k) => !stripped.labels.has(k)) };
+  if (dropFields) out.extendedFields = { items: Object.fromEntries(Object.entries(fields).filter(([k]) => !stripped.fields.has(k))) };
+  return dropEmpty(out);
+}
+
+/** The full contact a client sees (without what is being stripped). */
+export function presentContact(stored: StoredContact, stripped: Stripped = NOTHING_STRIPPED): ContactJson {
+  const c = strips(stripped) ? { ...stored, info: stripInfo(stored.info, stripped) } : stored;
   const email = primaryEmail(c.info);
   const phone = primaryPhone(c.info);
   const system = systemFieldValues(c.info, c.memberInfo);

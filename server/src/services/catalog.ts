@@ -171,12 +171,10 @@ export async function remove<T extends CatalogEntity, Row extends object>(
     ]);
     return null;
   });
-  // Small uses finish within the call; large ones go on in the background (and resume after a crash).
-  await runCleanup(deps, caller, kind.cleanupKind, key, CLEANUP_BUDGET_MS, deps.onBackgroundError);
+  // Small uses finish within the call; large ones go on in the background (and resume after a
+  // crash). Either way the entry is invisible on every contact from here (domain/contacts.ts Stripped).
+  await runCleanup(deps, caller, kind.cleanupKind, key, deps.config.cleanupBudgetMs, deps.onBackgroundError);
 }
-
-/** How long a delete call spends removing the entry from contacts before continuing in the background. */
-const CLEANUP_BUDGET_MS = 2_000;
 
 export interface CatalogQuery {
   filter: Filter;

@@ -7,8 +7,8 @@
  */
 import type { Knex } from "knex";
 import type { Caller } from "../domain/caller.js";
-import { changedPaths, dropEmpty } from "../domain/contact-info.js";
-import type { StoredContact } from "../domain/contacts.js";
+import { changedPaths } from "../domain/contact-info.js";
+import { type StoredContact, stripInfo } from "../domain/contacts.js";
 import * as contactsStore from "../store/contacts.js";
 import { type CleanupKind, pendingCleanupJobs, removeCleanupJob } from "../store/cleanup-jobs.js";
 import { unbound } from "../store/call-scope.js";
@@ -20,13 +20,8 @@ import type { ServiceDeps } from "./deps.js";
 export const CLEANUP_BATCH = 200;
 
 function strip(c: StoredContact, kind: CleanupKind, key: string): StoredContact["info"] {
-  if (kind === "label") {
-    const items = (c.info.labelKeys?.items ?? []).filter((k) => k !== key);
-    return dropEmpty({ ...c.info, labelKeys: { items } });
-  }
-  const items = { ...(c.info.extendedFields?.items ?? {}) };
-  delete items[key];
-  return dropEmpty({ ...c.info, extendedFields: { items } });
+  const none = new Set<string>();
+  return stripInfo(c.info, kind === "label" ? { labels: new Set([key]), fields: none } : { labels: none, fields: new Set([key]) });
 }
 
 /** One batch; returns how many contacts it changed (0 when the job is done). */
@@ -38,10 +33,17 @@ async function runBatch(trx: Knex.Transaction, caller: Caller, kind: CleanupKind
   }
   const contacts = await contactsStore.getContactsForUpdate(trx, caller.tenantId, ids);
   const now = Date.now();
-  const changes = contacts.map((before) => {
+  // A contact written since it was listed may have lost the key already (updateContacts strips
+  // every key being stripped): it is left alone.
+  const changes = contacts.flatMap((before) => {
     const info = strip(before, kind, key);
-    return { before, after: { ...before, info, revision: before.revision + 1, updatedDate: now } satisfies StoredContact };
+    return info === before.info ? [] : [{ before, after: { ...before, info, revision: before.revision + 1, updatedDate: now } satisfies StoredContact }];
   });
+  if (changes.length === 0) {
+    // Index rows of documents without the key (none are expected): repaired, so the job ends.
+    await contactsStore.dropKeyRows(trx, caller.tenantId, kind, key, ids);
+    return ids.length;
+  }
   await contactsStore.updateContacts(trx, caller.tenantId, changes);
   await appendEvents(
     trx,
@@ -69,14 +71,25 @@ export async function runCleanup(
     if (changed > 0) deps.eventBus.notify(caller.tenantId);
     return changed;
   };
-  while (Date.now() <= deadline) {
+  while (Date.now() < deadline) {
     if ((await step(deps.db)) === 0) return true;
   }
-  // The rest outlives the call: its statements must not be abandoned when the call ends.
+  // The rest outlives the call: its statements must not be abandoned when the call ends. A batch
+  // that fails (a lock wait that ran out, the database away) is tried again, less and less
+  // often, until the server drains; a restart resumes what is left.
   const background = unbound(deps.db);
   void (async () => {
-    while ((await step(background)) > 0);
-  })().catch(onBackgroundError);
+    for (let failures = 0; !deps.draining.aborted; ) {
+      try {
+        if ((await step(background)) === 0) return;
+        failures = 0;
+      } catch (err) {
+        onBackgroundError(err);
+        failures++;
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 250 * 2 ** failures)).unref());
+      }
+    }
+  })();
   return false;
 }
 

@@ -6,14 +6,23 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "../domain/caller.js";
-import { type ContactField, type ContactSchema, CUSTOM_FIELD_PATH, contactSchema, DEFAULT_CONTACT_SORT, QUERYABLE_STORED_FIELDS } from "../domain/contact-query.js";
-import { presentContact } from "../domain/contacts.js";
+import {
+  type ContactField,
+  type ContactSchema,
+  CUSTOM_FIELD_PATH,
+  contactSchema,
+  DEFAULT_CONTACT_SORT,
+  QUERYABLE_STORED_FIELDS,
+  withoutStrippedLabels,
+} from "../domain/contact-query.js";
+import { presentContact, type Stripped } from "../domain/contacts.js";
 import { invalidField } from "../domain/errors.js";
 import type { ExtendedField } from "../domain/extended-fields.js";
 import { decodeCursor, encodeCursor, hashOf, type Page, type PageSpec } from "../domain/paging.js";
 import { type Projection, project } from "../domain/projection.js";
 import { type Filter, parseFilter, parseSort, type Scalar } from "../domain/query.js";
 import { SEARCH_MAX } from "../domain/search.js";
+import { strippedKeys } from "../store/cleanup-jobs.js";
 import type { CompileContext } from "../store/contact-query-sql.js";
 import { countByLabel, countContacts, queryContactPage } from "../store/contact-queries.js";
 import { extendedFieldFromRow } from "../store/extended-fields.js";
@@ -48,19 +57,24 @@ async function compileContext(deps: ServiceDeps, caller: Caller, request: unknow
   // Only a request that names a custom field's path needs the tenant's fields (label keys, which
   // also start with "custom.", do not).
   const mayNameCustom = request === true || JSON.stringify(request ?? null).includes(CUSTOM_FIELD_PATH);
-  const fields = mayNameCustom ? await customFields(deps, caller.tenantId) : [];
+  const [fields, stripped] = await Promise.all([mayNameCustom ? customFields(deps, caller.tenantId) : [], strippedKeys(deps.db, caller.tenantId)]);
   const customTypes = new Map([...QUERYABLE_STORED_FIELDS, ...fields].map((f) => [f.key, f.dataType]));
-  const cx: CompileContext = { db: deps.db, tenantId: caller.tenantId, customTypes };
-  return { cx, schema: contactSchema(fields) };
+  const cx: CompileContext = { db: deps.db, tenantId: caller.tenantId, customTypes, strippedLabels: stripped.labels };
+  return { cx, schema: contactSchema(fields), stripped };
 }
 
 /** Contacts as a query or a bulk job selects them: a filter and a search, validated against the tenant's schema. */
 export interface Selection {
   cx: CompileContext;
   schema: ContactSchema;
+  /** The filter as requested. */
+  parsed: Filter;
+  /** The filter to run: `parsed` without the labels being stripped (withoutStrippedLabels). */
   filter: Filter;
   /** Trimmed; "" for none. */
   search: string;
+  /** What the contacts found must not show. */
+  stripped: Stripped;
 }
 
 /**
@@ -77,15 +91,17 @@ export async function selection(
 ): Promise<Selection> {
   const search = searchText?.trim() ?? "";
   if ([...search].length > SEARCH_MAX) throw invalidField("INVALID_SEARCH", where.search, `must be at most ${SEARCH_MAX} characters`);
-  const { cx, schema } = await compileContext(deps, caller, request);
-  return { cx, schema, filter: parseFilter(filterJson, schema, where.filter), search };
+  const { cx, schema, stripped } = await compileContext(deps, caller, request);
+  const parsed = parseFilter(filterJson, schema, where.filter);
+  return { cx, schema, parsed, filter: withoutStrippedLabels(parsed, stripped.labels), search, stripped };
 }
 
 export async function queryContacts(deps: ServiceDeps, caller: Caller, req: ContactQueryRequest): Promise<Page<ContactJson>> {
-  const { cx, schema, filter, search } = await selection(deps, caller, req.filter, req.search, req.where, [req.filter, req.sort]);
+  const { cx, schema, parsed, filter, search, stripped } = await selection(deps, caller, req.filter, req.search, req.where, [req.filter, req.sort]);
   const sort = parseSort(req.sort, schema, req.where.sort)[0] ?? DEFAULT_CONTACT_SORT;
   const page = req.page;
-  const queryHash = hashOf({ f: filter, s: [sort.field.path, sort.descending], q: search });
+  // The request's filter, not its rewrite: a label deleted between two pages keeps the cursor valid.
+  const queryHash = hashOf({ f: parsed, s: [sort.field.path, sort.descending], q: search });
   const after = page.kind === "cursor" && page.cursor ? decodeCursor(page.cursor, queryHash, req.where.cursor) : undefined;
   if (after && (after.length !== 2 || typeof after[1] !== "string")) {
     throw invalidField("INVALID_CURSOR", req.where.cursor, "is not a cursor this service issued");
@@ -101,7 +117,7 @@ export async function queryContacts(deps: ServiceDeps, caller: Caller, req: Cont
   const last = result.keys[result.keys.length - 1];
   const nextCursor = page.kind === "cursor" && result.hasNext && last ? encodeCursor(last, queryHash) : undefined;
   return {
-    items: result.contacts.map((c) => project(presentContact(c), req.projection)),
+    items: result.contacts.map((c) => project(presentContact(c, stripped), req.projection)),
     page: {
       count: result.contacts.length,
       offset: page.kind === "offset" ? page.offset : 0,
@@ -126,7 +142,7 @@ export async function* exportContacts(
   caller: Caller,
   req: { filter: JsonValue | undefined; search: string; projection: Projection },
 ): AsyncGenerator<ContactJson[]> {
-  const { cx, filter, search } = await selection(deps, caller, req.filter, req.search, { filter: "filter", search: "search" });
+  const { cx, filter, search, stripped } = await selection(deps, caller, req.filter, req.search, { filter: "filter", search: "search" });
   let after: readonly [Scalar, string] | undefined;
   for (;;) {
     const page = await queryContactPage(cx, {
@@ -136,7 +152,7 @@ export async function* exportContacts(
       limit: EXPORT_PAGE,
       ...(after ? { after } : {}),
     });
-    if (page.contacts.length > 0) yield page.contacts.map((c) => project(presentContact(c), req.projection));
+    if (page.contacts.length > 0) yield page.contacts.map((c) => project(presentContact(c, stripped), req.projection));
     after = page.keys.at(-1);
     if (!page.hasNext || !after) return;
   }
@@ -203,12 +219,12 @@ const FACET_FILTER_PATHS = new Set([
 
 /** Every facet with its count among the contacts matching `filterJson` (all, when absent). */
 export async function facets(deps: ServiceDeps, caller: Caller, filterJson: JsonValue | undefined, where: string): Promise<Facet[]> {
-  const { cx, schema } = await compileContext(deps, caller);
+  const { cx, schema, stripped } = await compileContext(deps, caller);
   const facetSchema = {
     ...schema,
     field: (path: string): ContactField | undefined => (FACET_FILTER_PATHS.has(path) ? schema.field(path) : undefined),
   };
-  const filter: Filter = parseFilter(filterJson, facetSchema, where);
+  const filter: Filter = withoutStrippedLabels(parseFilter(filterJson, facetSchema, where), stripped.labels);
   const and = (extra: Filter): Filter => ({ kind: "and", filters: [filter, extra] });
   const labelsField = schema.field("info.labelKeys") as ContactField;
   const countsOf = ({ path, values }: (typeof STATUS_FACETS)[keyof typeof STATUS_FACETS]) =>

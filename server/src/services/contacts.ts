@@ -30,6 +30,7 @@ import {
 import { DomainError, invalidField, notFound } from "../domain/errors.js";
 import { type ExtendedField, STORED_SYSTEM_FIELDS } from "../domain/extended-fields.js";
 import { ENTITY_FQDN, type NewEvent } from "../domain/events.js";
+import { strippedIn, strippedKeys } from "../store/cleanup-jobs.js";
 import * as store from "../store/contacts.js";
 import { appendEvents } from "../store/events.js";
 import { extendedFieldsByKey, extendedFieldsFromRows, extendedFieldsQuery } from "../store/extended-field-defs.js";
@@ -192,12 +193,12 @@ export async function getContact(
   id: string,
 ): Promise<{ contact: ContactJson; merged: boolean }> {
   await deps.tenants.ensure(caller.tenantId);
-  const found = await store.getContact(deps.db, caller.tenantId, id);
-  if (found) return { contact: presentContact(found), merged: false };
+  const [found, stripped] = await Promise.all([store.getContact(deps.db, caller.tenantId, id), strippedKeys(deps.db, caller.tenantId)]);
+  if (found) return { contact: presentContact(found, stripped), merged: false };
   const target = await store.redirectTarget(deps.db, caller.tenantId, id);
   const merged = target ? await store.getContact(deps.db, caller.tenantId, target) : undefined;
   if (!merged) throw contactNotFound(id);
-  return { contact: presentContact(merged), merged: true };
+  return { contact: presentContact(merged, stripped), merged: true };
 }
 
 async function lockedContact(trx: Knex.Transaction, caller: Caller, id: string): Promise<StoredContact> {
@@ -225,7 +226,7 @@ async function saveChange(
   change: Partial<Pick<StoredContact, "info" | "memberInfo" | "lastActivity">>,
   modifiedFields: string[],
 ): Promise<ContactJson> {
-  if (modifiedFields.length === 0) return presentContact(before);
+  if (modifiedFields.length === 0) return presentContact(before, await strippedIn(trx, caller.tenantId));
   const after = changedContact(before, change);
   await store.updateContact(trx, caller.tenantId, before, after);
   await appendEvents(trx, caller, [contactEvent("contact_updated", after, { modifiedFields })]);

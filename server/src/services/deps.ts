@@ -10,6 +10,8 @@ export interface ServiceConfig {
   labelsQuota: number;
   /** Most custom extended fields per tenant. */
   fieldsQuota: number;
+  /** How long DeleteLabel/DeleteExtendedField spend removing the entry from contacts before going on in the background. */
+  cleanupBudgetMs: number;
 }
 
 /** What every service function needs: the database, configuration and the tenant cache. */

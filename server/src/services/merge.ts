@@ -12,6 +12,7 @@ import { activity, presentContact, type StoredContact } from "../domain/contacts
 import { DomainError } from "../domain/errors.js";
 import { ENTITY_FQDN } from "../domain/events.js";
 import { assertMergeableSource, mergeInfo, validateMergeRequest } from "../domain/merge.js";
+import { strippedKeys } from "../store/cleanup-jobs.js";
 import * as store from "../store/contacts.js";
 import { appendEvents } from "../store/events.js";
 import { contactEvent, contactNotFound } from "./contacts.js";
@@ -101,6 +102,9 @@ export async function previewMergeContacts(
 ): Promise<ContactJson> {
   validateMergeRequest(req.targetContactId, req.sourceContactIds);
   await deps.tenants.ensure(caller.tenantId);
-  const { target, sources } = await load(deps.db, caller, req.targetContactId, req.sourceContactIds, false);
-  return presentContact({ ...merged(target, sources, Date.now()), revision: target.revision });
+  const [{ target, sources }, stripped] = await Promise.all([
+    load(deps.db, caller, req.targetContactId, req.sourceContactIds, false),
+    strippedKeys(deps.db, caller.tenantId),
+  ]);
+  return presentContact({ ...merged(target, sources, Date.now()), revision: target.revision }, stripped);
 }

@@ -19,6 +19,7 @@ import { assertMemberEmailUnchanged, newContact, presentContact, type StoredCont
 import { DomainError, invalidField } from "../domain/errors.js";
 import type { NewEvent } from "../domain/events.js";
 import { upsertInfo } from "../domain/merge.js";
+import { strippedIn } from "../store/cleanup-jobs.js";
 import * as store from "../store/contacts.js";
 import { appendEvents } from "../store/events.js";
 import { extendedFieldsByKey } from "../store/extended-field-defs.js";
@@ -159,11 +160,12 @@ export async function bulkUpsertContacts(
     }
     // The new contacts' rows go with the events (one round trip on MariaDB when all are new).
     await appendEvents(trx, caller, events, store.insertContactsStatements(trx, tenantId, created));
+    const stripped = await strippedIn(trx, tenantId);
     return results.map((r) => {
       if (r.action === "FAILED" || r.contactId === undefined) return r;
       const contact = stored.get(r.contactId) as StoredContact;
       const unchanged = r.action === "UPDATED" && targets.get(r.contactId)?.before?.revision === contact.revision;
-      return { ...r, ...(unchanged ? { action: "UNCHANGED" as const } : {}), ...(returnEntity ? { contact: presentContact(contact) } : {}) };
+      return { ...r, ...(unchanged ? { action: "UNCHANGED" as const } : {}), ...(returnEntity ? { contact: presentContact(contact, stripped) } : {}) };
     });
   });
 }

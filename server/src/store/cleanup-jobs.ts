@@ -1,3 +1,4 @@
+import { NOTHING_STRIPPED, type Stripped } from "../domain/contacts.js";
 import type { Executor } from "./db.js";
 
 export type CleanupKind = "label" | "field";
@@ -19,4 +20,34 @@ export async function pendingCleanupJobs(db: Executor, tenantId: string): Promis
 export async function keysBeingCleaned(db: Executor, tenantId: string, kind: CleanupKind): Promise<string[]> {
   const rows = await db("cleanup_jobs").where({ tenant_id: tenantId, kind }).select("key");
   return rows.map((r: { key: string }) => r.key);
+}
+
+/** The labels and fields being stripped from the tenant's contacts (domain/contacts.ts Stripped). */
+export async function strippedKeys(db: Executor, tenantId: string): Promise<Stripped> {
+  return toStripped(await db("cleanup_jobs").where({ tenant_id: tenantId }).select("kind", "key"));
+}
+
+function toStripped(rows: readonly { kind: CleanupKind; key: string }[]): Stripped {
+  if (rows.length === 0) return NOTHING_STRIPPED;
+  return {
+    labels: new Set(rows.filter((r) => r.kind === "label").map((r) => r.key)),
+    fields: new Set(rows.filter((r) => r.kind === "field").map((r) => r.key)),
+  };
+}
+
+const byTransaction = new WeakMap<object, Stripped>();
+
+/**
+ * strippedKeys for a writing transaction, read once, so that its writes and its events see one
+ * set. The read is a locking one (shared): a delete that has not committed yet waits for this
+ * transaction to end before it records its cleanup, and one that committed is seen. So a write
+ * that commits after DeleteLabel returned has stripped the label.
+ */
+export async function strippedIn(trx: Executor, tenantId: string): Promise<Stripped> {
+  let stripped = byTransaction.get(trx);
+  if (!stripped) {
+    stripped = toStripped(await trx("cleanup_jobs").where({ tenant_id: tenantId }).forShare().select("kind", "key"));
+    byTransaction.set(trx, stripped);
+  }
+  return stripped;
 }

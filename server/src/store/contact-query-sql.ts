@@ -178,6 +178,12 @@ export interface CompileContext {
   tenantId: string;
   /** Data types of the tenant's custom extended fields, by key. */
   customTypes: ReadonlyMap<string, ExtendedField["dataType"]>;
+  /**
+   * Deleted labels still being removed from contacts: their contact_labels rows count for no
+   * condition (conditions that name one are rewritten before: domain/contact-query.ts
+   * withoutStrippedLabels).
+   */
+  strippedLabels?: ReadonlySet<string>;
 }
 
 /** SQL of the comparison operators (the filter compiler's and the query planner's). */
@@ -266,7 +272,10 @@ function applyPositive(
       return;
     case "has": {
       if (f.kind === "exists") {
-        inTable(qb, cx.db, cx.tenantId, t.table, !f.exists, () => {});
+        const stripped = t.table === "contact_labels" ? [...(cx.strippedLabels ?? [])] : [];
+        inTable(qb, cx.db, cx.tenantId, t.table, !f.exists, (sub) => {
+          if (stripped.length > 0) sub.whereNotIn(t.col, stripped);
+        });
         return;
       }
       if (f.kind !== "has") throw new Error(`${f.kind} on ${field.path}`);

@@ -3,7 +3,8 @@
  * always written together in the caller's transaction.
  */
 import type { Knex } from "knex";
-import type { StoredContact } from "../domain/contacts.js";
+import { type StoredContact, stripInfo, strips } from "../domain/contacts.js";
+import { strippedIn } from "./cleanup-jobs.js";
 import {
   contactRow,
   INDEX_TABLE_NAMES,
@@ -153,6 +154,10 @@ export async function updateContact(trx: Executor, tenantId: string, before: Sto
  */
 export async function updateContacts(trx: Executor, tenantId: string, changes: readonly ContactChange[]): Promise<void> {
   if (changes.length === 0) return;
+  // A contact written while a deleted label or field is being stripped loses it now, with its
+  // index rows; the caller's response shows `after` as stored (events: store/events.ts).
+  const stripped = await strippedIn(trx, tenantId);
+  if (strips(stripped)) for (const c of changes) c.after.info = stripInfo(c.after.info, stripped);
   const statements: Knex.QueryBuilder[] = [];
   const rows = changes.map((c) => contactRow(tenantId, c.after));
   if (rows.length === 1) {
@@ -257,6 +262,12 @@ export function duplicateOf(rows: readonly DuplicateRow[]): Duplicate | undefine
   const [row] = rows;
   if (!row) return undefined;
   return { contactId: row.contact_id, ...(row.email_key ? { email: row.email_key } : {}), ...(row.phone_key ? { phone: row.phone_key } : {}) };
+}
+
+/** Removes the label's (or the field's) index rows of these contacts, whose documents no longer have it. */
+export async function dropKeyRows(trx: Executor, tenantId: string, kind: "label" | "field", key: string, ids: readonly string[]): Promise<void> {
+  const [table, column] = kind === "label" ? ["contact_labels", "label_key"] : ["contact_field_values", "field_key"];
+  await trx(table).where({ tenant_id: tenantId, [column]: key }).whereIn("contact_id", [...ids]).delete();
 }
 
 /** Up to `limit` ids of contacts that have the label (or a value of the field). */

@@ -1,8 +1,11 @@
+import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "../domain/caller.js";
+import { type Stripped, stripInfo, strips } from "../domain/contacts.js";
 import { ENTITY_FQDN, type NewEvent, type StoredEvent } from "../domain/events.js";
 import { decodeJson, encodeJson } from "../domain/json.js";
 import type { Knex } from "knex";
 import { type Executor, isMysql, sendTogether } from "./db.js";
+import { strippedIn } from "./cleanup-jobs.js";
 import type { EventRow } from "./tables.js";
 import { reserveEventSeq } from "./tenants.js";
 
@@ -19,9 +22,10 @@ import { reserveEventSeq } from "./tenants.js";
 export async function appendEvents(
   trx: Executor,
   caller: Caller,
-  events: readonly NewEvent[],
+  given: readonly NewEvent[],
   pending: readonly Knex.QueryBuilder[] = [],
 ): Promise<StoredEvent[]> {
+  const events = await visibleEvents(trx, caller.tenantId, given);
   if (events.length === 0) {
     await sendTogether(trx, pending);
     return [];
@@ -62,6 +66,28 @@ export async function appendEvents(
   const out = stored(first, await newestEntityEvents(trx, caller.tenantId, events));
   for (let i = 0; i < out.length; i += 200) await trx("events").insert(out.slice(i, i + 200).map(eventToRow));
   return out;
+}
+
+/**
+ * The events without the labels and fields being stripped from contacts (domain/contacts.ts
+ * Stripped). A created contact cannot carry one (its labels and fields must exist): creations
+ * need no look-up.
+ */
+async function visibleEvents(trx: Executor, tenantId: string, events: readonly NewEvent[]): Promise<readonly NewEvent[]> {
+  if (!events.some((e) => e.eventType !== "contact_created" && (e.payload.kind === "contact" || e.payload.kind === "contactMerged"))) return events;
+  const stripped = await strippedIn(trx, tenantId);
+  return strips(stripped) ? events.map((e) => withoutStripped(e, stripped)) : events;
+}
+
+function withoutStripped(e: NewEvent, stripped: Stripped): NewEvent {
+  const clean = (contact: unknown) => {
+    const c = contact as ContactJson;
+    return c.info ? { ...c, info: stripInfo(c.info, stripped) } : c;
+  };
+  const p = e.payload;
+  if (p.kind === "contact") return { ...e, payload: { ...p, contact: clean(p.contact) } };
+  if (p.kind === "contactMerged") return { ...e, payload: { ...p, targetContact: clean(p.targetContact) } };
+  return e;
 }
 
 /**

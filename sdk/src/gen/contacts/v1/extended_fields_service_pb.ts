@@ -900,8 +900,10 @@ export const ExtendedFieldsService: GenService<{
     output: typeof RenameExtendedFieldResponseSchema;
   },
   /**
-   * DeleteExtendedField deletes a field and every contact's value of it. Errors:
-   * EXTENDED_FIELD_NOT_FOUND, SYSTEM_FIELD_READ_ONLY (FAILED_PRECONDITION) for system fields.
+   * DeleteExtendedField deletes a field and every contact's value of it (as DeleteLabel does: from
+   * its return no read, query or event shows the value, whatever is left to change in the
+   * background). Errors: EXTENDED_FIELD_NOT_FOUND, SYSTEM_FIELD_READ_ONLY (FAILED_PRECONDITION) for
+   * system fields.
    *
    * @generated from rpc contacts.v1.ExtendedFieldsService.DeleteExtendedField
    */
