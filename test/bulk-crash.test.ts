@@ -6,10 +6,7 @@
  * event of that job, its change is there once (revision bumped once), and the counters add up.
  * CI runs 6,000 contacts in batches of 10; `BULK_CRASH_CONTACTS` sets another size.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
-import { resolve } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Knex } from "knex";
@@ -21,84 +18,18 @@ import { insertContacts } from "../server/src/store/contacts.js";
 import { openDatabase } from "../server/src/store/db.js";
 import type { BulkJobRow } from "../server/src/store/tables.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
+import { freePort, ServerProcess } from "./support/server-process.js";
 
-const ROOT = resolve(import.meta.dirname, "..");
 const CONTACTS = Number(process.env.BULK_CRASH_CONTACTS ?? 6000);
 const MEMBERS = 5;
 const KILLS = 5;
 const TENANT = "crash";
 
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => done(port));
-    });
-  });
-}
-
 describe("bulk jobs survive SIGKILL of the server (scenarios 17, 18) on mysql", () => {
   let database: TestDatabase;
   let db: Knex;
-  let output = "";
+  const sink = { output: "" };
 
-  /** A server process on the test database, started and SIGKILLed by the test. */
-  class ServerProcess {
-    child: ChildProcess | undefined;
-    constructor(
-      readonly name: string,
-      readonly grpcPort: number,
-    ) {}
-
-    async start(): Promise<void> {
-      const proc = spawn(process.execPath, ["--import", "tsx", "server/src/main.ts"], {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH,
-          DATABASE_URL: database.url,
-          GRPC_PORT: String(this.grpcPort),
-          HTTP_PORT: String(await freePort()),
-          BULK_JOB_BATCH: "10",
-          BULK_JOB_LEASE_MS: "1000",
-          BULK_JOB_POLL_MS: "100",
-          LOG_LEVEL: "warn",
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      const log = (d: Buffer) => {
-        output += `[${this.name}] ${d.toString()}`;
-      };
-      proc.stdout?.on("data", log);
-      proc.stderr?.on("data", log);
-      this.child = proc;
-      const client = createClient(LabelsService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${this.grpcPort}` }));
-      for (let i = 0; ; i++) {
-        try {
-          await client.listLabels({}, { headers: { "x-tenant-id": TENANT }, timeoutMs: 1000 });
-          return;
-        } catch (err) {
-          if (i > 300 || proc.exitCode !== null) throw new Error(`server ${this.name} did not start: ${String(err)}\n${output}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    }
-
-    /** The lease owner this process writes on the jobs it runs (`host:pid:…`). */
-    owns(owner: string | null): boolean {
-      return owner !== null && this.child?.pid !== undefined && owner.split(":")[1] === String(this.child.pid);
-    }
-
-    kill(): Promise<void> {
-      const proc = this.child;
-      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-      return new Promise((done) => {
-        proc.once("exit", () => done());
-        proc.kill("SIGKILL");
-      });
-    }
-  }
   let serverA: ServerProcess;
   let serverB: ServerProcess;
 
@@ -108,8 +39,9 @@ describe("bulk jobs survive SIGKILL of the server (scenarios 17, 18) on mysql", 
   beforeAll(async () => {
     database = await createTestDatabase("bulkcrash");
     db = openDatabase({ url: database.url, sqliteFile: "", statementTimeoutMs: 60_000, poolMax: 4 });
-    serverA = new ServerProcess("a", await freePort());
-    serverB = new ServerProcess("b", await freePort());
+    const env = { DATABASE_URL: database.url, BULK_JOB_BATCH: "10", BULK_JOB_LEASE_MS: "1000", BULK_JOB_POLL_MS: "100" };
+    serverA = new ServerProcess("a", await freePort(), env, sink);
+    serverB = new ServerProcess("b", await freePort(), env, sink);
   }, 60_000);
   afterAll(async () => {
     await serverA?.kill();
@@ -159,7 +91,7 @@ describe("bulk jobs survive SIGKILL of the server (scenarios 17, 18) on mysql", 
         const [a, b] = [await job(labelJob), await job(deleteJob)];
         if (processed(a) + processed(b) + Number(a.total_items) + Number(b.total_items) > before) break;
         if (i > 600 || (a.status === "COMPLETED" && b.status === "COMPLETED")) {
-          throw new Error(`no progress before kill ${k + 1} (${a.status}, ${b.status}; kills so far: ${atKill.join(" | ")})\n${output}`);
+          throw new Error(`no progress before kill ${k + 1} (${a.status}, ${b.status}; kills so far: ${atKill.join(" | ")})\n${sink.output}`);
         }
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -181,7 +113,7 @@ describe("bulk jobs survive SIGKILL of the server (scenarios 17, 18) on mysql", 
     for (let i = 0; ; i++) {
       const [a, b] = [await job(labelJob), await job(deleteJob)];
       if (a.status === "COMPLETED" && b.status === "COMPLETED") break;
-      if (i > 3000) throw new Error(`jobs did not complete: ${a.status} ${b.status}\n${output}`);
+      if (i > 3000) throw new Error(`jobs did not complete: ${a.status} ${b.status}\n${sink.output}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     const [a, b] = [await job(labelJob), await job(deleteJob)];

@@ -184,10 +184,22 @@ export function openDatabase(options: DatabaseOptions): Db {
   });
 }
 
-/** Runs pending migrations; returns the names applied. */
-export async function migrateLatest(db: Db): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest()) as [number, string[]];
-  return applied;
+/**
+ * Runs pending migrations; returns the names applied. Servers started together on one database
+ * take turns: knex's migration lock lets one migrate, and the others wait for it (up to
+ * `waitMs`) and then find nothing left to do, instead of failing to start.
+ */
+export async function migrateLatest(db: Db, waitMs = 600_000): Promise<string[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const [, applied] = (await db.migrate.latest()) as [number, string[]];
+      return applied;
+    } catch (err) {
+      if ((err as Error).name !== "MigrationLocked" || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
+    }
+  }
 }
 
 const RETRYABLE_MYSQL = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
