@@ -20,15 +20,20 @@ import { STORES, startTestServer, suiteWithTenants, type TestServer } from "./su
 import { type ReceivedRequest, WebhookReceiver } from "./support/webhook-receiver.js";
 
 const OUTAGE_MS = Number(process.env.WEBHOOK_OUTAGE_MS ?? 3000);
+/**
+ * WEBHOOK_RETRY=production retries on the production schedule (5 s doubling to 1 h) instead of
+ * the tests' 100 ms doubling to 1 s; the slow and 500 phases are then mostly slept through.
+ */
+const PRODUCTION_RETRY = process.env.WEBHOOK_RETRY === "production";
 
-/** Fast retries for tests; the defaults are 5 s doubling to 1 h, for 24 h. */
+/** Fast retries for tests (100 ms doubling to 1 s); the defaults are 5 s doubling to 1 h, for 24 h. */
 const FAST: WebhookConfig = {
   ...DEFAULTS.webhooks,
   allowLoopback: true,
   quota: 5,
   timeoutMs: 1000,
-  retryBaseMs: 100,
-  retryMaxMs: 1000,
+  retryBaseMs: PRODUCTION_RETRY ? DEFAULTS.webhooks.retryBaseMs : 100,
+  retryMaxMs: PRODUCTION_RETRY ? DEFAULTS.webhooks.retryMaxMs : 1000,
   pollMs: 50,
   leaseMs: 5000,
 };
@@ -170,7 +175,7 @@ describe.each(STORES)("webhooks on %s", (store) => {
 
   it.runIf(store === "mysql")(
     "scenario 19: a receiver down, then slow, then answering 500 gets every event afterwards, in order per contact, signed, duplicates only as retries",
-    { timeout: 120_000 + OUTAGE_MS * 3 },
+    { timeout: 240_000 + OUTAGE_MS * 3 },
     async () => {
       const c = suite.tenant();
       const hooks = hooksOf(c.id);
@@ -221,7 +226,7 @@ describe.each(STORES)("webhooks on %s", (store) => {
 
       const expected = await committed(c.id, types);
       const deliveredIds = () => new Set(target.delivered.map((r) => String(r.headers["webhook-id"])));
-      await until("every committed event delivered", () => (deliveredIds().size >= expected.length ? true : undefined), 60_000);
+      await until("every committed event delivered", () => (deliveredIds().size >= expected.length ? true : undefined), PRODUCTION_RETRY ? 180_000 : 60_000);
       const caughtUpMs = Date.now() - recovered;
       await target.down();
 
@@ -265,6 +270,11 @@ describe.each(STORES)("webhooks on %s", (store) => {
       const byEvent = new Map<string, number[]>();
       for (const a of attempts) byEvent.set(a.eventId, [...(byEvent.get(a.eventId) ?? []), Number(a.attemptDate?.seconds ?? 0n) * 1000 + Math.floor((a.attemptDate?.nanos ?? 0) / 1e6)]);
       const delays = [...byEvent.values()].flatMap((ts) => ts.slice(1).map((t, i) => t - (ts[i] as number)));
+      // The delivery log of the event that waited longest: when each attempt went, and how it ended.
+      const longest = [...byEvent.entries()].sort((x, y) => y[1].length - x[1].length)[0];
+      const headOfLine = attempts
+        .filter((a) => a.eventId === longest?.[0])
+        .map((a, i) => `#${a.attempt} +${(longest?.[1][i] ?? 0) - (longest?.[1][0] ?? 0)}ms ${a.delivered ? `delivered ${a.statusCode}` : a.error.replace(/ 127\.0\.0\.1:\d+/, "").replace(/^ECONNREFUSED: connect /, "")}`);
       const log = {
         store,
         phases,
@@ -280,14 +290,15 @@ describe.each(STORES)("webhooks on %s", (store) => {
         duplicatesReceived: duplicates,
         signatureFailures: signatureFailures(target.requests, secret),
         caughtUpAfterRecoveryMs: caughtUpMs,
+        headOfLineLog: headOfLine,
       };
       console.log(`[scenario 19] ${JSON.stringify(log)}`);
       expect(failed.length).toBeGreaterThan(0);
-      expect(errors.size, "refused, timed out and HTTP 500 each seen").toBeGreaterThanOrEqual(3);
+      if (!PRODUCTION_RETRY) expect(errors.size, "refused, timed out and HTTP 500 each seen").toBeGreaterThanOrEqual(3);
       const state = (await hooks.getWebhook({ id })).webhook as Webhook;
       expect(state.status).toBe(WebhookStatus.ACTIVE);
       expect(state.consecutiveFailures).toBe(0);
-      expect(state.lastError).toBe("HTTP 500");
+      if (!PRODUCTION_RETRY) expect(state.lastError).toBe("HTTP 500");
     },
   );
 });

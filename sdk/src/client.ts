@@ -7,6 +7,7 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import { type BulkJobsModule, bulkJobsModule } from "./bulk-jobs.js";
+import { type WebhooksModule, webhooksModule } from "./webhooks.js";
 import { type CallContext, DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, type RetryOptions } from "./call.js";
 import { type ContactsModule, contactsModule } from "./contacts.js";
 import { InvalidSdkArgumentError } from "./errors.js";
@@ -47,7 +48,7 @@ export interface ClientOptions {
   headers?: Record<string, string>;
 }
 
-/** A client: `contacts`, `labels`, `extendedFields`, `bulkJobs` and `events`, sharing one connection. */
+/** A client: `contacts`, `labels`, `extendedFields`, `bulkJobs`, `events` and `webhooks`, sharing one connection. */
 export interface ContactsClient {
   /** Contacts: create, get, update, delete, label, merge, list, query, facets, bulk delete, update and label, upsert, export and import. */
   contacts: ContactsModule;
@@ -59,6 +60,8 @@ export interface ContactsClient {
   bulkJobs: BulkJobsModule;
   /** Change events: `watch()` and `onContactCreated`-style subscriptions. */
   events: EventsModule;
+  /** Webhook subscriptions: create, get, list, delete, rotate the secret, enable, the delivery log. */
+  webhooks: WebhooksModule;
   /** Closes the client's HTTP/2 connection (calls after this reconnect). Idle connections never keep a process alive. */
   close(): void;
 }
@@ -122,6 +125,7 @@ export function createClient(options: ClientOptions): ContactsClient {
     extendedFields: extendedFieldsModule(runtime),
     bulkJobs: bulkJobsModule(runtime),
     events: eventsModule(runtime),
+    webhooks: webhooksModule(runtime),
     close() {
       sessionManager?.abort();
     },

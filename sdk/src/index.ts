@@ -10,6 +10,7 @@
  * @packageDocumentation
  */
 export type { BulkJobsModule, ListBulkJobsOptions, ListBulkJobsResponse, WaitForJobOptions } from "./bulk-jobs.js";
+export type { CreateWebhookOptions, WebhooksModule } from "./webhooks.js";
 export type { CallOptions, RetryOptions } from "./call.js";
 export { type ClientOptions, type ContactsClient, createClient } from "./client.js";
 export { type ContactRowOptions, contactRowHeaders, contactToRow } from "./columns.js";

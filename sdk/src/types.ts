@@ -432,3 +432,67 @@ export interface BulkJobError {
   /** A human-readable explanation. */
   message: string;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks (not in the reference's SDK: the reference configures webhooks in its app dashboard)
+
+/** Whether a webhook subscription is being delivered to. */
+export type WebhookStatus = "UNSPECIFIED" | "ACTIVE" | "DISABLED";
+
+/**
+ * A subscription of an HTTP endpoint to the tenant's events, delivered as POST requests signed
+ * per the Standard Webhooks specification (verify them with the `standardwebhooks` package:
+ * `new Webhook(secret).verify(body, headers)`), one at a time in commit order, at least once.
+ */
+export interface Webhook {
+  /** The subscription ID. */
+  _id: string;
+  /** Where events are POSTed (`https://`). */
+  url: string;
+  /** The event types delivered, e.g. `contact_created`, `label_deleted`. */
+  eventTypes: string[];
+  /** Free text. */
+  description?: string;
+  /** `ACTIVE`, or `DISABLED` after 24 h of failing (see `lastError`; `enableWebhook` resumes it). */
+  status: WebhookStatus;
+  /** When it was created. */
+  _createdDate: Date;
+  /** The signing secret (`whsec_…`): only in the answers of `createWebhook` and `rotateWebhookSecret`. */
+  secret?: string;
+  /** Position in the event log up to which events were delivered (an `events.watch` cursor). */
+  deliveredCursor: string;
+  /** When the last event was delivered. */
+  lastDeliveredDate?: Date;
+  /** Failed attempts at the event now being delivered; 0 when the last one succeeded. */
+  consecutiveFailures?: number;
+  /** The last attempt's error, e.g. `HTTP 500`. */
+  lastError?: string;
+  /** When the last error happened. */
+  lastErrorDate?: Date;
+  /** When the next attempt is due, while retrying. */
+  nextAttemptDate?: Date;
+  /** When the subscription was disabled. */
+  disabledDate?: Date;
+}
+
+/** One HTTP request made to deliver an event. */
+export interface WebhookAttempt {
+  /** The event ID: the request's `webhook-id`, the same on every retry. */
+  eventId: string;
+  /** The event's type. */
+  eventType: string;
+  /** The entity the event is about. */
+  entityId: string;
+  /** 1 for the first attempt at the event, 2 for its first retry, … */
+  attempt: number;
+  /** When the request was sent. */
+  attemptDate: Date;
+  /** How long until the answer or the failure, in ms. */
+  durationMs?: number;
+  /** The HTTP status of the answer; absent when there was none. */
+  statusCode?: number;
+  /** Whether the event was delivered (a 2xx answer). */
+  delivered?: boolean;
+  /** Why it failed. */
+  error?: string;
+}
