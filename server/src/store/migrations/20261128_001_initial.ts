@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { binaryText as textOf } from "./binary-text.js";
 
 /**
  * Tenants, labels, extended fields, the event outbox and idempotency keys. Every table is keyed
@@ -8,17 +9,8 @@ import type { Knex } from "knex";
  */
 export const name = "20261128_001_initial";
 
-let onMysql = false;
-
-function binaryText(t: Knex.CreateTableBuilder): void {
-  // SQLite compares text byte-wise already and has no table charsets.
-  if (!onMysql) return;
-  t.charset("utf8mb4");
-  t.collate("utf8mb4_nopad_bin");
-}
-
 export async function up(knex: Knex): Promise<void> {
-  onMysql = knex.client.config.client === "mysql2";
+  const binaryText = textOf(knex);
   await knex.schema.createTable("tenants", (t) => {
     binaryText(t);
     t.string("tenant_id", 64).notNullable();

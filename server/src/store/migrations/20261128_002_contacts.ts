@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { binaryText as textOf } from "./binary-text.js";
 
 /**
  * Contacts. The contact itself is one row: its stored document plus the columns that filters,
@@ -17,12 +18,7 @@ export const name = "20261128_002_contacts";
 const KEY = 190;
 
 export async function up(knex: Knex): Promise<void> {
-  const mysql = knex.client.config.client === "mysql2";
-  const binaryText = (t: Knex.CreateTableBuilder) => {
-    if (!mysql) return;
-    t.charset("utf8mb4");
-    t.collate("utf8mb4_nopad_bin");
-  };
+  const binaryText = textOf(knex);
   const textTriple = (t: Knex.CreateTableBuilder, name: string, max: number) => {
     t.string(name, max).nullable();
     t.text(`${name}_lc`).nullable();

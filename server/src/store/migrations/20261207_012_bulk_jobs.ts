@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { binaryText as textOf } from "./binary-text.js";
 
 /**
  * Bulk jobs (services/bulk-jobs.ts). `bulk_jobs` holds a job's request, status, counters and the
@@ -9,12 +10,7 @@ import type { Knex } from "knex";
 export const name = "20261207_012_bulk_jobs";
 
 export async function up(knex: Knex): Promise<void> {
-  const mysql = knex.client.config.client === "mysql2";
-  const binaryText = (t: Knex.CreateTableBuilder) => {
-    if (!mysql) return;
-    t.charset("utf8mb4");
-    t.collate("utf8mb4_nopad_bin");
-  };
+  const binaryText = textOf(knex);
   await knex.schema.createTable("bulk_jobs", (t) => {
     binaryText(t);
     t.string("tenant_id", 64).notNullable();

@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { binaryText as textOf } from "./binary-text.js";
 
 /**
  * Webhook subscriptions (services/webhooks.ts) and their delivery log. A subscription's row holds
@@ -9,12 +10,7 @@ import type { Knex } from "knex";
 export const name = "20261208_013_webhooks";
 
 export async function up(knex: Knex): Promise<void> {
-  const mysql = knex.client.config.client === "mysql2";
-  const binaryText = (t: Knex.CreateTableBuilder) => {
-    if (!mysql) return;
-    t.charset("utf8mb4");
-    t.collate("utf8mb4_nopad_bin");
-  };
+  const binaryText = textOf(knex);
   await knex.schema.createTable("webhooks", (t) => {
     binaryText(t);
     t.string("tenant_id", 64).notNullable();
