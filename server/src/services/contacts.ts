@@ -30,7 +30,7 @@ import {
 import { DomainError, invalidField, notFound } from "../domain/errors.js";
 import { type ExtendedField, STORED_SYSTEM_FIELDS } from "../domain/extended-fields.js";
 import { ENTITY_FQDN, type NewEvent } from "../domain/events.js";
-import { strippedIn, strippedKeys } from "../store/cleanup-jobs.js";
+import { strippedIn } from "../store/cleanup-jobs.js";
 import * as store from "../store/contacts.js";
 import { appendEvents } from "../store/events.js";
 import { extendedFieldsByKey, extendedFieldsFromRows, extendedFieldsQuery } from "../store/extended-field-defs.js";
@@ -193,12 +193,12 @@ export async function getContact(
   id: string,
 ): Promise<{ contact: ContactJson; merged: boolean }> {
   await deps.tenants.ensure(caller.tenantId);
-  const [found, stripped] = await Promise.all([store.getContact(deps.db, caller.tenantId, id), strippedKeys(deps.db, caller.tenantId)]);
-  if (found) return { contact: presentContact(found, stripped), merged: false };
+  const found = await store.getContactAndStripped(deps.db, caller.tenantId, id);
+  if (found) return { contact: presentContact(found.contact, found.stripped), merged: false };
   const target = await store.redirectTarget(deps.db, caller.tenantId, id);
-  const merged = target ? await store.getContact(deps.db, caller.tenantId, target) : undefined;
+  const merged = target ? await store.getContactAndStripped(deps.db, caller.tenantId, target) : undefined;
   if (!merged) throw contactNotFound(id);
-  return { contact: presentContact(merged, stripped), merged: true };
+  return { contact: presentContact(merged.contact, merged.stripped), merged: true };
 }
 
 async function lockedContact(trx: Knex.Transaction, caller: Caller, id: string): Promise<StoredContact> {

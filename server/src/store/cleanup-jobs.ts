@@ -6,10 +6,23 @@ export type CleanupKind = "label" | "field";
 /** Records that contacts still use a deleted label or field (in the deleting transaction). */
 export async function addCleanupJob(trx: Executor, tenantId: string, kind: CleanupKind, key: string): Promise<void> {
   await trx("cleanup_jobs").insert({ tenant_id: tenantId, kind, key, created_at: Date.now() }).onConflict(["tenant_id", "kind", "key"]).ignore();
+  await countCleanups(trx, tenantId);
 }
 
 export async function removeCleanupJob(trx: Executor, tenantId: string, kind: CleanupKind, key: string): Promise<void> {
   await trx("cleanup_jobs").where({ tenant_id: tenantId, kind, key }).delete();
+  await countCleanups(trx, tenantId);
+}
+
+/**
+ * Sets `tenants.cleanups` to the tenant's number of cleanup jobs (migration 014), after the jobs
+ * row: writers hold shared locks on cleanup_jobs and take the tenant row last, so the tenant row
+ * is taken last here too.
+ */
+async function countCleanups(trx: Executor, tenantId: string): Promise<void> {
+  await trx("tenants")
+    .where({ tenant_id: tenantId })
+    .update({ cleanups: trx.raw("(select count(*) from cleanup_jobs where cleanup_jobs.tenant_id = ?)", [tenantId]) });
 }
 
 export async function pendingCleanupJobs(db: Executor, tenantId: string): Promise<{ kind: CleanupKind; key: string }[]> {

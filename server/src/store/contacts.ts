@@ -3,8 +3,8 @@
  * always written together in the caller's transaction.
  */
 import type { Knex } from "knex";
-import { type StoredContact, stripInfo, strips } from "../domain/contacts.js";
-import { strippedIn } from "./cleanup-jobs.js";
+import { NOTHING_STRIPPED, type StoredContact, type Stripped, stripInfo, strips } from "../domain/contacts.js";
+import { strippedIn, strippedKeys } from "./cleanup-jobs.js";
 import {
   contactRow,
   INDEX_TABLE_NAMES,
@@ -36,6 +36,26 @@ export async function getContact(
   }
   const row = (await db("contacts").where({ tenant_id: tenantId, id }).first("doc").forUpdate()) as ContactRow | undefined;
   return row ? fromRow(row) : undefined;
+}
+
+/**
+ * One contact by id and the keys being stripped from the tenant's contacts. The contact's row is
+ * read with its tenant's row, for the tenant's number of pending strips (`cleanups`, migration
+ * 014): the list is read only when there are some, so a read costs no second round trip.
+ * Undefined when there is no such contact.
+ */
+export async function getContactAndStripped(
+  db: Executor,
+  tenantId: string,
+  id: string,
+): Promise<{ contact: StoredContact; stripped: Stripped } | undefined> {
+  const [row] = await selectRows<{ doc: string; cleanups: number | string }>(
+    db,
+    "select c.doc, t.cleanups from contacts c join tenants t on t.tenant_id = c.tenant_id where t.tenant_id = ? and c.tenant_id = ? and c.id = ? limit 1",
+    [tenantId, tenantId, id],
+  );
+  if (!row) return undefined;
+  return { contact: fromRow(row), stripped: Number(row.cleanups) > 0 ? await strippedKeys(db, tenantId) : NOTHING_STRIPPED };
 }
 
 /** Several contacts by id, locked in id order (one lock order everywhere avoids deadlocks). */
