@@ -35,8 +35,9 @@ import { closeGracefully, createHttpServer } from "./rpc/transport/http-server.j
 import { BulkJobRunner } from "./services/bulk-job-runner.js";
 import { resumeCleanups } from "./services/cleanup.js";
 import { type ServiceDeps, TenantDirectory } from "./services/deps.js";
-import { EventBus } from "./services/events.js";
+import { EventBus, EventFeeds, type WatchOptions } from "./services/events.js";
 import { WebhookDispatcher } from "./services/webhook-dispatcher.js";
+import { NatsWakeups } from "./services/wakeups.js";
 import { type Resolve, WebhookSender } from "./services/webhook-sender.js";
 import { type Db, migrateLatest, openDatabase } from "./store/db.js";
 import { bindQueriesToCalls } from "./store/call-scope.js";
@@ -93,12 +94,15 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
   await dbHealth.start();
 
   const draining = new AbortController();
+  const watch: WatchOptions = { retentionMs: config.eventsRetentionDays * 86_400_000, pollMs: config.eventsPollMs, batch: 500, bookmarkMs: 15_000 };
+  const eventBus = new EventBus();
   const deps: ServiceDeps = {
     db,
     config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota, cleanupBudgetMs: config.cleanupBudgetMs },
     tenants: new TenantDirectory(db),
     onBackgroundError: (err) => log.error({ err: describeBug(err) }, "background work failed"),
-    eventBus: new EventBus(),
+    eventBus,
+    eventFeeds: new EventFeeds(db, eventBus, watch, draining.signal),
     draining: draining.signal,
   };
   deps.tenants.onFirstSeen = (tenantId) => {
@@ -140,6 +144,9 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
     deps.onBackgroundError,
   );
   deps.webhooks = webhooks;
+  const wakeups = config.natsUrl
+    ? new NatsWakeups(config.natsUrl, deps.eventBus, { warn: (m) => log.warn({ component: "wakeups" }, m), info: (m) => log.info({ component: "wakeups" }, m) })
+    : undefined;
 
   const api: ServiceImplSpec[] = [
     spec(LabelsService, labelsHandlers(deps)),
@@ -147,12 +154,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
     spec(ContactsService, contactsHandlers(deps)),
     spec(
       EventsService,
-      eventsHandlers(deps, {
-        retentionMs: config.eventsRetentionDays * 86_400_000,
-        pollMs: config.eventsPollMs,
-        batch: 500,
-        bookmarkMs: 15_000,
-      }),
+      eventsHandlers(deps, watch),
     ),
     spec(
       WebhooksService,
@@ -215,6 +217,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
   });
   const httpPort = (httpServer.address() as AddressInfo).port;
 
+  wakeups?.start();
   bulkJobs.start();
   webhooks.start();
   let closing: Promise<void> | undefined;
@@ -241,6 +244,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
         // this one, restarted) to take over at once.
         await Promise.all([bulkJobs.stop(), webhooks.stop()]);
         sender.close();
+        await wakeups?.close();
         await db.destroy();
       })();
       return closing;

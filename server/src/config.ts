@@ -37,6 +37,12 @@ export interface Config {
   eventsRetentionDays: number;
   /** How often a watcher checks for commits made by other server processes. `EVENTS_POLL_MS`, default 500. */
   eventsPollMs: number;
+  /**
+   * NATS server for cross-replica wake-ups (`nats://host:4222`): with it, a commit on one replica
+   * wakes the watchers and webhook dispatchers of the others at once; without it they find it at
+   * their next poll. `NATS_URL`; absent → none.
+   */
+  natsUrl: string | undefined;
   /** Contacts per bulk job batch (one transaction). `BULK_JOB_BATCH`, default 200. */
   bulkJobBatch: number;
   /** How long a bulk job stays with a server that stopped stepping it (crashed) before another takes it. `BULK_JOB_LEASE_MS`, default 30000. */
@@ -114,6 +120,7 @@ export const DEFAULTS: Config = {
   cleanupBudgetMs: 2_000,
   eventsRetentionDays: 30,
   eventsPollMs: 500,
+  natsUrl: undefined,
   bulkJobBatch: 200,
   bulkJobLeaseMs: 30_000,
   bulkJobPollMs: 2_000,
@@ -175,6 +182,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     cleanupBudgetMs: int(env, "CLEANUP_BUDGET_MS", DEFAULTS.cleanupBudgetMs),
     eventsRetentionDays: int(env, "EVENTS_RETENTION_DAYS", DEFAULTS.eventsRetentionDays),
     eventsPollMs: Math.max(10, int(env, "EVENTS_POLL_MS", DEFAULTS.eventsPollMs)),
+    natsUrl: env.NATS_URL || undefined,
     bulkJobBatch: Math.max(1, int(env, "BULK_JOB_BATCH", DEFAULTS.bulkJobBatch)),
     bulkJobLeaseMs: Math.max(100, int(env, "BULK_JOB_LEASE_MS", DEFAULTS.bulkJobLeaseMs)),
     bulkJobPollMs: Math.max(10, int(env, "BULK_JOB_POLL_MS", DEFAULTS.bulkJobPollMs)),

@@ -26,6 +26,8 @@ export interface TestServer {
   server: RunningServer;
   grpcUrl: string;
   httpUrl: string;
+  /** The MariaDB database's URL (mysql store). */
+  databaseUrl: string | undefined;
   /** Clients for a tenant (header x-tenant-id), over gRPC to the grpc-js port. */
   clients(tenantId?: string): {
     labels: Client<typeof LabelsService>;
@@ -37,7 +39,8 @@ export interface TestServer {
 }
 
 export async function startTestServer(store: StoreName, overrides: Partial<Config> = {}, hooks: ServerHooks = {}): Promise<TestServer> {
-  const database = store === "mysql" ? await createTestDatabase("srv") : undefined;
+  // A server given a database (another server's: replicas) shares it and leaves it to its owner.
+  const database = store === "mysql" && !overrides.databaseUrl ? await createTestDatabase("srv") : undefined;
   const config: Config = {
     ...DEFAULTS,
     grpcPort: 0,
@@ -73,6 +76,7 @@ export async function startTestServer(store: StoreName, overrides: Partial<Confi
     server,
     grpcUrl,
     httpUrl: `http://127.0.0.1:${server.httpPort}`,
+    databaseUrl: config.databaseUrl,
     client,
     clients: (tenantId = "t1") => ({
       labels: client(LabelsService, tenantId),

@@ -2,7 +2,7 @@ import type { Db } from "../store/db.js";
 import { ensureTenant } from "../store/tenants.js";
 import { SYSTEM_FIELDS } from "../domain/extended-fields.js";
 import { SYSTEM_LABELS } from "../domain/labels.js";
-import type { EventBus } from "./events.js";
+import type { EventBus, EventFeeds } from "./events.js";
 
 /** Tunables of the services, from configuration. */
 export interface ServiceConfig {
@@ -23,6 +23,8 @@ export interface ServiceDeps {
   onBackgroundError: (err: unknown) => void;
   /** Wakes event watchers when a tenant commits events. */
   eventBus: EventBus;
+  /** One reader per watched tenant for this process's watchers. */
+  eventFeeds: EventFeeds;
   /** Aborted when the server starts draining: long-lived streams end so the drain can finish. */
   draining: AbortSignal;
   /** Told when a bulk job starts, so that this server's runner takes it at once. */

@@ -11,6 +11,7 @@ import type { Caller } from "../domain/caller.js";
 import { DomainError, failedPrecondition, invalidField } from "../domain/errors.js";
 import type { StoredEvent } from "../domain/events.js";
 import { eventPositions, eventsAfter, pruneEvents } from "../store/events.js";
+import type { Db } from "../store/db.js";
 import type { ServiceDeps } from "./deps.js";
 
 const ANY_TENANT = Symbol("any tenant");
@@ -18,12 +19,23 @@ const ANY_TENANT = Symbol("any tenant");
 /** In-process "tenant X committed events" signal, so watchers wake within milliseconds. */
 export class EventBus {
   private readonly emitter = new EventEmitter();
+  private relay: ((tenantId: string) => void) | undefined;
   constructor() {
     this.emitter.setMaxListeners(0);
   }
+  /** This process committed events of the tenant: wakes its readers here and, relayed, elsewhere. */
   notify(tenantId: string): void {
+    this.wake(tenantId);
+    this.relay?.(tenantId);
+  }
+  /** Another process committed events of the tenant (services/wakeups.ts): wakes the readers here. */
+  wake(tenantId: string): void {
     this.emitter.emit(tenantId);
     this.emitter.emit(ANY_TENANT, tenantId);
+  }
+  /** Where notifications go besides this process (undefined: nowhere). */
+  relayTo(relay: ((tenantId: string) => void) | undefined): void {
+    this.relay = relay;
   }
   /** Calls `listener` with the tenant of every notification (the webhook dispatcher). */
   onAnyTenant(listener: (tenantId: string) => void): () => void {
@@ -100,6 +112,176 @@ export const DEFAULT_WATCH: WatchOptions = { retentionMs: 30 * 24 * 3600 * 1000,
  */
 export type WatchItem = { kind: "event"; event: StoredEvent } | { kind: "bookmark"; seq: number };
 
+/** Events a watcher may have waiting before it is made to catch up from the database instead. */
+const INBOX_MAX = 10_000;
+
+/** What a tenant's feed hands one watcher: the batches it read, in order. */
+class Inbox {
+  private batches: StoredEvent[][] = [];
+  private size = 0;
+  /** More arrived than INBOX_MAX while the watcher was slow: they were dropped, to be read again. */
+  overflowed = false;
+  private failure: { err: unknown } | undefined;
+  private wakeUp: (() => void) | undefined;
+
+  push(batch: StoredEvent[]): void {
+    if (this.overflowed) return;
+    this.batches.push(batch);
+    this.size += batch.length;
+    if (this.size > INBOX_MAX) this.clear(true);
+    this.wakeUp?.();
+  }
+
+  fail(err: unknown): void {
+    this.failure = { err };
+    this.wakeUp?.();
+  }
+
+  clear(overflowed: boolean): void {
+    this.batches = [];
+    this.size = 0;
+    this.overflowed = overflowed;
+  }
+
+  /** The next events after position `after`, in order; undefined when none are waiting. */
+  take(after: number): StoredEvent[] | undefined {
+    if (this.failure) throw this.failure.err;
+    for (;;) {
+      const batch = this.batches.shift();
+      if (!batch) return undefined;
+      this.size -= batch.length;
+      const fresh = batch.filter((e) => e.seq > after);
+      if (fresh.length > 0) return fresh;
+    }
+  }
+
+  /** Puts events back at the front (the watcher reads the database up to them first). */
+  unshift(batch: StoredEvent[]): void {
+    this.batches.unshift(batch);
+    this.size += batch.length;
+  }
+
+  /** Resolves when something arrives, after `ms`, or when `signal` aborts. */
+  wait(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.batches.length > 0 || this.failure || this.overflowed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      signal.addEventListener("abort", done);
+      this.wakeUp = done;
+    });
+  }
+}
+
+/** One reader of one tenant's log for every watcher of it in this process. */
+class Feed {
+  readonly inboxes = new Set<Inbox>();
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly feeds: EventFeeds,
+    readonly tenantId: string,
+    /** The position read and handed out so far. */
+    public last: number,
+  ) {
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    const { db, bus, options } = this.feeds;
+    const stop = AbortSignal.any([this.stop.signal, this.feeds.draining]);
+    try {
+      while (!stop.aborted) {
+        // Listen before reading, so a commit between the read and the wait is not slept through.
+        const waiter = bus.wait(this.tenantId, options.pollMs, stop);
+        const batch = await eventsAfter(db, this.tenantId, this.last, options.batch);
+        this.feeds.reads++;
+        const last = batch.at(-1);
+        if (last) {
+          this.last = last.seq;
+          for (const inbox of this.inboxes) inbox.push(batch);
+        }
+        if (batch.length === options.batch) {
+          waiter.cancel();
+          continue;
+        }
+        await waiter.ready;
+      }
+    } catch (err) {
+      // Each watcher's stream ends with the error (its client resumes from its cursor); the next
+      // watcher starts a new feed.
+      for (const inbox of this.inboxes) inbox.fail(err);
+      this.feeds.forget(this);
+    }
+  }
+
+  close(): void {
+    this.stop.abort();
+  }
+}
+
+/**
+ * The tenants' feeds of this process: however many watchers a tenant has here, one reader polls
+ * its log (and wakes on its commits, here or, through services/wakeups.ts, elsewhere), so reads
+ * for watching grow with the tenants watched, not with the watchers. A watcher behind the feed
+ * (an old cursor, or too slow to keep up) reads the log itself until it has caught up.
+ */
+export class EventFeeds {
+  private readonly feeds = new Map<string, Feed>();
+  private readonly starting = new Map<string, Promise<Feed>>();
+  /** Reads of the log made by feeds (for the figures of bench and tests). */
+  reads = 0;
+
+  constructor(
+    readonly db: Db,
+    readonly bus: EventBus,
+    readonly options: Pick<WatchOptions, "pollMs" | "batch">,
+    readonly draining: AbortSignal,
+  ) {}
+
+  /** Adds a watcher's inbox to its tenant's feed; the feed's position then is where the inbox starts. */
+  async subscribe(tenantId: string, inbox: Inbox): Promise<{ position: () => number; unsubscribe: () => void }> {
+    let feed = this.feeds.get(tenantId);
+    if (!feed) {
+      let starting = this.starting.get(tenantId);
+      if (!starting) {
+        starting = eventPositions(this.db, tenantId).then((p) => {
+          const created = new Feed(this, tenantId, p.last);
+          this.feeds.set(tenantId, created);
+          return created;
+        });
+        this.starting.set(tenantId, starting);
+        starting.finally(() => this.starting.delete(tenantId)).catch(() => undefined);
+      }
+      feed = await starting;
+    }
+    const joined = feed;
+    joined.inboxes.add(inbox);
+    return {
+      position: () => joined.last,
+      unsubscribe: () => {
+        joined.inboxes.delete(inbox);
+        if (joined.inboxes.size === 0) this.forget(joined);
+      },
+    };
+  }
+
+  forget(feed: Feed): void {
+    if (this.feeds.get(feed.tenantId) === feed) this.feeds.delete(feed.tenantId);
+    feed.close();
+  }
+
+  /** How many watchers of this process the tenant's feed serves (0: it has none). */
+  watchers(tenantId: string): number {
+    return this.feeds.get(tenantId)?.inboxes.size ?? 0;
+  }
+}
+
 export async function* watchEvents(
   deps: ServiceDeps,
   caller: Caller,
@@ -122,43 +304,67 @@ export async function* watchEvents(
   const slugs = new Set(req.slugs);
   const wanted = (e: StoredEvent) => (fqdns.size === 0 || fqdns.has(e.entityFqdn)) && (slugs.size === 0 || slugs.has(e.slug));
   const stop = AbortSignal.any([signal, deps.draining]);
-  yield { kind: "bookmark", seq: last };
-  let lastSent = Date.now();
-  while (!signal.aborted) {
-    if (deps.draining.aborted) {
-      // The client resumes from its last cursor on another server (or this one, restarted).
-      throw new DomainError("unavailable", "SERVER_DRAINING", "the server is shutting down; resume from your last cursor");
-    }
-    // Listen before reading, so a commit between the read and the wait is not slept through.
-    const waiter = deps.eventBus.wait(caller.tenantId, options.pollMs, stop);
-    const batch = await eventsAfter(deps.db, caller.tenantId, last, options.batch);
-    // Positions are handed out without gaps (a rolled-back transaction takes its number back), so
-    // a gap after `last` means retention removed events this watcher has not seen yet: refuse
-    // rather than skip them. pruneEvents records its position before it removes anything.
-    if (batch.length > 0 && batch.at(-1)?.seq !== last + batch.length) {
-      const { pruned } = await eventPositions(deps.db, caller.tenantId);
-      if (pruned > last) {
-        waiter.cancel();
-        throw expired(pruned);
+  const inbox = new Inbox();
+  const feed = await deps.eventFeeds.subscribe(caller.tenantId, inbox);
+  try {
+    // Events up to here are not in the inbox: the watcher reads them from the log itself.
+    let behind = feed.position();
+    yield { kind: "bookmark", seq: last };
+    let lastSent = Date.now();
+    while (!signal.aborted) {
+      if (deps.draining.aborted) {
+        // The client resumes from its last cursor on another server (or this one, restarted).
+        throw new DomainError("unavailable", "SERVER_DRAINING", "the server is shutting down; resume from your last cursor");
+      }
+      if (inbox.overflowed) {
+        inbox.clear(false);
+        behind = feed.position();
+      }
+      let batch: StoredEvent[];
+      if (last < behind) {
+        batch = await eventsAfter(deps.db, caller.tenantId, last, options.batch);
+        // Positions are handed out without gaps (a rolled-back transaction takes its number
+        // back), so a gap after `last` means retention removed events this watcher has not seen
+        // yet: refuse rather than skip them. pruneEvents records its position before it removes.
+        if (batch.length > 0 && batch[0]?.seq !== last + 1) {
+          const { pruned } = await eventPositions(deps.db, caller.tenantId);
+          if (pruned > last) throw expired(pruned);
+        }
+        if (batch.length === 0) behind = last;
+      } else {
+        const next = inbox.take(last);
+        if (next === undefined) {
+          await inbox.wait(options.bookmarkMs - (Date.now() - lastSent), stop);
+          if (Date.now() - lastSent >= options.bookmarkMs && !signal.aborted && !deps.draining.aborted) {
+            yield { kind: "bookmark", seq: last };
+            lastSent = Date.now();
+          }
+          continue;
+        }
+        if ((next[0]?.seq ?? 0) > last + 1) {
+          // Events between `last` and these were handed out before this watcher joined, or
+          // dropped while it was slow: read them from the log first.
+          inbox.unshift(next);
+          behind = (next[0]?.seq ?? 1) - 1;
+          continue;
+        }
+        batch = next;
+      }
+      let sent = false;
+      for (const event of batch) {
+        last = event.seq;
+        if (wanted(event)) {
+          yield { kind: "event", event };
+          sent = true;
+        }
+      }
+      if (sent) lastSent = Date.now();
+      else if (batch.length > 0 && !signal.aborted) {
+        yield { kind: "bookmark", seq: last };
+        lastSent = Date.now();
       }
     }
-    let sent = false;
-    for (const event of batch) {
-      last = event.seq;
-      if (wanted(event)) {
-        yield { kind: "event", event };
-        sent = true;
-      }
-    }
-    if (sent) lastSent = Date.now();
-    else if ((batch.length > 0 || Date.now() - lastSent >= options.bookmarkMs) && !signal.aborted) {
-      yield { kind: "bookmark", seq: last };
-      lastSent = Date.now();
-    }
-    if (batch.length === options.batch) {
-      waiter.cancel();
-      continue;
-    }
-    await waiter.ready;
+  } finally {
+    feed.unsubscribe();
   }
 }
