@@ -33,7 +33,7 @@ import { webhooksHandlers } from "./rpc/webhooks.js";
 import { closeGrpcGracefully, createGrpcServer } from "./rpc/transport/grpc-server.js";
 import { closeGracefully, createHttpServer } from "./rpc/transport/http-server.js";
 import { BulkJobRunner } from "./services/bulk-job-runner.js";
-import { resumeCleanups } from "./services/cleanup.js";
+import { CleanupRunner } from "./services/cleanup.js";
 import { type ServiceDeps, TenantDirectory } from "./services/deps.js";
 import { EventBus, EventFeeds, type WatchOptions } from "./services/events.js";
 import { WebhookDispatcher } from "./services/webhook-dispatcher.js";
@@ -96,20 +96,24 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
   const draining = new AbortController();
   const watch: WatchOptions = { retentionMs: config.eventsRetentionDays * 86_400_000, pollMs: config.eventsPollMs, batch: 500, bookmarkMs: 15_000 };
   const eventBus = new EventBus();
+  // This process's name in the leases of bulk jobs, cleanups and webhook subscriptions.
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const onBackgroundError = (err: unknown) => log.error({ err: describeBug(err) }, "background work failed");
+  const cleanups = new CleanupRunner(
+    { db, eventBus, draining: draining.signal },
+    { owner, leaseMs: config.cleanupLeaseMs, pollMs: config.cleanupPollMs, budgetMs: config.cleanupBudgetMs },
+    onBackgroundError,
+  );
   const deps: ServiceDeps = {
     db,
-    config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota, cleanupBudgetMs: config.cleanupBudgetMs },
+    config: { labelsQuota: config.labelsQuota, fieldsQuota: config.fieldsQuota },
     tenants: new TenantDirectory(db),
-    onBackgroundError: (err) => log.error({ err: describeBug(err) }, "background work failed"),
+    onBackgroundError,
     eventBus,
     eventFeeds: new EventFeeds(db, eventBus, watch, draining.signal),
     draining: draining.signal,
+    cleanups,
   };
-  deps.tenants.onFirstSeen = (tenantId) => {
-    resumeCleanups(deps, tenantId, deps.onBackgroundError).catch(deps.onBackgroundError);
-  };
-  // This process's name in the leases of bulk jobs and webhook subscriptions.
-  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const bulkJobs = new BulkJobRunner(
     deps,
     {
@@ -218,6 +222,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
   const httpPort = (httpServer.address() as AddressInfo).port;
 
   wakeups?.start();
+  deps.cleanups.start();
   bulkJobs.start();
   webhooks.start();
   let closing: Promise<void> | undefined;
@@ -242,7 +247,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
         shutdown.abort();
         // The batches in flight commit and the jobs' leases are given up, for another server (or
         // this one, restarted) to take over at once.
-        await Promise.all([bulkJobs.stop(), webhooks.stop()]);
+        await Promise.all([bulkJobs.stop(), webhooks.stop(), deps.cleanups.stop()]);
         sender.close();
         await wakeups?.close();
         await db.destroy();

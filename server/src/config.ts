@@ -33,6 +33,10 @@ export interface Config {
   fieldsQuota: number;
   /** How long DeleteLabel/DeleteExtendedField spend removing the entry from contacts before going on in the background. `CLEANUP_BUDGET_MS`, default 2000. */
   cleanupBudgetMs: number;
+  /** How long a label or field removal stays with a server that stopped working on it (died) before another takes it over. `CLEANUP_LEASE_MS`, default 30000. */
+  cleanupLeaseMs: number;
+  /** How often a server looks for removals left by a server that died. `CLEANUP_POLL_MS`, default 2000. */
+  cleanupPollMs: number;
   /** How long events are kept for WatchEvents. `EVENTS_RETENTION_DAYS`, default 30. */
   eventsRetentionDays: number;
   /** How often a watcher checks for commits made by other server processes. `EVENTS_POLL_MS`, default 500. */
@@ -118,6 +122,8 @@ export const DEFAULTS: Config = {
   labelsQuota: 1000,
   fieldsQuota: 100,
   cleanupBudgetMs: 2_000,
+  cleanupLeaseMs: 30_000,
+  cleanupPollMs: 2_000,
   eventsRetentionDays: 30,
   eventsPollMs: 500,
   natsUrl: undefined,
@@ -180,6 +186,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     labelsQuota: int(env, "LABELS_QUOTA", DEFAULTS.labelsQuota),
     fieldsQuota: int(env, "FIELDS_QUOTA", DEFAULTS.fieldsQuota),
     cleanupBudgetMs: int(env, "CLEANUP_BUDGET_MS", DEFAULTS.cleanupBudgetMs),
+    cleanupLeaseMs: Math.max(100, int(env, "CLEANUP_LEASE_MS", DEFAULTS.cleanupLeaseMs)),
+    cleanupPollMs: Math.max(10, int(env, "CLEANUP_POLL_MS", DEFAULTS.cleanupPollMs)),
     eventsRetentionDays: int(env, "EVENTS_RETENTION_DAYS", DEFAULTS.eventsRetentionDays),
     eventsPollMs: Math.max(10, int(env, "EVENTS_POLL_MS", DEFAULTS.eventsPollMs)),
     natsUrl: env.NATS_URL || undefined,

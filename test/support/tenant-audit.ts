@@ -54,6 +54,10 @@ const CROSS_TENANT: readonly { sql: RegExp; why: string }[] = [
     why: "a bulk job runner looks for finished jobs of any tenant past retention (store/bulk-jobs.ts expiredJobs)",
   },
   {
+    sql: /^select tenant_id, kind, key from cleanup_jobs where lease_until < \? order by lease_until asc limit \?$/,
+    why: "a cleanup runner looks for label and field removals of any tenant whose server died (store/cleanup-jobs.ts expiredCleanupJobs)",
+  },
+  {
     sql: /^select id from webhook_attempts where at < \? order by at asc limit \?$/,
     why: "a webhook dispatcher looks for delivery attempts of any tenant past retention (store/webhooks.ts pruneAttempts)",
   },

@@ -16,7 +16,6 @@ import { appendEvents } from "../store/events.js";
 import type { ColumnMap } from "../store/filter-sql.js";
 import { addCleanupJob, type CleanupKind, keysBeingCleaned } from "../store/cleanup-jobs.js";
 import { lockTenant } from "../store/tenants.js";
-import { runCleanup } from "./cleanup.js";
 import type { ServiceDeps } from "./deps.js";
 import { type MutationMeta, runMutation } from "./mutation.js";
 
@@ -165,7 +164,7 @@ export async function remove<T extends CatalogEntity, Row extends object>(
   await runMutation(deps, caller, meta, async (trx) => {
     const entity = await getForWrite(trx, kind, caller, key);
     await catalog.deleteByKey(trx, kind.table, caller.tenantId, key);
-    await addCleanupJob(trx, caller.tenantId, kind.cleanupKind, key);
+    await addCleanupJob(trx, caller.tenantId, kind.cleanupKind, key, deps.cleanups.lease());
     await appendEvents(trx, caller, [
       { eventType: kind.events.deleted, entityFqdn: kind.fqdn, slug: "deleted", entityId: key, payload: kind.payload(entity) },
     ]);
@@ -173,7 +172,7 @@ export async function remove<T extends CatalogEntity, Row extends object>(
   });
   // Small uses finish within the call; large ones go on in the background (and resume after a
   // crash). Either way the entry is invisible on every contact from here (domain/contacts.ts Stripped).
-  await runCleanup(deps, caller, kind.cleanupKind, key, deps.config.cleanupBudgetMs, deps.onBackgroundError);
+  await deps.cleanups.afterDelete(deps, caller, kind.cleanupKind, key);
 }
 
 export interface CatalogQuery {

@@ -2,6 +2,7 @@ import type { Db } from "../store/db.js";
 import { ensureTenant } from "../store/tenants.js";
 import { SYSTEM_FIELDS } from "../domain/extended-fields.js";
 import { SYSTEM_LABELS } from "../domain/labels.js";
+import type { CleanupRunner } from "./cleanup.js";
 import type { EventBus, EventFeeds } from "./events.js";
 
 /** Tunables of the services, from configuration. */
@@ -10,8 +11,6 @@ export interface ServiceConfig {
   labelsQuota: number;
   /** Most custom extended fields per tenant. */
   fieldsQuota: number;
-  /** How long DeleteLabel/DeleteExtendedField spend removing the entry from contacts before going on in the background. */
-  cleanupBudgetMs: number;
 }
 
 /** What every service function needs: the database, configuration and the tenant cache. */
@@ -27,6 +26,8 @@ export interface ServiceDeps {
   eventFeeds: EventFeeds;
   /** Aborted when the server starts draining: long-lived streams end so the drain can finish. */
   draining: AbortSignal;
+  /** Removes deleted labels and fields from contacts (services/cleanup.ts). */
+  cleanups: CleanupRunner;
   /** Told when a bulk job starts, so that this server's runner takes it at once. */
   bulkJobs?: { wake(): void };
   /** Told when a webhook is enabled again, so that this server's dispatcher takes it at once. */
@@ -39,8 +40,6 @@ export interface ServiceDeps {
  */
 export class TenantDirectory {
   private readonly known = new Set<string>();
-  /** Called once per process for each tenant, after its rows exist (resumes its pending work). */
-  onFirstSeen: ((tenantId: string) => void) | undefined;
   private readonly pending = new Map<string, Promise<void>>();
   constructor(
     private readonly db: Db,
@@ -56,7 +55,6 @@ export class TenantDirectory {
           if (this.known.size >= this.maxCached) this.known.clear();
           this.known.add(tenantId);
           this.pending.delete(tenantId);
-          this.onFirstSeen?.(tenantId);
         },
         (err: unknown) => {
           this.pending.delete(tenantId);

@@ -3,10 +3,41 @@ import type { Executor } from "./db.js";
 
 export type CleanupKind = "label" | "field";
 
-/** Records that contacts still use a deleted label or field (in the deleting transaction). */
-export async function addCleanupJob(trx: Executor, tenantId: string, kind: CleanupKind, key: string): Promise<void> {
-  await trx("cleanup_jobs").insert({ tenant_id: tenantId, kind, key, created_at: Date.now() }).onConflict(["tenant_id", "kind", "key"]).ignore();
+/** Records that contacts still use a deleted label or field (in the deleting transaction), leased to its server. */
+export async function addCleanupJob(
+  trx: Executor,
+  tenantId: string,
+  kind: CleanupKind,
+  key: string,
+  lease: { owner: string; until: number },
+): Promise<void> {
+  await trx("cleanup_jobs")
+    .insert({ tenant_id: tenantId, kind, key, created_at: Date.now(), lease_owner: lease.owner, lease_until: lease.until })
+    .onConflict(["tenant_id", "kind", "key"])
+    .ignore();
   await countCleanups(trx, tenantId);
+}
+
+/**
+ * Jobs of every tenant whose lease has run out: those a server may take over. Spans tenants; runs
+ * in the background, never for a call.
+ */
+export async function expiredCleanupJobs(db: Executor, now: number, limit: number): Promise<{ tenant_id: string; kind: CleanupKind; key: string }[]> {
+  return db("cleanup_jobs").where("lease_until", "<", now).orderBy("lease_until").limit(limit).select("tenant_id", "kind", "key");
+}
+
+/** Takes a job whose lease has run out; true when `owner` now holds it. */
+export async function claimCleanupJob(db: Executor, tenantId: string, kind: CleanupKind, key: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
+  const n = await db("cleanup_jobs")
+    .where({ tenant_id: tenantId, kind, key })
+    .andWhere("lease_until", "<", now)
+    .update({ lease_owner: owner, lease_until: now + leaseMs });
+  return n === 1;
+}
+
+/** Extends `owner`'s lease; false when it no longer holds the job (or the job is done). */
+export async function renewCleanupJob(db: Executor, tenantId: string, kind: CleanupKind, key: string, owner: string, until: number): Promise<boolean> {
+  return (await db("cleanup_jobs").where({ tenant_id: tenantId, kind, key, lease_owner: owner }).update({ lease_until: until })) === 1;
 }
 
 export async function removeCleanupJob(trx: Executor, tenantId: string, kind: CleanupKind, key: string): Promise<void> {

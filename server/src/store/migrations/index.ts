@@ -12,7 +12,7 @@ import * as searchPrefixes from "./20261202_010_search_prefixes.js";
 import * as namePrefixes from "./20261202_011_name_prefixes.js";
 import * as bulkJobs from "./20261207_012_bulk_jobs.js";
 import * as webhooks from "./20261208_013_webhooks.js";
-import * as tenantCleanups from "./20261208_014_tenant_cleanups.js";
+import * as cleanups from "./20261208_014_cleanups.js";
 
 interface Migration {
   name: string;
@@ -21,7 +21,7 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords, searchPrefixes, namePrefixes, bulkJobs, webhooks, tenantCleanups];
+const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords, searchPrefixes, namePrefixes, bulkJobs, webhooks, cleanups];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],
