@@ -20,7 +20,7 @@ import * as searchTokenWords from "../server/src/store/migrations/20261202_009_s
 import * as searchPrefixes from "../server/src/store/migrations/20261202_010_search_prefixes.js";
 import * as namePrefixes from "../server/src/store/migrations/20261202_011_name_prefixes.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
-import { STORES, type StoreName } from "./support/server.js";
+import { STORES, type StoreName, startTestServer, type TestServer } from "./support/server.js";
 
 const TENANT = "mig";
 const local = (c: string) => c.repeat(120); // an address whose "@" lies beyond the tokens' 100 characters
@@ -225,3 +225,26 @@ for (const { title, migration, before, table, expected } of PREFIX_MIGRATIONS) {
     });
   });
 }
+
+describe("servers started together on one MariaDB database", () => {
+  it("all start: one migrates while the others wait; knex's lock left set by a dead server, or doubled by a race, is repaired", { timeout: 120_000 }, async () => {
+    const database = await createTestDatabase("migrate_together");
+    const servers: TestServer[] = [];
+    try {
+      servers.push(...(await Promise.all([0, 1, 2].map(() => startTestServer("mysql", { databaseUrl: database.url })))));
+      const db = (servers[0] as TestServer).server.db;
+      expect(await db("knex_migrations_lock").select("is_locked")).toEqual([{ is_locked: 0 }]);
+      const applied = (await db("knex_migrations").pluck("name")) as string[];
+      expect(new Set(applied).size, "each migration ran once").toBe(applied.length);
+      // What two servers racing to create the lock table left behind with knex alone (every later
+      // start refused: "Migration table is already locked"), and a lock a dead server held.
+      await db("knex_migrations_lock").delete();
+      await db("knex_migrations_lock").insert([{ is_locked: 1 }, { is_locked: 0 }]);
+      servers.push(await startTestServer("mysql", { databaseUrl: database.url }));
+      expect(await db("knex_migrations_lock").select("is_locked")).toEqual([{ is_locked: 0 }]);
+    } finally {
+      for (const s of servers) await s.close();
+      await database.drop();
+    }
+  });
+});

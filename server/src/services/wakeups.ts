@@ -5,7 +5,7 @@
  * outbox stays the one source of truth, and a lost or late wake-up costs latency (the poll still
  * runs), never an event.
  */
-import { connect, type NatsConnection, StringCodec } from "nats";
+import type { NatsConnection } from "nats";
 import type { EventBus } from "./events.js";
 
 /** The one subject: its messages are tenant ids (tenant ids may hold dots, subject tokens may not). */
@@ -20,7 +20,8 @@ export class NatsWakeups {
   private connection: NatsConnection | undefined;
   private closed = false;
   private readonly pending = new Set<string>();
-  private readonly codec = StringCodec();
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
 
   constructor(
     private readonly url: string,
@@ -38,6 +39,8 @@ export class NatsWakeups {
   }
 
   private async connectLoop(): Promise<void> {
+    // Loaded only by servers configured with NATS (the SDK's embedded test server never is).
+    const { connect } = await import("nats");
     for (let attempt = 0; !this.closed; attempt++) {
       try {
         // noEcho: this process's own commits already woke its readers.
@@ -50,7 +53,7 @@ export class NatsWakeups {
         this.log.info(`wake-ups: connected to NATS at ${nc.getServer()}`);
         const sub = nc.subscribe(WAKEUP_SUBJECT);
         void (async () => {
-          for await (const m of sub) this.bus.wake(this.codec.decode(m.data));
+          for await (const m of sub) this.bus.wake(this.decoder.decode(m.data));
         })();
         await nc.closed();
         this.connection = undefined;
@@ -69,7 +72,7 @@ export class NatsWakeups {
     queueMicrotask(() => {
       this.pending.delete(tenantId);
       try {
-        this.connection?.publish(WAKEUP_SUBJECT, this.codec.encode(tenantId));
+        this.connection?.publish(WAKEUP_SUBJECT, this.encoder.encode(tenantId));
       } catch {
         // Disconnected: the readers of the other processes poll.
       }

@@ -184,22 +184,48 @@ export function openDatabase(options: DatabaseOptions): Db {
   });
 }
 
+/** The MariaDB named lock that servers take to migrate one database, one at a time. */
+const MIGRATION_LOCK = "contacts-api:migrations";
+
 /**
  * Runs pending migrations; returns the names applied. Servers started together on one database
- * take turns: knex's migration lock lets one migrate, and the others wait for it (up to
- * `waitMs`) and then find nothing left to do, instead of failing to start.
+ * take turns: on MariaDB each takes a named lock (GET_LOCK, held by its connection: a server
+ * that dies lets go of it) before knex looks at anything, and waits for it up to `waitMs`; the
+ * next one then finds nothing left to do. Holding it, a server also repairs knex's own lock
+ * table, which cannot be held by anyone else: a lock left set by a server that died while
+ * migrating, or a second lock row left by two servers that created the table at once (knex then
+ * takes every lock to be held, forever).
  */
 export async function migrateLatest(db: Db, waitMs = 600_000): Promise<string[]> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      const [, applied] = (await db.migrate.latest()) as [number, string[]];
-      return applied;
-    } catch (err) {
-      if ((err as Error).name !== "MigrationLocked" || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
+  const latest = async () => ((await db.migrate.latest()) as [number, string[]])[1];
+  if (!isMysql(db)) return latest();
+  const client = db.client as StatementClient;
+  const connection = await client.acquireConnection();
+  const run = async (sql: string, bindings: Knex.Value[]) =>
+    ((await client.query(connection, { sql, bindings, options: {}, method: "raw" })).response as [Record<string, unknown>[]])[0];
+  try {
+    const deadline = Date.now() + waitMs;
+    // One second at a time: the statement time limit applies to the wait.
+    while (Number((await run("select get_lock(?, 1) as got", [MIGRATION_LOCK]))[0]?.got) !== 1) {
+      if (Date.now() > deadline) throw new Error(`another server has been migrating this database for over ${waitMs} ms`);
     }
+    try {
+      await repairMigrationLock(db);
+      return await latest();
+    } finally {
+      await run("select release_lock(?) as released", [MIGRATION_LOCK]);
+    }
+  } finally {
+    await client.releaseConnection(connection);
   }
+}
+
+async function repairMigrationLock(db: Db): Promise<void> {
+  if (!(await db.schema.hasTable("knex_migrations_lock"))) return;
+  const rows = (await db("knex_migrations_lock").select("is_locked")) as { is_locked: number }[];
+  if (rows.length === 1 && Number(rows[0]?.is_locked) === 0) return;
+  await db("knex_migrations_lock").delete();
+  await db("knex_migrations_lock").insert({ is_locked: 0 });
 }
 
 const RETRYABLE_MYSQL = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
