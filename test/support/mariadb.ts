@@ -131,80 +131,96 @@ function tail(path: string, chars = 2000): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The TOOLCHAIN §3 recipe: install-db into a temp dir, start mariadbd on a free port, wait for it. */
-async function startThrowawayMariadb(mariadbd: string, installDb: string): Promise<MysqlServer> {
-  const dir = await mkdtemp(join(tmpdir(), "contacts-test-mariadb-"));
-  const dataDir = join(dir, "data");
-  const socket = join(dir, "mysqld.sock");
-  const errorLog = join(dir, "error.log");
-  const asRoot = process.getuid?.() === 0;
-  const userArgs = asRoot ? ["--user=root"] : [];
-  let child: ChildProcess | undefined;
-  let exited = false;
-
-  const killOnExit = () => {
-    if (child && !exited) child.kill("SIGKILL");
+/**
+ * A mariadbd of the test's own (the TOOLCHAIN §3 recipe): install-db into a temp dir, mariadbd on
+ * a free port. It can be SIGKILLed and started again on the same data directory and port
+ * (RELIABILITY scenario 4), and is stopped (and its files removed) with `stop`.
+ */
+export class OwnMariadb {
+  private child: ChildProcess | undefined;
+  private exited = true;
+  private port = 0;
+  private readonly killOnExit = () => {
+    if (this.child && !this.exited) this.child.kill("SIGKILL");
   };
 
-  const stop = async () => {
-    process.off("exit", killOnExit);
-    if (child && !exited) {
-      const done = new Promise<void>((r) => child?.once("exit", () => r()));
-      child.kill("SIGTERM"); // mariadbd shuts down cleanly on SIGTERM (~1 s)
-      const timer = setTimeout(() => child?.kill("SIGKILL"), 15_000);
-      await done;
-      clearTimeout(timer);
+  private constructor(
+    private readonly mariadbd: string,
+    readonly dir: string,
+  ) {}
+
+  /** `mysql://root@127.0.0.1:<port>` (no database). */
+  get url(): string {
+    return `mysql://root@127.0.0.1:${this.port}`;
+  }
+
+  private get errorLog(): string {
+    return join(this.dir, "error.log");
+  }
+
+  static async create(): Promise<OwnMariadb> {
+    const mariadbd = findExecutable("mariadbd");
+    const installDb = findExecutable("mariadb-install-db");
+    if (!mariadbd || !installDb) throw new Error(`mariadbd/mariadb-install-db are not installed (looked in PATH and /usr/sbin).\n${INSTALL_HINT}`);
+    const own = new OwnMariadb(mariadbd, await mkdtemp(join(tmpdir(), "contacts-test-mariadb-")));
+    try {
+      await run(
+        installDb,
+        [
+          "--no-defaults",
+          `--datadir=${join(own.dir, "data")}`,
+          ...(process.getuid?.() === 0 ? ["--user=root"] : []),
+          "--auth-root-authentication-method=normal",
+          "--skip-test-db",
+          "--skip-name-resolve",
+        ],
+        join(own.dir, "install.log"),
+      );
+      own.port = await freePort();
+      await own.start();
+      return own;
+    } catch (err) {
+      await own.stop().catch(() => {});
+      throw err;
     }
-    await rm(dir, { recursive: true, force: true });
-  };
+  }
 
-  try {
-    await run(
-      installDb,
+  /** Starts mariadbd on the data directory and port (again, after a kill); resolves when it answers. */
+  async start(): Promise<void> {
+    const socket = join(this.dir, "mysqld.sock");
+    const child = spawn(
+      this.mariadbd,
       [
         "--no-defaults",
-        `--datadir=${dataDir}`,
-        ...userArgs,
-        "--auth-root-authentication-method=normal",
-        "--skip-test-db",
-        "--skip-name-resolve",
-      ],
-      join(dir, "install.log"),
-    );
-
-    const port = await freePort();
-    child = spawn(
-      mariadbd,
-      [
-        "--no-defaults",
-        `--datadir=${dataDir}`,
+        `--datadir=${join(this.dir, "data")}`,
         `--socket=${socket}`,
-        `--pid-file=${join(dir, "mysqld.pid")}`,
-        `--port=${port}`,
+        `--pid-file=${join(this.dir, "mysqld.pid")}`,
+        `--port=${this.port}`,
         "--bind-address=127.0.0.1",
-        ...userArgs,
+        ...(process.getuid?.() === 0 ? ["--user=root"] : []),
         "--skip-name-resolve",
         "--skip-log-bin",
         "--innodb-buffer-pool-size=128M",
         "--innodb-log-file-size=48M",
-        `--log-error=${errorLog}`,
+        `--log-error=${this.errorLog}`,
       ],
       { stdio: "ignore" },
     );
+    this.child = child;
+    this.exited = false;
     child.on("exit", () => {
-      exited = true;
+      if (this.child === child) this.exited = true;
     });
     child.on("error", () => {
-      exited = true;
+      if (this.child === child) this.exited = true;
     });
-    process.on("exit", killOnExit);
-
+    process.on("exit", this.killOnExit);
     // Wait for the socket to answer (install-db only creates root@localhost; over TCP with
     // --skip-name-resolve the client is root@127.0.0.1, which we add through the socket).
     const deadline = Date.now() + 30_000;
     let lastError: unknown;
     for (;;) {
-      if (exited) throw new Error(`mariadbd exited during startup; ${errorLog}:\n${tail(errorLog)}`);
+      if (this.exited) throw new Error(`mariadbd exited during startup; ${this.errorLog}:\n${tail(this.errorLog)}`);
       try {
         const admin = await mysql.createConnection({ socketPath: socket, user: "root", connectTimeout: 1000 });
         try {
@@ -218,20 +234,39 @@ async function startThrowawayMariadb(mariadbd: string, installDb: string): Promi
         lastError = err;
       }
       if (Date.now() > deadline) {
-        throw new Error(
-          `mariadbd did not answer within 30 s (${errorText(lastError)}); ${errorLog}:\n${tail(errorLog)}`,
-        );
+        throw new Error(`mariadbd did not answer within 30 s (${errorText(lastError)}); ${this.errorLog}:\n${tail(this.errorLog)}`);
       }
       await sleep(100);
     }
-
-    const url = `mysql://root@127.0.0.1:${port}`;
-    await probeMysql(url, 5000);
-    return { url, stop, how: `throwaway mariadbd started in ${dir}` };
-  } catch (err) {
-    await stop().catch(() => {});
-    throw err;
+    await probeMysql(this.url, 5000);
   }
+
+  /** SIGKILL: no shutdown, no flush beyond what InnoDB made durable at each commit. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || this.exited) return;
+    const done = new Promise<void>((r) => child.once("exit", () => r()));
+    child.kill("SIGKILL");
+    await done;
+  }
+
+  async stop(): Promise<void> {
+    process.off("exit", this.killOnExit);
+    const child = this.child;
+    if (child && !this.exited) {
+      const done = new Promise<void>((r) => child.once("exit", () => r()));
+      child.kill("SIGTERM"); // mariadbd shuts down cleanly on SIGTERM (~1 s)
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await done;
+      clearTimeout(timer);
+    }
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function startThrowawayMariadb(): Promise<MysqlServer> {
+  const own = await OwnMariadb.create();
+  return { url: own.url, stop: () => own.stop(), how: `throwaway mariadbd started in ${own.dir}` };
 }
 
 export async function resolveMysqlServer(): Promise<MysqlServer> {
@@ -266,7 +301,7 @@ export async function resolveMysqlServer(): Promise<MysqlServer> {
   const installDb = findExecutable("mariadb-install-db");
   if (mariadbd && installDb) {
     try {
-      return await startThrowawayMariadb(mariadbd, installDb);
+      return await startThrowawayMariadb();
     } catch (err) {
       throw new Error(
         `No MySQL server for the tests: 127.0.0.1:3306 ${localError}, and starting a throwaway ` +
