@@ -11,6 +11,13 @@ export interface TcpProxy {
   pause(): void;
   /** Accepts and forwards connections again. */
   resume(): void;
+  /**
+   * Black-holes the line: nothing goes through in either direction and nobody is told (no reset,
+   * no close), as when a network drops packets; new connections are accepted and left hanging.
+   * `restore` lets what waited through, as TCP's retransmissions would.
+   */
+  blackhole(): void;
+  restore(): void;
   /** Resets every connection and stops listening. */
   close(): Promise<void>;
 }
@@ -29,6 +36,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     if (!socket.destroyed) socket.resetAndDestroy();
   };
 
+  let holed = false;
+  /** Each open line's way to stop and start its flow (black-hole). */
+  const lines = new Set<{ stop(): void; start(): void }>();
   const server = net.createServer((client) => {
     track(client);
     if (paused) {
@@ -38,11 +48,25 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     client.pause();
     const upstream = net.connect({ host: targetHost, port: targetPort });
     track(upstream);
+    const line = {
+      stop() {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      },
+      start() {
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+        upstream.resume();
+      },
+    };
     upstream.once("connect", () => {
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.resume();
+      lines.add(line);
+      if (!holed) line.start();
     });
+    client.once("close", () => lines.delete(line));
     // One side going away takes the other with it, as a real network failure would.
     client.once("close", () => reset(upstream));
     upstream.once("close", () => reset(client));
@@ -66,6 +90,14 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     resume() {
       paused = false;
+    },
+    blackhole() {
+      holed = true;
+      for (const line of lines) line.stop();
+    },
+    restore() {
+      holed = false;
+      for (const line of lines) line.start();
     },
     close() {
       paused = true;
