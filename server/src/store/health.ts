@@ -9,6 +9,8 @@ export class DatabaseHealth extends EventEmitter<{ change: [boolean] }> {
   private healthy = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** A ping still waiting for its answer (past its limit: the database is not answering). */
+  private pinging = false;
 
   constructor(
     private readonly db: Db,
@@ -29,14 +31,35 @@ export class DatabaseHealth extends EventEmitter<{ change: [boolean] }> {
     this.timer.unref();
   }
 
+  /**
+   * One ping. Its limit covers waiting for a pool connection too (knex's statement timeout starts
+   * once it has one): when the database's line is black-holed, the pool's connections hang in
+   * their calls and new ones in their handshakes, and a ping that waited for one would report the
+   * outage only once those gave up.
+   */
   async check(): Promise<boolean> {
-    let ok: boolean;
-    try {
-      await this.db.raw("select 1").timeout(this.timeoutMs, { cancel: false });
-      ok = true;
-    } catch {
-      ok = false;
+    // The last ping has not come back: no second one to hang beside it, holding a connection.
+    if (this.pinging) {
+      this.set(false);
+      return false;
     }
+    this.pinging = true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.timeoutMs);
+    });
+    const ping = this.db
+      .raw("select 1")
+      .timeout(this.timeoutMs, { cancel: false })
+      .then(
+        () => true,
+        () => false,
+      )
+      .finally(() => {
+        this.pinging = false;
+      });
+    const ok = await Promise.race([ping, late]);
+    clearTimeout(timer);
     this.set(ok);
     return ok;
   }
