@@ -228,12 +228,19 @@ async function repairMigrationLock(db: Db): Promise<void> {
   await db("knex_migrations_lock").insert({ is_locked: 0 });
 }
 
-const RETRYABLE_MYSQL = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
+const RETRYABLE_MYSQL = new Set([1213 /* deadlock; on Galera also a certification conflict */, 1205 /* lock wait timeout */]);
+
+/** Attempts of a transaction that keeps meeting deadlocks or certification conflicts. */
+const TRANSACTION_ATTEMPTS = 16;
 
 /**
  * Runs `work` in a transaction, retrying it on a deadlock or lock-wait timeout (InnoDB may pick
  * any of two contending transactions as the victim; the work is safe to repeat because the
- * whole transaction rolled back).
+ * whole transaction rolled back). On a Galera cluster the same error comes at COMMIT when a
+ * transaction lost certification to one committed through another node (two nodes bumping one
+ * tenant's event sequence row): those repeat for as long as both nodes keep writing, so the
+ * retries back off exponentially with full jitter (4 ms doubling to 512 ms, about 2.5 s at most)
+ * until the contenders fall out of step.
  */
 export async function inTransaction<T>(db: Db, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -241,8 +248,8 @@ export async function inTransaction<T>(db: Db, work: (trx: Knex.Transaction) => 
       return await db.transaction(work);
     } catch (err) {
       const errno = (err as { errno?: number }).errno;
-      if (attempt >= 5 || errno === undefined || !RETRYABLE_MYSQL.has(errno)) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      if (attempt >= TRANSACTION_ATTEMPTS || errno === undefined || !RETRYABLE_MYSQL.has(errno)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 2 * 2 ** Math.min(8, attempt)));
     }
   }
 }
