@@ -165,7 +165,65 @@ export class GaleraCluster {
     if (signal === "SIGKILL" || signal === "SIGTERM") await exited;
   }
 
+  private haproxyChild: ChildProcess | undefined;
+
+  /**
+   * HAProxy in front of the nodes: every connection goes to the first node that is Synced
+   * (`wsrep_local_state` = 4, asked by an external check every 500 ms; an open port is not
+   * enough), the others standing by; a node that fails its check has its sessions cut, so clients
+   * reconnect through HAProxy to the next. Resolves with HAProxy's port.
+   */
+  async haproxy(): Promise<number> {
+    const binary = ["/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy"].find((b) => existsSync(b));
+    if (!binary) throw new Error("HAProxy is not installed: apt-get install -y --no-install-recommends haproxy");
+    const port = await freePort();
+    const check = join(this.dir, "wsrep-check.sh");
+    writeFileSync(
+      check,
+      '#!/bin/sh\n# HAProxy external check: $3 $4 are the node\'s address and port. Up when Synced.\n' +
+        'state=$(mariadb --no-defaults -h "$3" -P "$4" -uroot --connect-timeout=1 -N -e "show status like \'wsrep_local_state\'" 2>/dev/null | cut -f2)\n' +
+        '[ "$state" = 4 ]\n',
+      { mode: 0o755 },
+    );
+    const config = join(this.dir, "haproxy.cfg");
+    writeFileSync(
+      config,
+      [
+        "global",
+        "  external-check",
+        "  insecure-fork-wanted",
+        "  maxconn 1000",
+        "defaults",
+        "  mode tcp",
+        "  timeout connect 2s",
+        "  timeout client 1h",
+        "  timeout server 1h",
+        "listen galera",
+        `  bind 127.0.0.1:${port}`,
+        "  option external-check",
+        '  external-check path "/usr/bin:/bin:/usr/sbin"',
+        `  external-check command ${check}`,
+        "  default-server inter 500 fall 2 rise 2 on-marked-down shutdown-sessions",
+        ...this.nodes.map((n, i) => `  server ${n.name} 127.0.0.1:${n.port} check${i > 0 ? " backup" : ""}`),
+        "",
+      ].join("\n"),
+    );
+    this.haproxyChild = spawn(binary, ["-db", "-f", config], { stdio: "ignore" });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        const c = await mysql.createConnection({ host: "127.0.0.1", port, user: "root", connectTimeout: 1000 });
+        await c.end();
+        return port;
+      } catch (err) {
+        if (this.haproxyChild.exitCode !== null || Date.now() > deadline) throw new Error(`HAProxy did not start: ${String(err)}`);
+        await sleep(200);
+      }
+    }
+  }
+
   async down(): Promise<void> {
+    this.haproxyChild?.kill("SIGKILL");
     await Promise.all(this.nodes.map((_, i) => this.kill(i, "SIGKILL")));
     await rm(this.dir, { recursive: true, force: true });
   }

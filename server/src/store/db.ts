@@ -228,7 +228,14 @@ async function repairMigrationLock(db: Db): Promise<void> {
   await db("knex_migrations_lock").insert({ is_locked: 0 });
 }
 
-const RETRYABLE_MYSQL = new Set([1213 /* deadlock; on Galera also a certification conflict */, 1205 /* lock wait timeout */]);
+/**
+ * Errors after which a transaction is run again from the start: a deadlock (on Galera also a
+ * certification conflict), a lock wait timeout, and a duplicate key that the service's own code
+ * did not expect (it catches those it does). The last comes from Galera too: a transaction that
+ * took the tenant's next event position from its node just before a write set from another node
+ * applied the same position there fails its insert with 1062 rather than being aborted with 1213.
+ */
+const RETRYABLE_MYSQL = new Set([1213, 1205, 1062]);
 
 /** Attempts of a transaction that keeps meeting deadlocks or certification conflicts. */
 const TRANSACTION_ATTEMPTS = 16;
