@@ -9,12 +9,10 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import mysql from "mysql2/promise";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ContactsService } from "../gen/contacts/v1/contacts_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health_pb.js";
-import { createTestDatabase, type TestDatabase } from "./support/databases.js";
-import { startTestServer, type TestServer } from "./support/server.js";
-import { startTcpProxy, type TcpProxy } from "./support/tcp-proxy.js";
+import { suiteBehindProxy } from "./support/tcp-proxy.js";
 
 const BLACKHOLE_MS = Number(process.env.BLACKHOLE_MS ?? 5000);
 const CLIENTS = 16;
@@ -27,26 +25,12 @@ const TENANT = "s5";
 const SLACK_MS = BLACKHOLE_MS >= 30_000 ? 100 : 250;
 
 describe("scenario 5: the database network black-holed under load, on mysql", () => {
-  let database: TestDatabase;
-  let proxy: TcpProxy;
-  let t: TestServer;
-  beforeAll(async () => {
-    database = await createTestDatabase("blackhole");
-    const target = new URL(database.url);
-    proxy = await startTcpProxy(target.hostname, target.port ? Number(target.port) : 3306);
-    const viaProxy = new URL(database.url);
-    viaProxy.hostname = "127.0.0.1";
-    viaProxy.port = String(proxy.port);
-    t = await startTestServer("mysql", { databaseUrl: viaProxy.toString() });
-  });
-  afterAll(async () => {
-    proxy?.restore();
-    await t?.close();
-    await proxy?.close();
-    await database?.drop();
-  });
+  const suite = suiteBehindProxy("blackhole");
 
   it(`every call ends within its deadline through a ${BLACKHOLE_MS} ms black hole; nothing is left behind`, { timeout: 120_000 + BLACKHOLE_MS * 2 }, async () => {
+    const t = suite.t();
+    const proxy = suite.proxy();
+    const database = suite.database();
     const contacts = createClient(ContactsService, createGrpcTransport({ baseUrl: t.grpcUrl }));
     const health = t.client(Health);
     const headers = { "x-tenant-id": TENANT };

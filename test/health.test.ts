@@ -7,10 +7,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health_pb.js";
-import { createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { expectError } from "./support/errors.js";
 import { startTestServer, type TestServer } from "./support/server.js";
-import { startTcpProxy, type TcpProxy } from "./support/tcp-proxy.js";
+import { suiteBehindProxy } from "./support/tcp-proxy.js";
 
 /** DatabaseHealth pings every 2 s with a 1 s timeout: a change shows within ~3 s; allow 6 s. */
 const STATE_CHANGE_MS = 6_000;
@@ -75,28 +74,13 @@ describe("health", () => {
   });
 
   describe("while the database is unreachable (MySQL behind a TCP proxy)", () => {
-    let database: TestDatabase;
-    let proxy: TcpProxy;
-    let t: TestServer;
-    beforeAll(async () => {
-      database = await createTestDatabase("health");
-      const target = new URL(database.url);
-      proxy = await startTcpProxy(target.hostname, target.port ? Number(target.port) : 3306);
-      const viaProxy = new URL(database.url);
-      viaProxy.hostname = "127.0.0.1";
-      viaProxy.port = String(proxy.port);
-      t = await startTestServer("mysql", { databaseUrl: viaProxy.toString() });
-    });
-    afterAll(async () => {
-      proxy?.resume();
-      await t?.close();
-      await proxy?.close();
-      await database?.drop();
-    });
+    const suite = suiteBehindProxy("health");
 
-    const status = async () => (await t.client(Health).check({})).status;
+    const status = async () => (await suite.t().client(Health).check({})).status;
 
     it("goes NOT_SERVING, fails calls fast with UNAVAILABLE, and recovers", { timeout: 60_000 }, async () => {
+      const t = suite.t();
+      const proxy = suite.proxy();
       const health = t.client(Health);
       const { labels, fields } = t.clients("outage");
       expect(await status()).toBe(Status.SERVING);

@@ -3,6 +3,9 @@
  * the line (`pause`) and restores it (`resume`) without touching the database itself.
  */
 import net from "node:net";
+import { afterAll, beforeAll } from "vitest";
+import { createTestDatabase, type TestDatabase } from "./databases.js";
+import { startTestServer, type TestServer } from "./server.js";
 
 export interface TcpProxy {
   /** The local port to connect to instead of the target's. */
@@ -104,5 +107,41 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       for (const socket of open) reset(socket);
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * A fresh MariaDB test database that the server of a describe block reaches only through a TCP
+ * proxy the test controls (to cut or black-hole the line), started before its tests and closed
+ * after them. `t()` is the server, `proxy()` the proxy, `database()` the database.
+ */
+export function suiteBehindProxy(prefix: string) {
+  let database: TestDatabase | undefined;
+  let proxy: TcpProxy | undefined;
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase(prefix);
+    const target = new URL(database.url);
+    proxy = await startTcpProxy(target.hostname, target.port ? Number(target.port) : 3306);
+    const viaProxy = new URL(database.url);
+    viaProxy.hostname = "127.0.0.1";
+    viaProxy.port = String(proxy.port);
+    server = await startTestServer("mysql", { databaseUrl: viaProxy.toString() });
+  });
+  afterAll(async () => {
+    proxy?.resume();
+    proxy?.restore();
+    await server?.close();
+    await proxy?.close();
+    await database?.drop();
+  });
+  const running = <T>(v: T | undefined, what: string): T => {
+    if (!v) throw new Error(`the suite's ${what} is not running (use it inside a test)`);
+    return v;
+  };
+  return {
+    t: () => running(server, "server"),
+    proxy: () => running(proxy, "proxy"),
+    database: () => running(database, "database"),
   };
 }
