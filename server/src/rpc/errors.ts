@@ -40,8 +40,12 @@ const OUTAGE_CODES = new Set([
   "SQLITE_IOERR",
 ]);
 
-/** MariaDB statement time limit (max_statement_time) and lock-wait/deadlock retries exhausted. */
-const OVERLOAD_ERRNOS = new Set([1969, 3024, 1205, 1213]);
+/**
+ * MariaDB statement time limit (max_statement_time), lock-wait/deadlock retries exhausted, and a
+ * Galera node that is not part of the primary component (1047 "WSREP has not yet prepared node
+ * for application use": it lost quorum, or is still joining): the client retries elsewhere.
+ */
+const OVERLOAD_ERRNOS = new Set([1969, 3024, 1205, 1213, 1047]);
 
 export function isDatabaseOutage(err: unknown): boolean {
   const e = err as { code?: string; errno?: number; name?: string; message?: string; fatal?: boolean };
