@@ -58,6 +58,10 @@ const CROSS_TENANT: readonly { sql: RegExp; why: string }[] = [
     why: "a cleanup runner looks for label and field removals of any tenant whose server died (store/cleanup-jobs.ts expiredCleanupJobs)",
   },
   {
+    sql: /^select distinct tenant_id from webhooks where status = \?$/,
+    why: "a webhook dispatcher learns which tenants have subscriptions, to wake only for their commits (store/webhooks.ts subscribedTenants)",
+  },
+  {
     sql: /^select id from webhook_attempts where at < \? order by at asc limit \?$/,
     why: "a webhook dispatcher looks for delivery attempts of any tenant past retention (store/webhooks.ts pruneAttempts)",
   },

@@ -53,6 +53,8 @@ export class WebhookDispatcher {
   private lastPoll = 0;
   private lastPrune = 0;
   private stopped = false;
+  /** Tenants with an active subscription, as of the last look for work (every poll). */
+  private subscribed = new Set<string>();
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -65,7 +67,11 @@ export class WebhookDispatcher {
   ) {}
 
   start(): void {
-    this.unsubscribe = this.deps.eventBus.onAnyTenant(() => this.wake());
+    // A commit wakes the dispatcher only for a tenant that has subscriptions: a server whose
+    // tenants have none does not look for work at every commit.
+    this.unsubscribe = this.deps.eventBus.onAnyTenant((tenantId) => {
+      if (this.subscribed.has(tenantId)) this.wake();
+    });
     this.schedule(0);
   }
 
@@ -113,6 +119,7 @@ export class WebhookDispatcher {
       this.lastPrune = now;
       await store.pruneAttempts(db, now - this.options.attemptRetentionMs, 1000);
     }
+    this.subscribed = new Set(await store.subscribedTenants(db));
     const free = this.options.concurrency - this.running.size;
     if (free <= 0) return;
     for (const hook of await store.dueWebhooks(db, now, free + this.running.size)) {

@@ -142,6 +142,8 @@ export async function createWebhook(
     await store.insertWebhook(trx, hook);
     return hook;
   });
+  // This server's dispatcher learns of the tenant's subscription now rather than at its next poll.
+  deps.webhooks?.wake();
   return toWebhook(row, true);
 }
 

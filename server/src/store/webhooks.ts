@@ -52,6 +52,12 @@ export async function dueWebhooks(db: Executor, now: number, limit: number): Pro
     .select("w.tenant_id", "w.id")) as Pick<WebhookRow, "tenant_id" | "id">[];
 }
 
+/** Tenants with an active subscription. Spans tenants; background only. */
+export async function subscribedTenants(db: Executor): Promise<string[]> {
+  const rows = (await db("webhooks").where("status", "ACTIVE").distinct("tenant_id")) as { tenant_id: string }[];
+  return rows.map((r) => r.tenant_id);
+}
+
 /** Takes the subscription's lease when it is free or has run out; true when `owner` now holds it. */
 export async function claimWebhook(db: Executor, tenantId: string, id: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
   const n = await db("webhooks")
