@@ -38,6 +38,14 @@ export class GaleraCluster {
     return `mysql://root@127.0.0.1:${this.nodes[i]?.port}`;
   }
 
+  /** A cluster some other process started (scripts/cluster.ts keeps its directory and ports). */
+  static attach(dir: string, nodes: { name: string; port: number }[]): GaleraCluster {
+    return new GaleraCluster(
+      dir,
+      nodes.map((n) => ({ name: n.name, port: n.port, socket: join(dir, n.name, "mysqld.sock"), dir: join(dir, n.name) })),
+    );
+  }
+
   static available(): string | undefined {
     if (!PROVIDERS.some((p) => existsSync(p))) return "no Galera provider (libgalera_smm.so): apt-get install -y galera-4";
     return undefined;
@@ -157,6 +165,35 @@ export class GaleraCluster {
     }
   }
 
+  /**
+   * Node `i`'s view of the cluster: its state, whether its component is Primary, the component's
+   * size and configuration id (all nodes of one component share it; a node resumed after being
+   * evicted still shows its old one until it notices), or undefined when it does not answer.
+   */
+  async view(i: number): Promise<{ state: number; primary: boolean; size: number; confId: string } | undefined> {
+    const node = this.nodes[i] as GaleraNode;
+    try {
+      const c = await mysql.createConnection({ socketPath: node.socket, user: "root", connectTimeout: 1000 });
+      try {
+        const [rows] = (await c.query("show status where Variable_name in ('wsrep_local_state', 'wsrep_cluster_status', 'wsrep_cluster_size', 'wsrep_cluster_conf_id')")) as unknown as [
+          { Variable_name: string; Value: string }[],
+        ];
+        const v = Object.fromEntries(rows.map((r) => [r.Variable_name, r.Value]));
+        return { state: Number(v.wsrep_local_state), primary: v.wsrep_cluster_status === "Primary", size: Number(v.wsrep_cluster_size), confId: String(v.wsrep_cluster_conf_id) };
+      } finally {
+        await c.end();
+      }
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** True when all three nodes are Synced in one Primary component. */
+  async whole(): Promise<boolean> {
+    const views = await Promise.all(this.nodes.map((_, i) => this.view(i)));
+    return views.every((v) => v?.state === 4 && v.primary && v.size === 3 && v.confId === views[0]?.confId);
+  }
+
   async kill(i: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const child = this.nodes[i]?.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -166,6 +203,11 @@ export class GaleraCluster {
   }
 
   private haproxyChild: ChildProcess | undefined;
+
+  /** The HAProxy process haproxy() started, if any. */
+  get haproxyProcess(): ChildProcess | undefined {
+    return this.haproxyChild;
+  }
 
   /**
    * HAProxy in front of the nodes: every connection goes to the first node that is Synced

@@ -43,9 +43,11 @@ const OUTAGE_CODES = new Set([
 /**
  * MariaDB statement time limit (max_statement_time), lock-wait/deadlock retries exhausted, and a
  * Galera node that is not part of the primary component (1047 "WSREP has not yet prepared node
- * for application use": it lost quorum, or is still joining): the client retries elsewhere.
+ * for application use": it lost quorum, or is still joining; 1180 "Got error 6 during COMMIT":
+ * it lost quorum while replicating the commit, which then did not happen): the client retries,
+ * with its request_id, elsewhere or later.
  */
-const OVERLOAD_ERRNOS = new Set([1969, 3024, 1205, 1213, 1047]);
+const OVERLOAD_ERRNOS = new Set([1969, 3024, 1205, 1213, 1047, 1180]);
 
 export function isDatabaseOutage(err: unknown): boolean {
   const e = err as { code?: string; errno?: number; name?: string; message?: string; fatal?: boolean };

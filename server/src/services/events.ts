@@ -10,7 +10,7 @@ import { EventEmitter } from "node:events";
 import type { Caller } from "../domain/caller.js";
 import { DomainError, failedPrecondition, invalidField } from "../domain/errors.js";
 import type { StoredEvent } from "../domain/events.js";
-import { eventPositions, eventsAfter, pruneEvents } from "../store/events.js";
+import { eventPositions, eventPositionsCausal, eventsAfter, pruneEvents } from "../store/events.js";
 import type { Db } from "../store/db.js";
 import type { ServiceDeps } from "./deps.js";
 
@@ -291,10 +291,13 @@ export async function* watchEvents(
 ): AsyncGenerator<WatchItem> {
   await deps.tenants.ensure(caller.tenantId);
   await pruneEvents(deps.db, caller.tenantId, Date.now() - options.retentionMs);
-  const positions = await eventPositions(deps.db, caller.tenantId);
+  let positions = await eventPositions(deps.db, caller.tenantId);
   let last: number;
   if (req.afterCursor) {
     last = decodeEventCursor(req.afterCursor);
+    // A cursor from another database node may be ahead of this node's applied state: ask again,
+    // waiting for this node to catch up, before calling the cursor invalid.
+    if (last > positions.last) positions = await eventPositionsCausal(deps.db, caller.tenantId);
     if (last > positions.last) throw invalidField("INVALID_CURSOR", "after_cursor", "is ahead of this tenant's event log");
     if (last < positions.pruned) throw expired(positions.pruned);
   } else {

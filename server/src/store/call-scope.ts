@@ -109,7 +109,7 @@ export function bindQueriesToCalls(db: Knex): void {
       sending = undefined;
     }
   };
-  proto.query = function (this: typeof proto & { config: { [SIGNAL]?: AbortSignal } }, connection, obj) {
+  const bound = function (this: typeof proto & { config: { [SIGNAL]?: AbortSignal } }, connection: unknown, obj: unknown): Promise<unknown> {
     const signal = this.config[SIGNAL];
     if (!signal) return original.call(this, connection, obj);
     if (!mysql) return send(this, signal, connection, obj);
@@ -145,5 +145,19 @@ export function bindQueriesToCalls(db: Knex): void {
       );
     });
   };
+  proto.query = function (this: typeof proto & { config: { [SIGNAL]?: AbortSignal } }, connection, obj) {
+    const sent = bound.call(this, connection, obj);
+    if (!mysql || !ENDS_TRANSACTION.test(typeof obj === "string" ? obj : ((obj as { sql?: string }).sql ?? ""))) return sent;
+    // A COMMIT or ROLLBACK that fails on a live connection (a Galera node without quorum answers
+    // both with error 1047) may leave the transaction open there; knex would put the connection
+    // back in the pool all the same, and the next BEGIN on it would commit that half-done
+    // transaction. Such a connection is destroyed instead, and the server rolls the transaction back.
+    return sent.catch((err: unknown) => {
+      dispose(connection);
+      throw err;
+    });
+  };
   proto[PATCHED] = true;
 }
+
+const ENDS_TRANSACTION = /^\s*(COMMIT|ROLLBACK)\b/i;

@@ -172,6 +172,23 @@ export async function eventPositions(db: Executor, tenantId: string): Promise<{ 
   return { last: Number(row?.event_seq ?? 0), pruned: Number(row?.events_pruned_seq ?? 0) };
 }
 
+/**
+ * eventPositions read after every transaction the cluster has committed so far has been applied
+ * on this node. On a Galera node that lags (its appliers behind the others), a cursor issued by
+ * another node may be ahead of what this node has applied; `wsrep_sync_wait = 1` makes this one
+ * read wait until the node has caught up instead of answering from the past. On a MariaDB
+ * without Galera the setting changes nothing. It costs a cluster round trip, so it is only
+ * asked for when the plain read disagrees with a cursor.
+ */
+export async function eventPositionsCausal(db: Executor, tenantId: string): Promise<{ last: number; pruned: number }> {
+  if (!isMysql(db)) return eventPositions(db, tenantId);
+  const [rows] = (await db.raw("SET STATEMENT wsrep_sync_wait = 1 FOR SELECT event_seq, events_pruned_seq FROM tenants WHERE tenant_id = ?", [tenantId])) as unknown as [
+    { event_seq: number | string; events_pruned_seq: number | string }[],
+  ];
+  const row = rows[0];
+  return { last: Number(row?.event_seq ?? 0), pruned: Number(row?.events_pruned_seq ?? 0) };
+}
+
 /** How many event rows one pruning statement removes. */
 const PRUNE_BATCH = 1000;
 
