@@ -6,7 +6,7 @@
  * receives a state transfer drops root to `nobody`, which cannot write the data directory.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
@@ -141,11 +141,18 @@ export class GaleraCluster {
   /** Starts node `i` (bootstrapping a new cluster with `bootstrap`) and waits until it is Synced. */
   async start(i: number, bootstrap = false): Promise<void> {
     const node = this.nodes[i] as GaleraNode;
-    node.child = spawn("mariadbd", [`--defaults-file=${join(node.dir, "my.cnf")}`, ...(bootstrap ? ["--wsrep-new-cluster"] : [])], { stdio: "ignore" });
-    const deadline = Date.now() + 120_000;
-    while ((await this.state(i)) !== 4) {
-      if (node.child.exitCode !== null || Date.now() > deadline) throw new Error(`${node.name} did not reach Synced; see ${join(node.dir, "error.log")}`);
-      await sleep(250);
+    // A joining node that exits (a state transfer that failed, as seen once in ~20 restarts) is
+    // started once more, as an operator would; the second failure is reported with its log.
+    for (let attempt = 1; ; attempt++) {
+      node.child = spawn("mariadbd", [`--defaults-file=${join(node.dir, "my.cnf")}`, ...(bootstrap ? ["--wsrep-new-cluster"] : [])], { stdio: "ignore" });
+      const child = node.child;
+      const deadline = Date.now() + 120_000;
+      while ((await this.state(i)) !== 4 && child.exitCode === null && Date.now() < deadline) await sleep(250);
+      if ((await this.state(i)) === 4) return;
+      const log = existsSync(join(node.dir, "error.log")) ? readFileSync(join(node.dir, "error.log"), "utf8").split("\n").slice(-25).join("\n") : "(no error.log)";
+      const failure = `${node.name} did not reach Synced (exit ${child.exitCode}); the end of its error.log:\n${log}`;
+      if (attempt >= 2 || child.exitCode === null) throw new Error(failure);
+      console.warn(`${failure}\nstarting ${node.name} once more`);
     }
   }
 
@@ -222,8 +229,8 @@ export class GaleraCluster {
     const check = join(this.dir, "wsrep-check.sh");
     writeFileSync(
       check,
-      '#!/bin/sh\n# HAProxy external check: $3 $4 are the node\'s address and port. Up when Synced.\n' +
-        'state=$(mariadb --no-defaults -h "$3" -P "$4" -uroot --connect-timeout=1 -N -e "show status like \'wsrep_local_state\'" 2>/dev/null | cut -f2)\n' +
+      '#!/bin/sh\n# HAProxy external check: $3 $4 are the node\'s address and port. Up when Synced; a node that does not answer within 1 s (frozen, or its network) is down.\n' +
+        'state=$(timeout 1 mariadb --no-defaults -h "$3" -P "$4" -uroot --connect-timeout=1 -N -e "show status like \'wsrep_local_state\'" 2>/dev/null | cut -f2)\n' +
         '[ "$state" = 4 ]\n',
       { mode: 0o755 },
     );
