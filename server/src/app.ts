@@ -41,6 +41,7 @@ import { NatsWakeups } from "./services/wakeups.js";
 import { type Resolve, WebhookSender } from "./services/webhook-sender.js";
 import { type Db, migrateLatest, openDatabase } from "./store/db.js";
 import { bindQueriesToCalls } from "./store/call-scope.js";
+import { checkKnexInternals } from "./store/knex-internals.js";
 import { DatabaseHealth } from "./store/health.js";
 
 export interface RunningServer {
@@ -85,6 +86,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
   });
   bindQueriesToCalls(db);
   try {
+    await checkKnexInternals(db);
     if (config.migrateOnStart) await migrateLatest(db);
   } catch (err) {
     await db.destroy();

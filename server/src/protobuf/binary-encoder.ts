@@ -18,7 +18,7 @@
  * types with features ours do not use (groups, wrapper-type fields, non-string map keys,
  * required fields, Struct in lists or maps), found when the type is first seen, and values of
  * an unexpected JS type or out of range (for which `toBinary` coerces or throws its own error),
- * found while measuring, before anything is written. test/binary-encoder.test.ts compares the
+ * found while measuring, before anything is written. test/protobuf-codecs.test.ts compares the
  * two on random messages of every type the services send.
  */
 import { type DescField, type DescMessage, type Message, ScalarType, toBinary } from "@bufbuild/protobuf";

@@ -19,6 +19,7 @@ import * as tls from "node:tls";
 import { Code, ConnectError, createConnectRouter, type Interceptor, type MethodImpl, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { guardRequestBodies, parseGuardInterceptor } from "./parse-guard.js";
+import { inputEnded } from "./node-internals.js";
 
 export interface HttpServerOptions {
   readMaxBytes: number;
@@ -201,7 +202,7 @@ function sniff(st: Internals, sock: net.Socket): void {
     const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, len);
     const n = Math.min(len, PREFACE.length);
     const prefixMatches = buf.subarray(0, n).equals(PREFACE.subarray(0, n));
-    const eof = sock.readableEnded || (sock as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+    const eof = inputEnded(sock);
     if (len < PREFACE.length && prefixMatches && !eof) {
       if (chunks.length > 1) chunks.splice(0, chunks.length, buf);
       return;

@@ -1,6 +1,9 @@
 import type { Knex } from "knex";
-import { EMAIL_MARK, PREFIX_MAX } from "../../domain/search.js";
 import { createPrefixTable, eachContactBatch, lengthsTable } from "./contact-batches.js";
+
+/** domain/search.ts EMAIL_MARK and PREFIX_MAX when this migration was written; a migration keeps its own values. */
+const EMAIL_MARK = "@";
+const PREFIX_MAX = 4;
 
 /**
  * contact_search_prefixes: a row per contact and distinct start (1 to PREFIX_MAX characters) of
