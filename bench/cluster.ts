@@ -57,7 +57,10 @@ async function setup(name: string, databaseUrls: string[]): Promise<Setup> {
 }
 
 /** `clients` callers for `seconds`; caller c uses replica c mod n and tenant c mod `tenants`. */
-async function phase(s: Setup, call: (contacts: Client<typeof ContactsService>, tenant: number, i: number) => Promise<void>): Promise<{ perSecond: number; p99: number }> {
+async function phase(
+  s: Setup,
+  call: (contacts: Client<typeof ContactsService>, tenant: number, i: number) => Promise<void>,
+): Promise<{ perSecond: number; p99: number }> {
   const latencies: number[] = [];
   const end = performance.now() + seconds * 1000;
   await Promise.all(
@@ -76,7 +79,9 @@ async function phase(s: Setup, call: (contacts: Client<typeof ContactsService>, 
 async function measure(s: Setup, round: number): Promise<void> {
   const creates = await phase(s, async (contacts, t, i) => {
     const { contact } = await contacts.createContact(
-      { info: { name: { first: `r${round}i${i}` }, emails: { items: [{ email: `r${round}.${t}.${i}.${Math.random().toString(36).slice(2)}@bench.example` }] } } },
+      {
+        info: { name: { first: `r${round}i${i}` }, emails: { items: [{ email: `r${round}.${t}.${i}.${Math.random().toString(36).slice(2)}@bench.example` }] } },
+      },
       { headers: { "x-tenant-id": `bench-${t}` } },
     );
     s.created[t]?.push(contact?.id ?? "");
@@ -95,7 +100,11 @@ async function measure(s: Setup, round: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`node ${process.version}, ${cpus().length} cores, load avg ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ${rounds} rounds of ${seconds} s per phase, ${clients} clients, ${tenants} tenants`);
+  console.log(
+    `node ${process.version}, ${cpus().length} cores, load avg ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}; ${rounds} rounds of ${seconds} s per phase, ${clients} clients, ${tenants} tenants`,
+  );
   buildServers();
   const single = await OwnMariadb.create();
   const cluster = await GaleraCluster.up();
@@ -105,7 +114,9 @@ async function main(): Promise<void> {
     const singleUrl = await createDatabase(single.url);
     await createDatabase(cluster.url(0));
     setups.push(await setup("single", [singleUrl]));
-    setups.push(await setup("haproxy", [`mysql://root@127.0.0.1:${proxyPort}/contacts_bench_cluster`, `mysql://root@127.0.0.1:${proxyPort}/contacts_bench_cluster`]));
+    setups.push(
+      await setup("haproxy", [`mysql://root@127.0.0.1:${proxyPort}/contacts_bench_cluster`, `mysql://root@127.0.0.1:${proxyPort}/contacts_bench_cluster`]),
+    );
     setups.push(await setup("nodes", [`${cluster.url(1)}/contacts_bench_cluster`, `${cluster.url(2)}/contacts_bench_cluster`]));
     for (let r = 1; r <= rounds; r++) for (const s of setups) await measure(s, r);
     const base = setups[0] as Setup;

@@ -81,9 +81,7 @@ const passthrough = (b: Buffer): Buffer => b;
 /** One unary call with a pre-encoded request; resolves with the encoded response. */
 function call(client: grpc.Client, path: string, req: Uint8Array, meta: grpc.Metadata = md): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(path, passthrough, passthrough, Buffer.from(req), meta, (err, res) =>
-      err ? reject(err) : resolve(res as Buffer),
-    );
+    client.makeUnaryRequest(path, passthrough, passthrough, Buffer.from(req), meta, (err, res) => (err ? reject(err) : resolve(res as Buffer)));
   });
 }
 
@@ -136,8 +134,18 @@ async function main(): Promise<void> {
       name: { first: "Ada", last: "Lovelace" },
       company: "Analytical Engines Ltd",
       jobTitle: "Chief Mathematician",
-      emails: { items: [{ email, tag: "EMAIL_TAG_WORK" }, { email: `home.${email}`, tag: "EMAIL_TAG_HOME" }] },
-      phones: { items: [{ phone: "+44 20 7946 0958", tag: "PHONE_TAG_WORK" }, { phone: "+1 415 555 0100", tag: "PHONE_TAG_MOBILE" }] },
+      emails: {
+        items: [
+          { email, tag: "EMAIL_TAG_WORK" },
+          { email: `home.${email}`, tag: "EMAIL_TAG_HOME" },
+        ],
+      },
+      phones: {
+        items: [
+          { phone: "+44 20 7946 0958", tag: "PHONE_TAG_WORK" },
+          { phone: "+1 415 555 0100", tag: "PHONE_TAG_MOBILE" },
+        ],
+      },
       addresses: {
         items: [
           {
@@ -156,10 +164,7 @@ async function main(): Promise<void> {
     const checkReq = toBinary(HealthCheckRequestSchema, fromJson(HealthCheckRequestSchema, {}));
     const got = fromBinary(GetContactResponseSchema, await call(appClient, `${svc}/GetContact`, getReq));
     if (got.contact?.id !== id) throw new Error("GetContact returned another contact");
-    const [[row]] = (await pool.query("select length(doc) as n from contacts where tenant_id = ? and id = ?", [
-      tenant,
-      id,
-    ])) as unknown as [[{ n: number }]];
+    const [[row]] = (await pool.query("select length(doc) as n from contacts where tenant_id = ? and id = ?", [tenant, id])) as unknown as [[{ n: number }]];
     console.log(`contact ${id}: stored doc ${row?.n} bytes, GetContact response ${toBinary(GetContactResponseSchema, got).length} bytes`);
 
     // The sixteen tenants exist (their rows and system labels) before they are timed.
@@ -170,7 +175,9 @@ async function main(): Promise<void> {
       }
     }
     // A contact row as the store writes one (store/contact-index.ts), for the raw transaction.
-    const stored = JSON.parse(((await pool.query("select doc from contacts where tenant_id = ? and id = ?", [tenant, id])) as unknown as [{ doc: string }[]])[0][0]?.doc ?? "{}");
+    const stored = JSON.parse(
+      ((await pool.query("select doc from contacts where tenant_id = ? and id = ?", [tenant, id])) as unknown as [{ doc: string }[]])[0][0]?.doc ?? "{}",
+    );
     const rawRow = (tenantId: string) => {
       const row = contactRow(tenantId, { ...stored, id: randomUUID() });
       return row;
@@ -214,9 +221,7 @@ async function main(): Promise<void> {
       rawtx: () => rawTx(tenant),
       rawtx16: () => rawTx(tenants16[serial++ % 16] as string),
       select: async () => {
-        const [rows] = (await pool.query("select doc from contacts where tenant_id = ? and id = ? limit 1", [tenant, id])) as unknown as [
-          { doc: string }[],
-        ];
+        const [rows] = (await pool.query("select doc from contacts where tenant_id = ? and id = ? limit 1", [tenant, id])) as unknown as [{ doc: string }[]];
         if (rows.length !== 1) throw new Error("raw select found no row");
       },
     };
@@ -225,7 +230,10 @@ async function main(): Promise<void> {
     // The reads take turns first, the creates come after them: a create leaves MariaDB flushing
     // pages and purging for a while, and measured between the reads that background work slowed
     // the bare server's empty calls more than GetContact (GetContact / bare 0.51 instead of 0.42).
-    for (const phase of [["bare", "get", "select"], ["create", "rawtx", "create16", "rawtx16"]]) {
+    for (const phase of [
+      ["bare", "get", "select"],
+      ["create", "rawtx", "create16", "rawtx16"],
+    ]) {
       const subjects = Object.entries(all).filter(([name]) => phase.includes(name) && (!only || only.includes(name)));
       if (subjects.length === 0) continue;
       for (const [, op] of subjects) await drive(warmup, op);

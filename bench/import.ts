@@ -60,7 +60,13 @@ const md = new grpc.Metadata();
 md.set("x-tenant-id", TENANT);
 const passthrough = (b: Buffer): Buffer => b;
 
-function unary<I extends DescMessage, O extends DescMessage>(client: grpc.Client, path: string, inDesc: I, outDesc: O, req: MessageShape<I>): Promise<MessageShape<O>> {
+function unary<I extends DescMessage, O extends DescMessage>(
+  client: grpc.Client,
+  path: string,
+  inDesc: I,
+  outDesc: O,
+  req: MessageShape<I>,
+): Promise<MessageShape<O>> {
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest(path, passthrough, passthrough, Buffer.from(toBinary(inDesc, req)), md, { deadline: Date.now() + 120_000 }, (err, res) =>
       err ? reject(err) : resolve(fromBinary(outDesc, res as Buffer)),
@@ -85,7 +91,11 @@ function maxRss(pid: number): { rss: number; hwm: number } {
 }
 
 async function main(): Promise<void> {
-  console.log(`node ${process.version}, ${cpus().length} cores, load avg ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ${total} contacts, ${callers} callers`);
+  console.log(
+    `node ${process.version}, ${cpus().length} cores, load avg ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}; ${total} contacts, ${callers} callers`,
+  );
   const admin = await mysql.createConnection({ uri: serverUrl.toString() });
   const [[version]] = (await admin.query("select version() as v")) as unknown as [[{ v: string }]];
   console.log(`MariaDB ${version?.v}`);
@@ -98,7 +108,13 @@ async function main(): Promise<void> {
   try {
     const labelKeys: string[] = [];
     for (const l of LABELS) {
-      const res = await unary(client, "/contacts.v1.LabelsService/FindOrCreateLabel", FindOrCreateLabelRequestSchema, FindOrCreateLabelResponseSchema, create(FindOrCreateLabelRequestSchema, { displayName: l.name }));
+      const res = await unary(
+        client,
+        "/contacts.v1.LabelsService/FindOrCreateLabel",
+        FindOrCreateLabelRequestSchema,
+        FindOrCreateLabelResponseSchema,
+        create(FindOrCreateLabelRequestSchema, { displayName: l.name }),
+      );
       labelKeys.push(res.label?.key as string);
     }
     const fieldKey = async (f: { name: string; dataType: string }) =>
@@ -124,7 +140,13 @@ async function main(): Promise<void> {
     let t0 = performance.now();
     await inFlight(skip.has("import") ? 0 : batches, async (b) => {
       const items = generated.slice(b * 100, b * 100 + 100).map((g) => fromJson(ContactInfoSchema, g.info as JsonValue));
-      const res = await unary(client, "/contacts.v1.ContactsService/BulkUpsertContacts", BulkUpsertContactsRequestSchema, BulkUpsertContactsResponseSchema, create(BulkUpsertContactsRequestSchema, { contacts: items }));
+      const res = await unary(
+        client,
+        "/contacts.v1.ContactsService/BulkUpsertContacts",
+        BulkUpsertContactsRequestSchema,
+        BulkUpsertContactsResponseSchema,
+        create(BulkUpsertContactsRequestSchema, { contacts: items }),
+      );
       // The generator makes a few contacts with neither name, email nor phone: rejected rows.
       const failed = res.results.filter((r) => r.action === UpsertAction.FAILED);
       rejected += failed.length;
@@ -165,13 +187,24 @@ async function main(): Promise<void> {
         "/contacts.v1.ContactsService/BulkLabelAndUnlabelContacts",
         BulkLabelAndUnlabelContactsRequestSchema,
         BulkLabelAndUnlabelContactsResponseSchema,
-        fromJson(BulkLabelAndUnlabelContactsRequestSchema, { filter: { createdDate: { $gt: "2000-01-01T00:00:00Z" } }, labelKeysToAdd: [labelKeys.at(-1) as string] }),
+        fromJson(BulkLabelAndUnlabelContactsRequestSchema, {
+          filter: { createdDate: { $gt: "2000-01-01T00:00:00Z" } },
+          labelKeysToAdd: [labelKeys.at(-1) as string],
+        }),
       );
       for (;;) {
-        const { job } = await unary(client, "/contacts.v1.ContactsService/GetBulkJob", GetBulkJobRequestSchema, GetBulkJobResponseSchema, create(GetBulkJobRequestSchema, { id: jobId }));
+        const { job } = await unary(
+          client,
+          "/contacts.v1.ContactsService/GetBulkJob",
+          GetBulkJobRequestSchema,
+          GetBulkJobResponseSchema,
+          create(GetBulkJobRequestSchema, { id: jobId }),
+        );
         if (job?.status === BulkJobStatus.COMPLETED) {
           const secs = (performance.now() - t0) / 1000;
-          console.log(`label:  ${job.totalItems} contacts (${job.successTotal} labelled) in ${secs.toFixed(1)} s = ${Math.round(job.totalItems / secs)} contacts/s (target >= 5000/s)`);
+          console.log(
+            `label:  ${job.totalItems} contacts (${job.successTotal} labelled) in ${secs.toFixed(1)} s = ${Math.round(job.totalItems / secs)} contacts/s (target >= 5000/s)`,
+          );
           break;
         }
         await new Promise((r) => setTimeout(r, 200));
@@ -189,7 +222,13 @@ async function main(): Promise<void> {
       let n = 0;
       try {
         await new Promise<void>((resolve, reject) => {
-          const call = client.makeServerStreamRequest("/contacts.v1.ContactsService/ExportContacts", passthrough, passthrough, Buffer.from(toBinary(ExportContactsRequestSchema, create(ExportContactsRequestSchema, {}))), meta);
+          const call = client.makeServerStreamRequest(
+            "/contacts.v1.ContactsService/ExportContacts",
+            passthrough,
+            passthrough,
+            Buffer.from(toBinary(ExportContactsRequestSchema, create(ExportContactsRequestSchema, {}))),
+            meta,
+          );
           call.on("data", (b: Buffer) => {
             n += fromBinary(ExportContactsResponseSchema, b).contacts.length;
           });

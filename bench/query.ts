@@ -60,9 +60,7 @@ type Request = Partial<Omit<QueryContactsRequest, "$typeName" | "query">> & {
   query?: {
     filter?: JsonObject;
     sort?: { fieldName: string; order: SortOrder }[];
-    pagingMethod?:
-      | { case: "paging"; value: { limit?: number; offset?: number } }
-      | { case: "cursorPaging"; value: { limit?: number; cursor?: string } };
+    pagingMethod?: { case: "paging"; value: { limit?: number; offset?: number } } | { case: "cursorPaging"; value: { limit?: number; cursor?: string } };
     fields?: string[];
   };
 };
@@ -274,7 +272,9 @@ async function main(dbUrl: string): Promise<void> {
     [TENANT],
   );
   const numberField = fieldKeys.find((f) => f.data_type === "NUMBER")?.key;
-  const labelKeys = (await rows<{ key: string }>("select `key` from labels where tenant_id = ? and namespace = 'custom' order by `key`", [TENANT])).map((r) => r.key);
+  const labelKeys = (await rows<{ key: string }>("select `key` from labels where tenant_id = ? and namespace = 'custom' order by `key`", [TENANT])).map(
+    (r) => r.key,
+  );
   console.log(
     `${TENANT}: ${Number(contacts).toLocaleString("en")} contacts (${Number(allContacts).toLocaleString("en")} in all tenants); ` +
       `MariaDB ${version}, buffer pool ${Math.round(Number(pool) / 2 ** 20)} MiB; ${cpus().length} × ${cpus()[0]?.model}; Node ${process.version}`,
@@ -364,8 +364,7 @@ async function main(dbUrl: string): Promise<void> {
       requests: async () => {
         const emails = await emailSample();
         return times(RUNS, (i) => ({
-          search:
-            i % 3 === 0 ? (emails[i] ?? "") : i % 3 === 1 ? `${pick(FIRST_NAMES)} ${pick(LAST_NAMES)}` : pick(LAST_NAMES).slice(0, 4).toLowerCase(),
+          search: i % 3 === 0 ? (emails[i] ?? "") : i % 3 === 1 ? `${pick(FIRST_NAMES)} ${pick(LAST_NAMES)}` : pick(LAST_NAMES).slice(0, 4).toLowerCase(),
         }));
       },
     },
@@ -446,10 +445,7 @@ async function main(dbUrl: string): Promise<void> {
   async function planOf(statements: Statement[]): Promise<string> {
     const page = statements.find((s) => /\bdoc\b/.test(s.sql) && /from \(select/i.test(s.sql));
     if (!page) return "?";
-    const explained = await rows<{ table: string; type: string; key: string | null; rows: number; Extra: string }>(
-      `explain ${page.sql}`,
-      page.bindings,
-    );
+    const explained = await rows<{ table: string; type: string; key: string | null; rows: number; Extra: string }>(`explain ${page.sql}`, page.bindings);
     if (EXPLAIN) {
       console.log(`  ${page.sql}\n  ${JSON.stringify(page.bindings).slice(0, 300)}`);
       for (const e of explained) console.log(`    ${e.table} ${e.type} key=${e.key} rows=${e.rows} ${e.Extra ?? ""}`);
@@ -525,10 +521,9 @@ async function main(dbUrl: string): Promise<void> {
     for (const c of calls) if (overlapping(c).length === 0) calm[c.side].record(c.us);
     const finite = totals.filter(Number.isFinite).sort((a, b) => a - b);
     const capped = totals.length - finite.length;
-    const matches =
-      ["cursor0", "cursorN", "offset"].includes(shape.id)
-        ? "—"
-        : `median ${finite[Math.floor(finite.length / 2)] ?? "-"}${capped ? `, ${capped}/${totals.length} > 10,000` : ""}`;
+    const matches = ["cursor0", "cursorN", "offset"].includes(shape.id)
+      ? "—"
+      : `median ${finite[Math.floor(finite.length / 2)] ?? "-"}${capped ? `, ${capped}/${totals.length} > 10,000` : ""}`;
     const r: Result = {
       shape,
       server: { p50: ms(server, 50), p99: ms(server, 99) },
@@ -546,10 +541,15 @@ async function main(dbUrl: string): Promise<void> {
     for (const c of slow.sort((a, b) => b.us - a.us).slice(0, SLOWEST)) {
       const total = c.total === Number.POSITIVE_INFINITY ? "> 10,000" : c.total.toLocaleString("en");
       const stall = Math.max(0, ...overlapping({ at: c.at, until: c.at + c.us / 1000 }).map((st) => st.ms));
-      console.log(`    ${(c.us / 1000).toFixed(1)} ms${stall ? ` (a ${stall.toFixed(0)} ms stall)` : ""}, ${total} matches: ${JSON.stringify(c.req).slice(0, 160)}`);
+      console.log(
+        `    ${(c.us / 1000).toFixed(1)} ms${stall ? ` (a ${stall.toFixed(0)} ms stall)` : ""}, ${total} matches: ${JSON.stringify(c.req).slice(0, 160)}`,
+      );
     }
     for (const st of [...perStatement.values()].sort((a, b) => b.h.count * b.h.mean - a.h.count * a.h.mean)) {
-      if (st.h.count > 1) console.log(`    raw p50 ${ms(st.h, 50).toFixed(2)} p99 ${ms(st.h, 99).toFixed(2)} ms (n=${st.h.count}): ${st.sql.slice(0, Number(process.env.BENCH_SQL_CHARS ?? 160))}`);
+      if (st.h.count > 1)
+        console.log(
+          `    raw p50 ${ms(st.h, 50).toFixed(2)} p99 ${ms(st.h, 99).toFixed(2)} ms (n=${st.h.count}): ${st.sql.slice(0, Number(process.env.BENCH_SQL_CHARS ?? 160))}`,
+        );
     }
     console.log(
       `  server p50 ${r.server.p50.toFixed(2)} ms p99 ${r.server.p99.toFixed(2)} ms | raw p50 ${r.raw.p50.toFixed(2)} ms p99 ${r.raw.p99.toFixed(2)} ms | ` +
@@ -576,7 +576,9 @@ async function main(dbUrl: string): Promise<void> {
   const dN = results.find((r) => r.shape.id === "cursorN");
   const ratio = (a: { p50: number; p99: number }, b: { p50: number; p99: number }) => `p50 ${(a.p50 / b.p50).toFixed(2)}×, p99 ${(a.p99 / b.p99).toFixed(2)}×`;
   const depthLine = [
-    d0 && dN ? `Cursor page at depth ${DEPTH.toLocaleString("en")} vs depth 0 (server, the two shapes' runs): ${ratio(dN.server, d0.server)} (target ≤ 1.5×).` : "",
+    d0 && dN
+      ? `Cursor page at depth ${DEPTH.toLocaleString("en")} vs depth 0 (server, the two shapes' runs): ${ratio(dN.server, d0.server)} (target ≤ 1.5×).`
+      : "",
     dN?.companion
       ? `The same, each deep page followed by a first page in one loop (depth 0: p50 ${f(dN.companion.p50)}, p99 ${f(dN.companion.p99)} ms): ${ratio(dN.server, dN.companion)}.`
       : "",

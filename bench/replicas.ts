@@ -75,8 +75,17 @@ async function run(mode: "nats" | "poll"): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`node ${process.version}, ${cpus().length} cores, load avg ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ${events} events, ${gap} ms apart; NATS ${natsUrl}`);
-  const admin = await mysql.createConnection({ host: serverUrl.hostname, port: Number(serverUrl.port || 3306), user: decodeURIComponent(serverUrl.username), password: decodeURIComponent(serverUrl.password) });
+  console.log(
+    `node ${process.version}, ${cpus().length} cores, load avg ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}; ${events} events, ${gap} ms apart; NATS ${natsUrl}`,
+  );
+  const admin = await mysql.createConnection({
+    host: serverUrl.hostname,
+    port: Number(serverUrl.port || 3306),
+    user: decodeURIComponent(serverUrl.username),
+    password: decodeURIComponent(serverUrl.password),
+  });
   await admin.query(`drop database if exists ${dbName}`);
   await admin.query(`create database ${dbName}`);
   buildServers();

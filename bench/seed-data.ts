@@ -82,15 +82,42 @@ const JOB_TITLES = (
 ).split(",");
 
 const CITIES: readonly [string, string, string][] = [
-  ["New York", "US-NY", "US"], ["Los Angeles", "US-CA", "US"], ["Chicago", "US-IL", "US"], ["Houston", "US-TX", "US"],
-  ["Phoenix", "US-AZ", "US"], ["Philadelphia", "US-PA", "US"], ["San Antonio", "US-TX", "US"], ["San Diego", "US-CA", "US"],
-  ["Dallas", "US-TX", "US"], ["Austin", "US-TX", "US"], ["Seattle", "US-WA", "US"], ["Denver", "US-CO", "US"],
-  ["Boston", "US-MA", "US"], ["Miami", "US-FL", "US"], ["Atlanta", "US-GA", "US"], ["Portland", "US-OR", "US"],
-  ["London", "GB-LND", "GB"], ["Manchester", "GB-MAN", "GB"], ["Berlin", "DE-BE", "DE"], ["Munich", "DE-BY", "DE"],
-  ["Paris", "FR-IDF", "FR"], ["Lyon", "FR-ARA", "FR"], ["Madrid", "ES-MD", "ES"], ["Barcelona", "ES-CT", "ES"],
-  ["Rome", "IT-RM", "IT"], ["Milan", "IT-MI", "IT"], ["Amsterdam", "NL-NH", "NL"], ["Tel Aviv", "IL-TA", "IL"],
-  ["Toronto", "CA-ON", "CA"], ["Vancouver", "CA-BC", "CA"], ["Sydney", "AU-NSW", "AU"], ["Melbourne", "AU-VIC", "AU"],
-  ["Tokyo", "JP-13", "JP"], ["São Paulo", "BR-SP", "BR"], ["Mexico City", "MX-CMX", "MX"], ["Dublin", "IE-D", "IE"],
+  ["New York", "US-NY", "US"],
+  ["Los Angeles", "US-CA", "US"],
+  ["Chicago", "US-IL", "US"],
+  ["Houston", "US-TX", "US"],
+  ["Phoenix", "US-AZ", "US"],
+  ["Philadelphia", "US-PA", "US"],
+  ["San Antonio", "US-TX", "US"],
+  ["San Diego", "US-CA", "US"],
+  ["Dallas", "US-TX", "US"],
+  ["Austin", "US-TX", "US"],
+  ["Seattle", "US-WA", "US"],
+  ["Denver", "US-CO", "US"],
+  ["Boston", "US-MA", "US"],
+  ["Miami", "US-FL", "US"],
+  ["Atlanta", "US-GA", "US"],
+  ["Portland", "US-OR", "US"],
+  ["London", "GB-LND", "GB"],
+  ["Manchester", "GB-MAN", "GB"],
+  ["Berlin", "DE-BE", "DE"],
+  ["Munich", "DE-BY", "DE"],
+  ["Paris", "FR-IDF", "FR"],
+  ["Lyon", "FR-ARA", "FR"],
+  ["Madrid", "ES-MD", "ES"],
+  ["Barcelona", "ES-CT", "ES"],
+  ["Rome", "IT-RM", "IT"],
+  ["Milan", "IT-MI", "IT"],
+  ["Amsterdam", "NL-NH", "NL"],
+  ["Tel Aviv", "IL-TA", "IL"],
+  ["Toronto", "CA-ON", "CA"],
+  ["Vancouver", "CA-BC", "CA"],
+  ["Sydney", "AU-NSW", "AU"],
+  ["Melbourne", "AU-VIC", "AU"],
+  ["Tokyo", "JP-13", "JP"],
+  ["São Paulo", "BR-SP", "BR"],
+  ["Mexico City", "MX-CMX", "MX"],
+  ["Dublin", "IE-D", "IE"],
 ];
 const STREETS = "Main,Oak,Pine,Maple,Cedar,Elm,Washington,Lake,Hill,Park,Church,High,Station,Mill,River,Market".split(",");
 const STREET_KINDS = ["St", "Ave", "Rd", "Blvd", "Ln", "Way"];
@@ -164,13 +191,19 @@ export function generateContact(rand: () => number, n: number, tenantTag: string
   const r = rand();
   // A few contacts have only an email or only a last name.
   info.name = r < 0.03 ? { last } : r < 0.05 ? {} : { first, last };
-  const local = `${first}.${last}`.toLowerCase().normalize("NFD").replace(/[^a-z.]/g, "");
+  const local = `${first}.${last}`
+    .toLowerCase()
+    .normalize("NFD")
+    .replace(/[^a-z.]/g, "");
   const emails = [{ email: `${local || "contact"}.${n.toString(36)}.${tenantTag}@${pick(DOMAINS)}`, tag: "EMAIL_TAG_MAIN" as const }];
   if (rand() < 0.25) emails.push({ email: `${local || "c"}${n.toString(36)}@work-${tenantTag}.example`, tag: "EMAIL_TAG_MAIN" as const });
   if (rand() < 0.97) info.emails = { items: emails };
   if (rand() < 0.75) {
-    const items: { phone: string; countryCode: string; tag: "PHONE_TAG_MOBILE" | "PHONE_TAG_WORK" }[] = [{ phone: `(${pick(US_AREA)}) ${200 + Math.floor(rand() * 800)}-${pad(Math.floor(rand() * 10000), 4)}`, countryCode: "US", tag: "PHONE_TAG_MOBILE" }];
-    if (rand() < 0.15) items.push({ phone: `+44 20 7${pad(Math.floor(rand() * 1000), 3)} ${pad(Math.floor(rand() * 10000), 4)}`, countryCode: "GB", tag: "PHONE_TAG_WORK" });
+    const items: { phone: string; countryCode: string; tag: "PHONE_TAG_MOBILE" | "PHONE_TAG_WORK" }[] = [
+      { phone: `(${pick(US_AREA)}) ${200 + Math.floor(rand() * 800)}-${pad(Math.floor(rand() * 10000), 4)}`, countryCode: "US", tag: "PHONE_TAG_MOBILE" },
+    ];
+    if (rand() < 0.15)
+      items.push({ phone: `+44 20 7${pad(Math.floor(rand() * 1000), 3)} ${pad(Math.floor(rand() * 10000), 4)}`, countryCode: "GB", tag: "PHONE_TAG_WORK" });
     info.phones = { items };
   }
   if (rand() < 0.6) {

@@ -178,7 +178,7 @@ async function main(dbUrl: string): Promise<void> {
     if (totals.contacts > 0) {
       console.log(
         `inserted ${totals.contacts.toLocaleString("en")} contacts in ${seconds.toFixed(1)} s: ` +
-          `${Math.round(totals.contacts / seconds)} contacts/s, ~${Math.round(((rows * totals.contacts) / (BIG + SMALL * SMALL_TENANTS)) / seconds)} rows/s (all tables)`,
+          `${Math.round(totals.contacts / seconds)} contacts/s, ~${Math.round((rows * totals.contacts) / (BIG + SMALL * SMALL_TENANTS) / seconds)} rows/s (all tables)`,
       );
     }
     console.log("analyzing tables");

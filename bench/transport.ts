@@ -36,11 +36,7 @@ function startServer(name: string, script: string): Promise<Server> {
 }
 
 interface HealthClient extends grpc.Client {
-  check(
-    req: { service: string },
-    md: grpc.Metadata,
-    cb: (err: grpc.ServiceError | null, res?: { status: string }) => void,
-  ): grpc.ClientUnaryCall;
+  check(req: { service: string }, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): grpc.ClientUnaryCall;
 }
 
 const def = protoLoader.loadSync(join(root, "third_party/grpc/health/v1/health.proto"), {
@@ -111,17 +107,11 @@ async function main(): Promise<void> {
   console.log(
     `node ${process.version}, ${cpus().length} cores, load avg ${loadavg()
       .map((l) => l.toFixed(2))
-      .join(" ")}; servers run ${useTsx ? "under node --import tsx" : "as tsc output"}${
-      logJson ? "; logging interceptor serializes to JSON" : ""
-    }`,
+      .join(" ")}; servers run ${useTsx ? "under node --import tsx" : "as tsc output"}${logJson ? "; logging interceptor serializes to JSON" : ""}`,
   );
   console.log(`${rounds} rounds x (${warmup} warm-up + ${calls} calls, ${inflight} in flight)`);
   if (!useTsx) buildServers();
-  const servers = await Promise.all([
-    startServer("bare", "bare-health"),
-    startServer("ours", "ours-health"),
-    startServer("app", "app"),
-  ]);
+  const servers = await Promise.all([startServer("bare", "bare-health"), startServer("ours", "ours-health"), startServer("app", "app")]);
   const results = new Map<string, Run[]>(servers.map((s) => [s.name, []]));
   const t0 = performance.now();
   try {
@@ -129,9 +119,7 @@ async function main(): Promise<void> {
       for (const s of servers) {
         const run = await measure(s);
         results.get(s.name)?.push(run);
-        console.log(
-          `round ${r} ${s.name.padEnd(4)} ${Math.round(run.cps)} calls/s, server CPU ${Math.round(run.cpuUs)} µs/call`,
-        );
+        console.log(`round ${r} ${s.name.padEnd(4)} ${Math.round(run.cps)} calls/s, server CPU ${Math.round(run.cpuUs)} µs/call`);
       }
     }
   } finally {
@@ -155,9 +143,7 @@ async function main(): Promise<void> {
     // run next to it cancels most of that, so the median of those is the figure.
     const perRound = median(rs.map((r, i) => r.cps / (bare[i]?.cps ?? Number.NaN)));
     const ratio =
-      s.name === "bare"
-        ? ""
-        : `  ratio to bare: medians ${(m / mb).toFixed(3)}, per-round median ${perRound.toFixed(3)} (CPU ${(c / cb).toFixed(2)}x)`;
+      s.name === "bare" ? "" : `  ratio to bare: medians ${(m / mb).toFixed(3)}, per-round median ${perRound.toFixed(3)} (CPU ${(c / cb).toFixed(2)}x)`;
     console.log(`${labels[s.name]} runs ${fmt(rs)}  median ${Math.round(m)} calls/s, server CPU ${Math.round(c)} µs/call${ratio}`);
   }
   console.log(`(measured in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);

@@ -93,13 +93,7 @@ function outcomeOf(err: unknown): Outcome {
 type AnyCall = (req: object, options?: CallOptions) => unknown;
 
 /** Calls any method of any service; for a server stream, only its first message or error. */
-async function invoke(
-  transport: Transport,
-  service: DescService,
-  method: DescMethod,
-  request: object,
-  headers: Record<string, string>,
-): Promise<Outcome> {
+async function invoke(transport: Transport, service: DescService, method: DescMethod, request: object, headers: Record<string, string>): Promise<Outcome> {
   const client = createClient(service, transport) as unknown as Record<string, AnyCall>;
   const call = client[method.localName];
   if (!call) throw new Error(`no client method ${method.localName}`);
@@ -184,8 +178,14 @@ describe("the scope table", () => {
   it("has an entry for every method of every contacts.v1 service, and none for methods that do not exist", () => {
     const contract = allMethods().map((m) => m.name);
     expect(contract.length).toBeGreaterThanOrEqual(26);
-    expect(contract.filter((m) => !(m in METHOD_SCOPES)), "methods without a scope").toEqual([]);
-    expect(Object.keys(METHOD_SCOPES).filter((m) => !contract.includes(m)), "scopes for methods that do not exist").toEqual([]);
+    expect(
+      contract.filter((m) => !(m in METHOD_SCOPES)),
+      "methods without a scope",
+    ).toEqual([]);
+    expect(
+      Object.keys(METHOD_SCOPES).filter((m) => !contract.includes(m)),
+      "scopes for methods that do not exist",
+    ).toEqual([]);
     for (const scopes of Object.values(METHOD_SCOPES)) for (const scope of scopes) expect(SCOPES).toContain(scope);
   });
 
@@ -246,7 +246,8 @@ describe("scopes, on every method and both ports (sqlite)", () => {
         calls++;
         if (!ok(o)) problems.push(`${label}: got ${show(o)} ${JSON.stringify(o.metadata ?? {})}`);
       };
-      const through = (o: Outcome) => o.code !== Code.Unauthenticated && o.code !== Code.PermissionDenied && o.code !== Code.Internal && o.code !== Code.Unknown;
+      const through = (o: Outcome) =>
+        o.code !== Code.Unauthenticated && o.code !== Code.PermissionDenied && o.code !== Code.Internal && o.code !== Code.Unknown;
       const tenant = `scopes-${kind}`;
       for (const { service, method, name } of allMethods()) {
         const accepted = METHOD_SCOPES[name] as readonly Scope[];
@@ -295,7 +296,10 @@ describe("scopes, on every method and both ports (sqlite)", () => {
       expect(await t.server.db("labels").where({ key }).whereIn("tenant_id", [a, b]).pluck("tenant_id")).toEqual([a]);
       // B's own token does not see it; A's does, whatever the header says.
       const asB = bearer(await sign(claimsFor(b, "contacts.read")));
-      expect(outcomeOf(await labels.getLabel({ key }, { headers: asB }).catch((e: unknown) => e))).toMatchObject({ code: Code.NotFound, reason: "LABEL_NOT_FOUND" });
+      expect(outcomeOf(await labels.getLabel({ key }, { headers: asB }).catch((e: unknown) => e))).toMatchObject({
+        code: Code.NotFound,
+        reason: "LABEL_NOT_FOUND",
+      });
       expect((await labels.getLabel({ key }, { headers: { ...asA, "x-tenant-id": "dev" } })).label?.displayName).toBe("Header Says B");
       // A header alone, without a token, is no credential at all.
       expect(await invoke(transport, LabelsService, LabelsService.method.listLabels, {}, { "x-tenant-id": a })).toMatchObject({
@@ -389,7 +393,15 @@ describe("labels.manage and extended-fields.manage grant every method of their s
       expect((await fields.getExtendedField({ key: "custom.size" }, { headers: asFields })).field?.displayName).toBe("Size");
       expect((await fields.listExtendedFields({}, { headers: asFields })).fields.length).toBeGreaterThan(1);
       expect((await fields.queryExtendedFields({}, { headers: asFields })).fields.length).toBeGreaterThan(1);
-      const denied = async (p: Promise<unknown>) => expect(outcomeOf(await p.then(() => new Error("allowed"), (e: unknown) => e))).toMatchObject({ code: Code.PermissionDenied, reason: "MISSING_SCOPE" });
+      const denied = async (p: Promise<unknown>) =>
+        expect(
+          outcomeOf(
+            await p.then(
+              () => new Error("allowed"),
+              (e: unknown) => e,
+            ),
+          ),
+        ).toMatchObject({ code: Code.PermissionDenied, reason: "MISSING_SCOPE" });
       await denied(fields.getExtendedField({ key: "custom.size" }, { headers: asLabels }));
       await denied(labels.getLabel({ key: "custom.vip" }, { headers: asFields }));
       await denied(contacts.queryContacts({}, { headers: asLabels }));
@@ -416,7 +428,12 @@ describe("who creates a label or a field (sqlite)", () => {
       }
       const token = await sign({ tenant: "made-by", scope: "contacts.admin", sub: "an-app", identity_type: "app" });
       const listed = await labels.listLabels({}, { headers: { authorization: `Bearer ${token}` } });
-      expect(listed.labels.filter((l) => l.labelType === LabelType.SYSTEM).map((l) => l.key).sort()).toEqual(["contacts.contacted-me", "contacts.customers"]);
+      expect(
+        listed.labels
+          .filter((l) => l.labelType === LabelType.SYSTEM)
+          .map((l) => l.key)
+          .sort(),
+      ).toEqual(["contacts.contacted-me", "contacts.customers"]);
       expect(listed.labels.filter((l) => l.labelType === LabelType.WIX_APP_DEFINED)).toEqual([]);
     } finally {
       await t.close();
@@ -493,7 +510,11 @@ describe("scenario 10: token forgery (sqlite)", () => {
         expected: unauth(),
       },
       { name: "no tenant claim", header: async () => `Bearer ${await sign({ scope: "contacts.admin", sub: "x" }, ok)}`, expected: unauth() },
-      { name: "tenant claim not a tenant id", header: async () => `Bearer ${await sign({ tenant: "../other", scope: "contacts.admin" }, ok)}`, expected: unauth() },
+      {
+        name: "tenant claim not a tenant id",
+        header: async () => `Bearer ${await sign({ tenant: "../other", scope: "contacts.admin" }, ok)}`,
+        expected: unauth(),
+      },
       { name: "tenant claim a number", header: async () => `Bearer ${await sign({ tenant: 42, scope: "contacts.admin" }, ok)}`, expected: unauth() },
       { name: "no authorization header", header: async () => undefined, expected: unauth("TOKEN_MISSING") },
       { name: "token without `Bearer`", header: valid, expected: unauth("TOKEN_MALFORMED") },
@@ -508,7 +529,11 @@ describe("scenario 10: token forgery (sqlite)", () => {
         header: async () => `Bearer ${b64url({ alg: "HS256", crit: ["x-evil"], "x-evil": 1 })}.${(await valid()).split(".")[1]}.AAAA`,
         expected: unauth(),
       },
-      { name: "no scope claim", header: async () => `Bearer ${await sign({ tenant: "forge" }, ok)}`, expected: { code: Code.PermissionDenied, reason: "MISSING_SCOPE" } },
+      {
+        name: "no scope claim",
+        header: async () => `Bearer ${await sign({ tenant: "forge" }, ok)}`,
+        expected: { code: Code.PermissionDenied, reason: "MISSING_SCOPE" },
+      },
       {
         // The probe is a label read: labels.manage would grant it (reference §7).
         name: "scope without contacts.read or labels.manage",
@@ -539,7 +564,11 @@ describe("scenario 10: token forgery (sqlite)", () => {
     const pem = await exportSPKI(rsa.publicKey);
     const unauth = { code: Code.Unauthenticated, reason: "TOKEN_INVALID" } as const;
     const cases: ForgeryCase[] = [
-      { name: "RS256 by the key (control)", header: async () => `Bearer ${await sign(ADMIN, { alg: "RS256", kid: "k1", key: rsa.privateKey })}`, expected: { code: "OK" } },
+      {
+        name: "RS256 by the key (control)",
+        header: async () => `Bearer ${await sign(ADMIN, { alg: "RS256", kid: "k1", key: rsa.privateKey })}`,
+        expected: { code: "OK" },
+      },
       {
         name: "HS256 keyed with the public key's PEM",
         header: async () => `Bearer ${await sign(ADMIN, { alg: "HS256", kid: "k1", key: new TextEncoder().encode(pem) })}`,
@@ -555,8 +584,16 @@ describe("scenario 10: token forgery (sqlite)", () => {
         header: async () => `Bearer ${await sign(ADMIN, { alg: "HS256", kid: "k1", key: Buffer.from(rsaJwk.n ?? "", "base64url") })}`,
         expected: unauth,
       },
-      { name: "unknown kid (another RSA key)", header: async () => `Bearer ${await sign(ADMIN, { alg: "RS256", kid: "k2", key: other.privateKey })}`, expected: unauth },
-      { name: "known kid, another RSA key", header: async () => `Bearer ${await sign(ADMIN, { alg: "RS256", kid: "k1", key: other.privateKey })}`, expected: unauth },
+      {
+        name: "unknown kid (another RSA key)",
+        header: async () => `Bearer ${await sign(ADMIN, { alg: "RS256", kid: "k2", key: other.privateKey })}`,
+        expected: unauth,
+      },
+      {
+        name: "known kid, another RSA key",
+        header: async () => `Bearer ${await sign(ADMIN, { alg: "RS256", kid: "k1", key: other.privateKey })}`,
+        expected: unauth,
+      },
       {
         name: "RS384 by the key (algorithm not pinned)",
         header: async () => `Bearer ${await sign(ADMIN, { alg: "RS384", kid: "k1", key: await importPKCS8(await exportPKCS8(rsa.privateKey), "RS384") })}`,
@@ -615,8 +652,16 @@ describe("scenario 10: token forgery (sqlite)", () => {
       servers.push(t);
       const other = await generateKeyPair("ES256", { extractable: true });
       const cases: ForgeryCase[] = [
-        { name: "RS256 (control)", header: async () => `Bearer ${await sign(ADMIN, { alg: "RS256", kid: "k1", key: rsa.privateKey })}`, expected: { code: "OK" } },
-        { name: "ES256 (control)", header: async () => `Bearer ${await sign(ADMIN, { alg: "ES256", kid: "e1", key: ec.privateKey })}`, expected: { code: "OK" } },
+        {
+          name: "RS256 (control)",
+          header: async () => `Bearer ${await sign(ADMIN, { alg: "RS256", kid: "k1", key: rsa.privateKey })}`,
+          expected: { code: "OK" },
+        },
+        {
+          name: "ES256 (control)",
+          header: async () => `Bearer ${await sign(ADMIN, { alg: "ES256", kid: "e1", key: ec.privateKey })}`,
+          expected: { code: "OK" },
+        },
         {
           name: "unknown kid (another EC key)",
           header: async () => `Bearer ${await sign(ADMIN, { alg: "ES256", kid: "e2", key: other.privateKey })}`,
@@ -624,7 +669,8 @@ describe("scenario 10: token forgery (sqlite)", () => {
         },
         {
           name: "HS256 keyed with the EC key's JWK JSON",
-          header: async () => `Bearer ${await sign(ADMIN, { alg: "HS256", kid: "e1", key: new TextEncoder().encode(JSON.stringify(await exportJWK(ec.publicKey))) })}`,
+          header: async () =>
+            `Bearer ${await sign(ADMIN, { alg: "HS256", kid: "e1", key: new TextEncoder().encode(JSON.stringify(await exportJWK(ec.publicKey))) })}`,
           expected: { code: Code.Unauthenticated, reason: "TOKEN_INVALID" },
         },
       ];
@@ -632,7 +678,13 @@ describe("scenario 10: token forgery (sqlite)", () => {
       expect(fetches).toBeGreaterThan(0);
       // The set is cached: a later valid call does not fetch it again.
       const before = fetches;
-      const o = await invoke(transportFor(t, "grpc"), LabelsService, LabelsService.method.listLabels, {}, bearer(await sign(ADMIN, { alg: "RS256", kid: "k1", key: rsa.privateKey })));
+      const o = await invoke(
+        transportFor(t, "grpc"),
+        LabelsService,
+        LabelsService.method.listLabels,
+        {},
+        bearer(await sign(ADMIN, { alg: "RS256", kid: "k1", key: rsa.privateKey })),
+      );
       expect(o.code).toBe("OK");
       expect(fetches).toBe(before);
     });
@@ -699,7 +751,9 @@ describe.each(["mysql"] as StoreName[])("authentication on %s (smoke)", (store) 
   });
 });
 
-const items = (o: Record<string, JsonValue>) => ({ extendedFields: { items: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fromJson(ValueSchema, v)])) } });
+const items = (o: Record<string, JsonValue>) => ({
+  extendedFields: { items: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fromJson(ValueSchema, v)])) },
+});
 /** A contact's extended field values as plain JSON. */
 const plain = (c: { info?: { extendedFields?: { items: Record<string, Value> } } } | undefined) =>
   Object.fromEntries(Object.entries(c?.info?.extendedFields?.items ?? {}).map(([k, v]) => [k, toJson(ValueSchema, v)]));
@@ -717,7 +771,10 @@ describe("who writes the stored system fields (issue 16 item 8), on sqlite", () 
     const contacts = createClient(ContactsService, transportFor(t, "grpc"));
     const manage = { headers: bearer(await sign(claimsFor("sysf", "contacts.manage"))) };
     const admin = { headers: bearer(await sign(claimsFor("sysf", "contacts.admin"))) };
-    const { contact } = await contacts.createContact({ info: { name: { first: "Vat" }, ...items({ "invoices.vatId": "GB123", "members.mobile": "true" }) } }, manage);
+    const { contact } = await contacts.createContact(
+      { info: { name: { first: "Vat" }, ...items({ "invoices.vatId": "GB123", "members.mobile": "true" }) } },
+      manage,
+    );
     expect(plain(contact)).toMatchObject({ "invoices.vatId": "GB123", "members.mobile": "true" });
     for (const [key, value] of [
       ["ecom.numOfPurchases", 3],
@@ -725,7 +782,13 @@ describe("who writes the stored system fields (issue 16 item 8), on sqlite", () 
       ["ecom.totalSpentCurrency", "EUR"],
       ["ecom.lastPurchaseDate", "2026-11-30"],
     ] as const) {
-      const denied = await invoke(transport(), ContactsService, ContactsService.method.createContact, { info: { name: { first: "Shop" }, ...items({ [key]: value }) } }, manage.headers);
+      const denied = await invoke(
+        transport(),
+        ContactsService,
+        ContactsService.method.createContact,
+        { info: { name: { first: "Shop" }, ...items({ [key]: value }) } },
+        manage.headers,
+      );
       expect(denied, key).toMatchObject({ code: Code.PermissionDenied, reason: "MISSING_SCOPE", metadata: { requiredScope: "contacts.admin", key } });
     }
     const id = contact?.id ?? "";

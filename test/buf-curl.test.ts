@@ -113,15 +113,7 @@ describe("buf curl by reflection, and Connect over HTTP/1.1", () => {
   });
 
   it("works with the v1alpha reflection protocol too", async () => {
-    const list = await bufCurl(
-      "--protocol",
-      "grpc",
-      "--http2-prior-knowledge",
-      "--reflect-protocol",
-      "grpc-v1alpha",
-      "--list-services",
-      grpcUrl,
-    );
+    const list = await bufCurl("--protocol", "grpc", "--http2-prior-knowledge", "--reflect-protocol", "grpc-v1alpha", "--list-services", grpcUrl);
     expect(list.stderr).toBe("");
     expect(list.stdout.trim().split("\n")).toContain("contacts.v1.ExtendedFieldsService");
     const call = await bufCurl(

@@ -114,7 +114,12 @@ describe.each(STORES)("bulk jobs on %s", (store) => {
     const left = await c.contacts.queryContacts({ query: { pagingMethod: { case: "paging", value: { limit: 100 } } } });
     expect(left.contacts.map((x) => x.id).sort()).toEqual([member.id, owner.id, ...others.map((o) => o.id)].sort());
     const deleted = (await events(c)).filter((e) => e.type === "contact_deleted");
-    expect(deleted.map((e) => e.entityId).sort()).toEqual(listed.slice(2).map((x) => x.id).sort());
+    expect(deleted.map((e) => e.entityId).sort()).toEqual(
+      listed
+        .slice(2)
+        .map((x) => x.id)
+        .sort(),
+    );
   });
 
   it("bulk label adds and removes labels on the contacts a search selects, counting unchanged contacts as successes without an event", async () => {
@@ -196,7 +201,12 @@ describe.each(STORES)("bulk jobs on %s", (store) => {
       const job = (await c.contacts.getBulkJob({ id: jobId })).job as BulkJob;
       expect(job).toMatchObject({ status: BulkJobStatus.COMPLETED, totalItems: 5, successTotal: 3, skippedTotal: 2, failedTotal: 0 });
       const labelled = await c.contacts.queryContacts({ query: { filter: hasLabel(other) } });
-      expect(labelled.contacts.map((x) => x.id).sort()).toEqual(contacts.filter((x) => x !== gone && x !== unlabelled).map((x) => x.id).sort());
+      expect(labelled.contacts.map((x) => x.id).sort()).toEqual(
+        contacts
+          .filter((x) => x !== gone && x !== unlabelled)
+          .map((x) => x.id)
+          .sort(),
+      );
       await expectError(c.contacts.cancelBulkJob({ id: jobId }), { code: Code.FailedPrecondition, reason: "BULK_JOB_ALREADY_FINISHED" });
 
       // Cancelled after its first batch: the rest stay as they were.

@@ -159,7 +159,11 @@ function phoneForms(phone: string, countryCode: string | undefined): { e164Phone
 }
 
 /** Index of the primary item: the one flagged, else the first. */
-const primaryIndex = (items: readonly { primary?: boolean }[]) => Math.max(0, items.findIndex((i) => i.primary === true));
+const primaryIndex = (items: readonly { primary?: boolean }[]) =>
+  Math.max(
+    0,
+    items.findIndex((i) => i.primary === true),
+  );
 
 /** The contact info CreateContact must return for `sent`, without the generated item ids. */
 function expectedInfo(sent: ContactInfoJson): ContactInfoJson {
@@ -398,8 +402,7 @@ describe("CreateContact / GetContact properties on sqlite", () => {
     await checkProperty(
       "a: create→get round-trip",
       fc.asyncProperty(validInfo, async (sent) => {
-        const created = (await contacts.createContact({ info: fromJson(ContactInfoSchema, sent as JsonObject), allowDuplicates: true }))
-          .contact;
+        const created = (await contacts.createContact({ info: fromJson(ContactInfoSchema, sent as JsonObject), allowDuplicates: true })).contact;
         const got = await contacts.getContact({ id: created?.id ?? "" });
         expect(got.contact).toEqual(created);
 
@@ -440,41 +443,34 @@ describe("CreateContact / GetContact properties on sqlite", () => {
     const seen = new Map<string, number>();
     await checkProperty(
       "b: invalid input rejected",
-      fc.asyncProperty(
-        validInfo,
-        fc.constantFrom(...VIOLATIONS),
-        fc.nat(),
-        fc.boolean(),
-        fc.uuid(),
-        async (base, violation, at, withRequestId, requestId) => {
-          seen.set(violation.name, (seen.get(violation.name) ?? 0) + 1);
-          const { info, field } = violation.apply(structuredClone(base), at);
-          let caught: unknown;
-          try {
-            await contacts.createContact({
-              info: fromJson(ContactInfoSchema, info as JsonObject),
-              allowDuplicates: true,
-              ...(withRequestId ? { requestId } : {}),
-            });
-          } catch (err) {
-            caught = err;
-          }
-          expect(caught, violation.name).toBeInstanceOf(ConnectError);
-          const err = caught as ConnectError;
-          const ei = err.findDetails(ErrorInfoSchema)[0];
-          expect({ violation: violation.name, code: Code[err.code], reason: ei?.reason, domain: ei?.domain }).toEqual({
-            violation: violation.name,
-            code: Code[violation.code],
-            reason: violation.reason,
-            domain: "contacts.v1",
+      fc.asyncProperty(validInfo, fc.constantFrom(...VIOLATIONS), fc.nat(), fc.boolean(), fc.uuid(), async (base, violation, at, withRequestId, requestId) => {
+        seen.set(violation.name, (seen.get(violation.name) ?? 0) + 1);
+        const { info, field } = violation.apply(structuredClone(base), at);
+        let caught: unknown;
+        try {
+          await contacts.createContact({
+            info: fromJson(ContactInfoSchema, info as JsonObject),
+            allowDuplicates: true,
+            ...(withRequestId ? { requestId } : {}),
           });
-          if (field !== undefined) {
-            const fields = err.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
-            expect(fields, violation.name).toContain(field);
-          }
-          expect(await stored()).toEqual(before);
-        },
-      ),
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught, violation.name).toBeInstanceOf(ConnectError);
+        const err = caught as ConnectError;
+        const ei = err.findDetails(ErrorInfoSchema)[0];
+        expect({ violation: violation.name, code: Code[err.code], reason: ei?.reason, domain: ei?.domain }).toEqual({
+          violation: violation.name,
+          code: Code[violation.code],
+          reason: violation.reason,
+          domain: "contacts.v1",
+        });
+        if (field !== undefined) {
+          const fields = err.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
+          expect(fields, violation.name).toContain(field);
+        }
+        expect(await stored()).toEqual(before);
+      }),
     );
     console.log(`[property b] violations exercised: ${[...seen].map(([k, n]) => `${k}=${n}`).join(", ")}`);
   }, 120_000);

@@ -25,8 +25,7 @@ describe.each(STORES)("ContactsService on %s", (store) => {
   const tenant = suite.tenant;
 
   async function stored(tenantId: string) {
-    const count = async (table: string) =>
-      Number((await suite.t().server.db(table).where({ tenant_id: tenantId }).count({ n: "*" }).first())?.n ?? 0);
+    const count = async (table: string) => Number((await suite.t().server.db(table).where({ tenant_id: tenantId }).count({ n: "*" }).first())?.n ?? 0);
     return { contacts: await count("contacts"), events: await count("events") };
   }
 
@@ -87,11 +86,29 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       expect(contact?.primaryInfo?.email).toBe("b@x.io");
       const before = await stored(id);
       await expectError(
-        contacts.createContact({ info: { emails: { items: [{ email: "c@x.io", primary: true }, { email: "d@x.io", primary: true }] } } }),
+        contacts.createContact({
+          info: {
+            emails: {
+              items: [
+                { email: "c@x.io", primary: true },
+                { email: "d@x.io", primary: true },
+              ],
+            },
+          },
+        }),
         { code: Code.InvalidArgument, reason: "CANNOT_HAVE_MULTIPLE_PRIMARY_INFO", field: "info.emails.items" },
       );
       await expectError(
-        contacts.createContact({ info: { phones: { items: [{ phone: "1", primary: true }, { phone: "2", primary: true }] } } }),
+        contacts.createContact({
+          info: {
+            phones: {
+              items: [
+                { phone: "1", primary: true },
+                { phone: "2", primary: true },
+              ],
+            },
+          },
+        }),
         { code: Code.InvalidArgument, reason: "CANNOT_HAVE_MULTIPLE_PRIMARY_INFO", field: "info.phones.items" },
       );
       expect(await stored(id)).toEqual(before);
@@ -169,10 +186,11 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       await bad({ "custom.met-on": "29/02/2024" }, "custom.met-on");
       await bad({ "custom.site": "http://" }, "custom.site");
       // A Value with no kind set has no JSON form: refused, not an internal error.
-      await expectError(
-        contacts.createContact({ info: { name: { first: "X" }, extendedFields: { items: { "custom.notes": create(ValueSchema) } } } }),
-        { code: Code.InvalidArgument, reason: "INVALID_EXTENDED_FIELD_VALUE", field: "info.extended_fields" },
-      );
+      await expectError(contacts.createContact({ info: { name: { first: "X" }, extendedFields: { items: { "custom.notes": create(ValueSchema) } } } }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_EXTENDED_FIELD_VALUE",
+        field: "info.extended_fields",
+      });
       expect(await stored(id)).toEqual(before);
     });
 
@@ -205,10 +223,22 @@ describe.each(STORES)("ContactsService on %s", (store) => {
         [{ phones: { items: Array.from({ length: 51 }, (_, i) => ({ phone: `${i}` })) } }, "TOO_MANY_ITEMS", "info.phones.items"],
         [{ phones: { items: [{ phone: "1".repeat(51) }] } }, "VALUE_TOO_LONG", "info.phones.items[0].phone"],
         [{ phones: { items: [{ phone: "1", countryCode: "USA" }] } }, "INVALID_COUNTRY_CODE", "info.phones.items[0].country_code"],
-        [{ name: { first: "a" }, addresses: { items: Array.from({ length: 51 }, () => ({ address: { city: "c" } })) } }, "TOO_MANY_ITEMS", "info.addresses.items"],
+        [
+          { name: { first: "a" }, addresses: { items: Array.from({ length: 51 }, () => ({ address: { city: "c" } })) } },
+          "TOO_MANY_ITEMS",
+          "info.addresses.items",
+        ],
         [{ name: { first: "a" }, addresses: { items: [{ address: { city: "c".repeat(1001) } }] } }, "VALUE_TOO_LONG", "info.addresses.items[0].address.city"],
-        [{ name: { first: "a" }, addresses: { items: [{ address: { postalCode: "9".repeat(101) } }] } }, "VALUE_TOO_LONG", "info.addresses.items[0].address.postal_code"],
-        [{ name: { first: "a" }, addresses: { items: [{ address: { country: "Narnia" } }] } }, "INVALID_COUNTRY_CODE", "info.addresses.items[0].address.country"],
+        [
+          { name: { first: "a" }, addresses: { items: [{ address: { postalCode: "9".repeat(101) } }] } },
+          "VALUE_TOO_LONG",
+          "info.addresses.items[0].address.postal_code",
+        ],
+        [
+          { name: { first: "a" }, addresses: { items: [{ address: { country: "Narnia" } }] } },
+          "INVALID_COUNTRY_CODE",
+          "info.addresses.items[0].address.country",
+        ],
         [{ name: { first: "a" }, company: "c".repeat(1001) }, "VALUE_TOO_LONG", "info.company"],
         [{ name: { first: "a" }, jobTitle: "j".repeat(1001) }, "VALUE_TOO_LONG", "info.job_title"],
         [{ name: { first: "a" }, birthdate: "2023-02-30" }, "INVALID_DATE", "info.birthdate"],
@@ -257,8 +287,7 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       expect(some?.info?.company).toBe("Analytical Engines");
       expect(some?.createdDate).toBeDefined();
       expect(some?.info?.name).toBeUndefined();
-      const union = (await contacts.getContact({ id, fields: ["info.job_title", "info.company"], fieldsets: [ContactFieldSet.EXTENDED] }))
-        .contact;
+      const union = (await contacts.getContact({ id, fields: ["info.job_title", "info.company"], fieldsets: [ContactFieldSet.EXTENDED] })).contact;
       expect(ext(union)["contacts.displayByFirstName"]).toBe("Ada Lovelace");
       expect(union?.info?.company).toBe("Analytical Engines");
       await expectError(contacts.getContact({ id, fields: ["info.shoeSize"] }), {
@@ -305,10 +334,11 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       expect(contact?.info?.name).toMatchObject({ first: "Ada", last: "Byron" });
       expect(contact?.info?.company).toBe("Keep");
       expect(contact?.info?.jobTitle).toBeUndefined();
-      await expectError(
-        c.contacts.updateContact({ contactId: before.id, revision: 2, info: {}, fieldMask: { paths: ["info.shoe_size"] } }),
-        { code: Code.InvalidArgument, reason: "INVALID_FIELD_MASK", field: "field_mask.paths[0]" },
-      );
+      await expectError(c.contacts.updateContact({ contactId: before.id, revision: 2, info: {}, fieldMask: { paths: ["info.shoe_size"] } }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_FIELD_MASK",
+        field: "field_mask.paths[0]",
+      });
     });
 
     it("keeps item ids the client echoes and gives new items new ids", async () => {
@@ -318,7 +348,14 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       const { contact } = await c.contacts.updateContact({
         contactId: before.id,
         revision: 1,
-        info: { emails: { items: [{ id: kept?.id ?? "", email: kept?.email ?? "" }, { email: "second@x.io", id: "made-up" }] } },
+        info: {
+          emails: {
+            items: [
+              { id: kept?.id ?? "", email: kept?.email ?? "" },
+              { email: "second@x.io", id: "made-up" },
+            ],
+          },
+        },
       });
       const items = contact?.info?.emails?.items ?? [];
       expect(items[0]?.id).toBe(kept?.id);
@@ -348,10 +385,10 @@ describe.each(STORES)("ContactsService on %s", (store) => {
     it("refuses to leave a contact without name, email and phone", async () => {
       const c = tenant();
       const before = await created(c, { name: { first: "Only" } });
-      await expectError(
-        c.contacts.updateContact({ contactId: before.id, revision: 1, info: {}, fieldMask: { paths: ["info.name"] } }),
-        { code: Code.InvalidArgument, reason: "INSUFFICIENT_UPDATE_CONTACT_DATA" },
-      );
+      await expectError(c.contacts.updateContact({ contactId: before.id, revision: 1, info: {}, fieldMask: { paths: ["info.name"] } }), {
+        code: Code.InvalidArgument,
+        reason: "INSUFFICIENT_UPDATE_CONTACT_DATA",
+      });
       expect((await c.contacts.getContact({ id: before.id })).contact?.revision).toBe(1);
     });
 
@@ -379,10 +416,20 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       const c = tenant();
       const before = await created(c);
       const upd = (info: InfoInit) => c.contacts.updateContact({ contactId: before.id, revision: 1, info });
-      await expectError(upd({ emails: { items: [{ email: "a@x.io", primary: true }, { email: "b@x.io", primary: true }] } }), {
-        code: Code.InvalidArgument,
-        reason: "CANNOT_HAVE_MULTIPLE_PRIMARY_INFO",
-      });
+      await expectError(
+        upd({
+          emails: {
+            items: [
+              { email: "a@x.io", primary: true },
+              { email: "b@x.io", primary: true },
+            ],
+          },
+        }),
+        {
+          code: Code.InvalidArgument,
+          reason: "CANNOT_HAVE_MULTIPLE_PRIMARY_INFO",
+        },
+      );
       await expectError(upd({ extendedFields: { items: values({ "custom.nope": "x" }) } }), {
         code: Code.InvalidArgument,
         reason: "INVALID_EXTENDED_FIELD_VALUE",
@@ -421,8 +468,9 @@ describe.each(STORES)("ContactsService on %s", (store) => {
     it("the duplicate rule of a create: an update that gives a contact another's email (or, without emails, phone) fails; keys a duplicate already had are not checked again", async () => {
       const c = tenant();
       const ada1 = (await c.contacts.createContact({ info: { name: { first: "Ada" }, emails: { items: [{ email: "ada@dup.example" }] } } })).contact as Contact;
-      const ada2 = (await c.contacts.createContact({ info: { name: { first: "Ada 2" }, emails: { items: [{ email: "ADA@dup.example" }] } }, allowDuplicates: true }))
-        .contact as Contact;
+      const ada2 = (
+        await c.contacts.createContact({ info: { name: { first: "Ada 2" }, emails: { items: [{ email: "ADA@dup.example" }] } }, allowDuplicates: true })
+      ).contact as Contact;
       // The duplicate made on purpose keeps working: a new phone, a new email of its own.
       const phoned = await c.contacts.updateContact({ contactId: ada2.id, revision: 1, info: { phones: { items: [{ phone: "+12015550111" }] } } });
       expect(phoned.contact?.revision).toBe(2);
@@ -433,7 +481,8 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       });
       expect(emailed.contact?.info?.emails?.items.map((e) => e.email)).toEqual(["ada@dup.example", "ada.two@dup.example"]);
       // Giving a contact an email another has fails, with the other's id.
-      const grace = (await c.contacts.createContact({ info: { name: { first: "Grace" }, emails: { items: [{ email: "grace@dup.example" }] } } })).contact as Contact;
+      const grace = (await c.contacts.createContact({ info: { name: { first: "Grace" }, emails: { items: [{ email: "grace@dup.example" }] } } }))
+        .contact as Contact;
       await expectError(c.contacts.updateContact({ contactId: grace.id, revision: 1, info: { emails: { items: [{ email: "ada.two@dup.example" }] } } }), {
         code: Code.AlreadyExists,
         reason: "DUPLICATE_CONTACT_EXISTS",
@@ -442,11 +491,14 @@ describe.each(STORES)("ContactsService on %s", (store) => {
       // Without emails, phones are the key.
       const bob = (await c.contacts.createContact({ info: { name: { first: "Bob" }, phones: { items: [{ phone: "+12015550122" }] } } })).contact as Contact;
       const rob = (await c.contacts.createContact({ info: { name: { first: "Rob" } } })).contact as Contact;
-      await expectError(c.contacts.updateContact({ contactId: rob.id, revision: 1, info: { phones: { items: [{ phone: "(201) 555-0122", countryCode: "US" }] } } }), {
-        code: Code.AlreadyExists,
-        reason: "DUPLICATE_CONTACT_EXISTS",
-        metadata: { duplicateContactId: bob.id },
-      });
+      await expectError(
+        c.contacts.updateContact({ contactId: rob.id, revision: 1, info: { phones: { items: [{ phone: "(201) 555-0122", countryCode: "US" }] } } }),
+        {
+          code: Code.AlreadyExists,
+          reason: "DUPLICATE_CONTACT_EXISTS",
+          metadata: { duplicateContactId: bob.id },
+        },
+      );
       expect((await c.contacts.getContact({ id: ada1.id })).contact?.revision).toBe(1);
     });
 

@@ -27,7 +27,9 @@ const SLACK_MS = BLACKHOLE_MS >= 30_000 ? 100 : 250;
 describe("scenario 5: the database network black-holed under load, on mysql", () => {
   const suite = suiteBehindProxy("blackhole");
 
-  it(`every call ends within its deadline through a ${BLACKHOLE_MS} ms black hole; nothing is left behind`, { timeout: 120_000 + BLACKHOLE_MS * 2 }, async () => {
+  it(`every call ends within its deadline through a ${BLACKHOLE_MS} ms black hole; nothing is left behind`, {
+    timeout: 120_000 + BLACKHOLE_MS * 2,
+  }, async () => {
     const t = suite.t();
     const proxy = suite.proxy();
     const database = suite.database();
@@ -109,9 +111,10 @@ describe("scenario 5: the database network black-holed under load, on mysql", ()
         "select (select count(*) from contacts where tenant_id = ?) as contacts, (select count(*) from events where tenant_id = ? and event_type = 'contact_created') as created",
         [TENANT, TENANT],
       )) as unknown as [[{ contacts: number; created: number }]];
-      const [present] = (await monitor.query("select id from contacts where tenant_id = ? and id in (?)", [TENANT, acknowledged.length > 0 ? acknowledged : [""]])) as unknown as [
-        { id: string }[],
-      ];
+      const [present] = (await monitor.query("select id from contacts where tenant_id = ? and id in (?)", [
+        TENANT,
+        acknowledged.length > 0 ? acknowledged : [""],
+      ])) as unknown as [{ id: string }[]];
       console.log(
         `[scenario 5] blackhole=${BLACKHOLE_MS} ms clients=${CLIENTS} deadline=${DEADLINE_MS} ms calls=${calls} outcomes=${JSON.stringify(Object.fromEntries(outcomes))} slowestCall=${Math.round(slowest)} ms notServingAfter=${notServingAfter} ms servingAfterRestore=${servingAfter} ms poolInUse=${pool.numUsed()} pendingAcquires=${pool.numPendingAcquires()} statementsLeft=${running.length} acknowledgedWrites=${acknowledged.length} present=${present.length} contacts=${counts?.contacts} createdEvents=${counts?.created}`,
       );

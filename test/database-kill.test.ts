@@ -99,15 +99,17 @@ describe("scenario 4: the database SIGKILLed under writers, on mysql", () => {
 
     const db = await mysql.createConnection({ uri: `${mdb.url}/s4` });
     try {
-      const [rows] = (await db.query("select id, revision, json_value(doc, '$.info.name.first') as name from contacts where tenant_id = ?", [TENANT])) as unknown as [
-        { id: string; revision: number; name: string }[],
-      ];
+      const [rows] = (await db.query("select id, revision, json_value(doc, '$.info.name.first') as name from contacts where tenant_id = ?", [
+        TENANT,
+      ])) as unknown as [{ id: string; revision: number; name: string }[]];
       const byId = new Map(rows.map((r) => [r.id, r]));
       const lost = [...acked].filter(([id, a]) => (byId.get(id)?.revision ?? 0) < a.revision);
       const names = new Map<string, number>();
       for (const r of rows) names.set(r.name, (names.get(r.name) ?? 0) + 1);
       const duplicates = [...names.values()].filter((n) => n > 1).length;
-      const [[created]] = (await db.query("select count(*) as n from events where tenant_id = ? and event_type = 'contact_created'", [TENANT])) as unknown as [[{ n: number }]];
+      const [[created]] = (await db.query("select count(*) as n from events where tenant_id = ? and event_type = 'contact_created'", [TENANT])) as unknown as [
+        [{ n: number }],
+      ];
       console.log(
         `[scenario 4] kills=${KILLS} writers=${WRITERS} acknowledged contacts=${acked.size} rows=${rows.length} lostAcknowledged=${lost.length} duplicates=${duplicates} createdEvents=${created?.n} firstSuccessAfterRestartMs=${recoveries.join("/")} clientErrors=${JSON.stringify(Object.fromEntries(errors))}`,
       );

@@ -252,7 +252,9 @@ describe("scenario 12: deadlines reach the database (MariaDB)", () => {
       const a = await newContact(grpcContacts, "Victim A");
       const b = await newContact(grpcContacts, "Victim B");
       const lockA = await holdLock(a.id);
-      await expect(grpcContacts.updateContact({ contactId: a.id, revision: a.revision, info: { company: "abandoned" } }, { timeoutMs: DEADLINE_MS })).rejects.toMatchObject({
+      await expect(
+        grpcContacts.updateContact({ contactId: a.id, revision: a.revision, info: { company: "abandoned" } }, { timeoutMs: DEADLINE_MS }),
+      ).rejects.toMatchObject({
         code: Code.DeadlineExceeded,
       });
       await lockA.release(); // the abandoned statement now finishes on its own

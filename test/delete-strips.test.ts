@@ -18,14 +18,17 @@ import { suiteWithTenants } from "./support/server.js";
 const LABEL = "custom.doomed";
 const FIELD = "custom.shoe";
 
-const fieldsOf = (c: Contact | undefined) => Object.fromEntries(Object.entries(c?.info?.extendedFields?.items ?? {}).map(([k, v]) => [k, toJson(ValueSchema, v)]));
+const fieldsOf = (c: Contact | undefined) =>
+  Object.fromEntries(Object.entries(c?.info?.extendedFields?.items ?? {}).map(([k, v]) => [k, toJson(ValueSchema, v)]));
 const shows = (c: Contact | undefined) => (c?.info?.labelKeys?.items ?? []).includes(LABEL) || FIELD in fieldsOf(c);
 
 describe("a deleted label or field is invisible at once, on mysql", () => {
   // No clean-up within the call: it all happens in the background.
   const suite = suiteWithTenants("mysql", "strip", { cleanupBudgetMs: 0 });
 
-  it("reads, queries, facets, exports, writes and events never show it; the clean-up then finishes with its revisions and events", { timeout: 60_000 }, async () => {
+  it("reads, queries, facets, exports, writes and events never show it; the clean-up then finishes with its revisions and events", {
+    timeout: 60_000,
+  }, async () => {
     const c = suite.tenant();
     const db = suite.t().server.db;
     await c.labels.findOrCreateLabel({ displayName: "Doomed" });
@@ -77,7 +80,9 @@ describe("a deleted label or field is invisible at once, on mysql", () => {
       expect(listed.contacts.some(shows)).toBe(false);
       // Queries.
       const count = async (filter: object) =>
-        (await c.contacts.queryContacts({ query: { filter: filter as never, pagingMethod: { case: "paging", value: { limit: 100 } } } })).contacts.map((x) => x.info?.name?.first);
+        (await c.contacts.queryContacts({ query: { filter: filter as never, pagingMethod: { case: "paging", value: { limit: 100 } } } })).contacts.map(
+          (x) => x.info?.name?.first,
+        );
       expect(await count({ "info.labelKeys": { $hasSome: [LABEL] } })).toEqual([]);
       expect(await count({ "info.labelKeys": { $hasAll: [LABEL, "contacts.customers"] } })).toEqual([]);
       expect(await count({ "info.labelKeys": { $hasSome: [LABEL, "contacts.customers"] } })).toHaveLength(30);

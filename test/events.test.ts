@@ -11,13 +11,7 @@ import { type Client, Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type Event,
-  EventsService,
-  IdentityType,
-  type WatchEventsRequest,
-  WatchStart,
-} from "../gen/contacts/v1/events_service_pb.js";
+import { type Event, EventsService, IdentityType, type WatchEventsRequest, WatchStart } from "../gen/contacts/v1/events_service_pb.js";
 import { FieldDataType } from "../gen/contacts/v1/extended_fields_service_pb.js";
 import { watchEvents } from "../server/src/services/events.js";
 import { appendEvents, pruneEvents } from "../server/src/store/events.js";
@@ -127,8 +121,7 @@ describe.each(STORES)("WatchEvents on %s", (store) => {
   }
   /** Four events: two contact_created, label_created (the first time), contact_updated. */
   async function someWrites(c: Tenant) {
-    const a = (await c.contacts.createContact({ info: { name: { first: "Ada" }, emails: { items: [{ email: "ada@x.io" }] } }, allowDuplicates: true }))
-      .contact;
+    const a = (await c.contacts.createContact({ info: { name: { first: "Ada" }, emails: { items: [{ email: "ada@x.io" }] } }, allowDuplicates: true })).contact;
     const b = (await c.contacts.createContact({ info: { name: { first: "Bob" } } })).contact;
     const label = (await c.labels.findOrCreateLabel({ displayName: "VIP" })).label;
     const labelled = (await c.contacts.labelContact({ contactId: a?.id ?? "", labelKeys: [label?.key ?? ""] })).contact;
@@ -138,12 +131,10 @@ describe.each(STORES)("WatchEvents on %s", (store) => {
   it("streams a tenant's events in commit order from OLDEST, with the full envelope of every event kind", async () => {
     const c = tenant();
     const t0 = Date.now();
-    const created = (
-      await c.contacts.createContact({ info: { name: { first: "Ada", last: "Lovelace" }, emails: { items: [{ email: "ada@x.io" }] } } })
-    ).contact;
-    const id = created?.id ?? "";
-    const updated = (await c.contacts.updateContact({ contactId: id, revision: 1, info: { company: "Analytical", name: { first: "Augusta" } } }))
+    const created = (await c.contacts.createContact({ info: { name: { first: "Ada", last: "Lovelace" }, emails: { items: [{ email: "ada@x.io" }] } } }))
       .contact;
+    const id = created?.id ?? "";
+    const updated = (await c.contacts.updateContact({ contactId: id, revision: 1, info: { company: "Analytical", name: { first: "Augusta" } } })).contact;
     const label = (await c.labels.findOrCreateLabel({ displayName: "Pioneers" })).label;
     const labelled = (await c.contacts.labelContact({ contactId: id, labelKeys: [label?.key ?? ""] })).contact;
     const renamed = (await c.labels.renameLabel({ label: { key: label?.key ?? "", displayName: "Early pioneers" } })).label;
@@ -339,7 +330,16 @@ describe.each(STORES)("WatchEvents on %s", (store) => {
     await someWrites(c);
     // "ev1." and "ev1.!!!" once decoded to position 0 and replayed the whole log; "ev1.MQ==" is
     // position 1 with padding, not a cursor this service issued.
-    const malformed = ["nope", "ev1.", "ev1.!!!", "ev1.MQ==", " ev1.MQ", "ev2.MQ", `ev1.${Buffer.from("-3").toString("base64url")}`, `ev1.${Buffer.from("x").toString("base64url")}`];
+    const malformed = [
+      "nope",
+      "ev1.",
+      "ev1.!!!",
+      "ev1.MQ==",
+      " ev1.MQ",
+      "ev2.MQ",
+      `ev1.${Buffer.from("-3").toString("base64url")}`,
+      `ev1.${Buffer.from("x").toString("base64url")}`,
+    ];
     for (const afterCursor of [...malformed, cursorOf(5)]) {
       await expectError(streamError(c.events, { afterCursor }), { code: Code.InvalidArgument, reason: "INVALID_CURSOR", field: "after_cursor" });
     }
@@ -386,7 +386,10 @@ describe.each(STORES)("WatchEvents on %s", (store) => {
     // A contact whose life ended: none of its events need to stay.
     const gone = (await c.contacts.createContact({ info: { name: { first: "Gone" } } })).contact?.id ?? "";
     await c.contacts.deleteContact({ contactId: gone });
-    await t.server.db("events").where({ tenant_id: c.id }).update({ created_at: Date.now() - 40 * 86_400_000 });
+    await t.server
+      .db("events")
+      .where({ tenant_id: c.id })
+      .update({ created_at: Date.now() - 40 * 86_400_000 });
     const w = watch(c);
     await sleep(200); // the watch start applies retention
     expect(await t.server.db("events").where({ tenant_id: c.id, entity_id: gone }).count({ n: "*" }).first()).toMatchObject({ n: 0 });
@@ -419,7 +422,11 @@ describe.each(STORES)("WatchEvents on %s", (store) => {
     expect((await stream.next()).value).toMatchObject({ kind: "event", event: { seq: 1 } });
     expect((await stream.next()).value).toMatchObject({ kind: "event", event: { seq: 2 } });
     // Meanwhile events 1–4 pass retention and another watch's start removes them.
-    await t.server.db("events").where({ tenant_id: c.id }).andWhere("seq", "<=", 4).update({ created_at: Date.now() - 40 * 86_400_000 });
+    await t.server
+      .db("events")
+      .where({ tenant_id: c.id })
+      .andWhere("seq", "<=", 4)
+      .update({ created_at: Date.now() - 40 * 86_400_000 });
     await pruneEvents(t.server.db, c.id, Date.now() - options.retentionMs);
     await expect(stream.next()).rejects.toMatchObject({ reason: "CURSOR_EXPIRED", metadata: { oldestAvailableAfter: cursorOf(4) } });
     abort.abort();
@@ -433,7 +440,16 @@ describe.each(STORES)("WatchEvents on %s", (store) => {
     const caller = { tenantId: c.id, subject: "other-process", identityType: "APP" as const };
     await t.server.db.transaction((trx) =>
       appendEvents(trx, caller, [
-        { eventType: "label_created", entityFqdn: "contacts.v1.label", slug: "created", entityId: "custom.elsewhere", payload: { kind: "label", label: { namespace: "custom", namespaceDisplayName: "Custom", key: "custom.elsewhere", displayName: "Elsewhere", labelType: "USER_DEFINED" } } },
+        {
+          eventType: "label_created",
+          entityFqdn: "contacts.v1.label",
+          slug: "created",
+          entityId: "custom.elsewhere",
+          payload: {
+            kind: "label",
+            label: { namespace: "custom", namespaceDisplayName: "Custom", key: "custom.elsewhere", displayName: "Elsewhere", labelType: "USER_DEFINED" },
+          },
+        },
       ]),
     );
     const started = Date.now();
@@ -645,10 +661,7 @@ describe("bookmarks", () => {
     const seen: string[] = [];
     const done = (async () => {
       try {
-        for await (const e of events.watchEvents(
-          { start: WatchStart.NOW, filter: { entityFqdns: ["contacts.v1.contact"] } },
-          { signal: abort.signal },
-        )) {
+        for await (const e of events.watchEvents({ start: WatchStart.NOW, filter: { entityFqdns: ["contacts.v1.contact"] } }, { signal: abort.signal })) {
           seen.push(`${e.eventType}:${e.cursor}`);
           if (seen.length === 2) abort.abort();
         }

@@ -42,11 +42,17 @@ function richContacts(labels: Record<string, string>, fields: Record<string, str
       },
       company: 'Analytical Engines; Ltd, "The" Company',
       jobTitle: "Head of\nThings",
-      addresses: { items: [{ tag: "HOME", address: { addressLine1: "12 St James's Square", addressLine2: "Floor 2", city: "London", postalCode: "SW1Y 4LB", country: "GB" } }] },
+      addresses: {
+        items: [
+          { tag: "HOME", address: { addressLine1: "12 St James's Square", addressLine2: "Floor 2", city: "London", postalCode: "SW1Y 4LB", country: "GB" } },
+        ],
+      },
       birthdate: "1815-12-10",
       locale: "en-GB",
       labelKeys: { items: [labels.vip as string, labels.close as string] },
-      extendedFields: { items: { [fields.shoe as string]: 38.5, [fields.since as string]: "2020-03-04", [fields.nick as string]: 'The "Enchantress";\nof numbers' } },
+      extendedFields: {
+        items: { [fields.shoe as string]: 38.5, [fields.since as string]: "2020-03-04", [fields.nick as string]: 'The "Enchantress";\nof numbers' },
+      },
     },
     {
       name: { first: "Grace", last: "Hopper" },
@@ -121,10 +127,29 @@ describe("contactToVcard writes what RFC 6350 asks", () => {
       info: {
         name: { first: "Zoë, Jr.", last: "O'Brien; Ünïcode" },
         emails: { items: [{ email: "zoe@example.com", tag: "WORK", primary: true }] },
-        phones: { items: [{ phone: "(201) 555-0123", e164Phone: "+12015550123", tag: "MOBILE", primary: true }, { phone: "ext. 12", tag: "HOME" }] },
+        phones: {
+          items: [
+            { phone: "(201) 555-0123", e164Phone: "+12015550123", tag: "MOBILE", primary: true },
+            { phone: "ext. 12", tag: "HOME" },
+          ],
+        },
         company: LONG_COMPANY,
         jobTitle: "Line one\r\nLine two \\ backslash",
-        addresses: { items: [{ tag: "WORK", address: { addressLine1: "1 Main St", addressLine2: "Suite 5; back", city: "Springfield", subdivision: "US-IL", postalCode: "62701", country: "US" } }] },
+        addresses: {
+          items: [
+            {
+              tag: "WORK",
+              address: {
+                addressLine1: "1 Main St",
+                addressLine2: "Suite 5; back",
+                city: "Springfield",
+                subdivision: "US-IL",
+                postalCode: "62701",
+                country: "US",
+              },
+            },
+          ],
+        },
         birthdate: "1815-12-10",
         labelKeys: { items: ["custom.friends", "custom.vip"] },
       },
@@ -177,7 +202,10 @@ describe.each(STORES)("npm run export on %s", (store: StoreName) => {
     const close = await src.labels.findOrCreateLabel("Friends, close");
     rich = richContacts({ vip: vip.label.key, close: close.label.key }, await fieldsIn(src));
     // 600 more: an export of two stream messages.
-    const bulk = Array.from({ length: 600 }, (_, i): ContactInfo => ({ name: { first: `Bulk${i}`, last: "Person" }, emails: { items: [{ email: `bulk${i}@example.com` }] } }));
+    const bulk = Array.from(
+      { length: 600 },
+      (_, i): ContactInfo => ({ name: { first: `Bulk${i}`, last: "Person" }, emails: { items: [{ email: `bulk${i}@example.com` }] } }),
+    );
     for (const batch of [rich, bulk.slice(0, 100), bulk.slice(100, 200), bulk.slice(200, 300), bulk.slice(300, 400), bulk.slice(400, 500), bulk.slice(500)]) {
       const { bulkActionMetadata } = await src.contacts.bulkUpsertContacts(batch);
       expect(bulkActionMetadata.totalFailures).toBe(0);
@@ -219,9 +247,19 @@ describe.each(STORES)("npm run export on %s", (store: StoreName) => {
 
   it("--filter and --search export only the contacts they select", async () => {
     const vipKey = (await src.labels.findOrCreateLabel("VIP")).label.key;
-    const filtered = await runTool("export", ["--filter", JSON.stringify({ "info.labelKeys": { $hasSome: [vipKey] } }), "--url", suite.server.grpcUrl, "--tenant", source]);
+    const filtered = await runTool("export", [
+      "--filter",
+      JSON.stringify({ "info.labelKeys": { $hasSome: [vipKey] } }),
+      "--url",
+      suite.server.grpcUrl,
+      "--tenant",
+      source,
+    ]);
     expect(filtered.code, filtered.stderr).toBe(0);
-    const rows = filtered.stdout.replace(/^\uFEFF/, "").trimEnd().split("\r\n");
+    const rows = filtered.stdout
+      .replace(/^\uFEFF/, "")
+      .trimEnd()
+      .split("\r\n");
     expect(rows).toHaveLength(2);
     expect(rows[1]).toMatch(/^Ada,"Lovelace, Countess",ada@example\.com,/);
 

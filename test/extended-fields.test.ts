@@ -160,10 +160,11 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       reason: "INVALID_DATA_TYPE",
       field: "data_type",
     });
-    await expectError(
-      fields.findOrCreateExtendedField({ displayName: "Untyped", dataType: FieldDataType.UNSPECIFIED, requestId: "dt-1" }),
-      { code: Code.InvalidArgument, reason: "INVALID_DATA_TYPE", field: "data_type" },
-    );
+    await expectError(fields.findOrCreateExtendedField({ displayName: "Untyped", dataType: FieldDataType.UNSPECIFIED, requestId: "dt-1" }), {
+      code: Code.InvalidArgument,
+      reason: "INVALID_DATA_TYPE",
+      field: "data_type",
+    });
     await expectError(fields.findOrCreateExtendedField({ displayName: "Untyped", dataType: 99 as FieldDataType }), {
       code: Code.InvalidArgument,
       reason: "INVALID_DATA_TYPE",
@@ -171,10 +172,10 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     });
     expect(await stored("dtype")).toEqual(before);
     // A refused call claims no request id: its repeat is refused again, not replayed.
-    await expectError(
-      fields.findOrCreateExtendedField({ displayName: "Untyped", dataType: FieldDataType.UNSPECIFIED, requestId: "dt-1" }),
-      { code: Code.InvalidArgument, reason: "INVALID_DATA_TYPE" },
-    );
+    await expectError(fields.findOrCreateExtendedField({ displayName: "Untyped", dataType: FieldDataType.UNSPECIFIED, requestId: "dt-1" }), {
+      code: Code.InvalidArgument,
+      reason: "INVALID_DATA_TYPE",
+    });
     // Finding the system field needs no type.
     const found = await fields.findOrCreateExtendedField({ displayName: "Effective Email" });
     expect(found.newField).toBe(false);
@@ -210,21 +211,13 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       [() => fields.findOrCreateExtendedField({ displayName: "", dataType: text }), "INVALID_DISPLAY_NAME", "display_name"],
       [() => fields.findOrCreateExtendedField({ displayName: "  \t ", dataType: text }), "INVALID_DISPLAY_NAME", "display_name"],
       [() => fields.findOrCreateExtendedField({ displayName: "x".repeat(151), dataType: text }), "INVALID_DISPLAY_NAME", "display_name"],
-      [
-        () => fields.findOrCreateExtendedField({ displayName: "ok", dataType: text, requestId: "r".repeat(65) }),
-        "INVALID_REQUEST_ID",
-        "request_id",
-      ],
+      [() => fields.findOrCreateExtendedField({ displayName: "ok", dataType: text, requestId: "r".repeat(65) }), "INVALID_REQUEST_ID", "request_id"],
       [() => fields.getExtendedField({ key: "" }), "INVALID_KEY", "key"],
       [() => fields.getExtendedField({ key: "k".repeat(81) }), "INVALID_KEY", "key"],
       [() => fields.renameExtendedField({}), "INVALID_FIELD", "field"],
       [() => fields.renameExtendedField({ field: { key: "custom.existing", displayName: "" } }), "INVALID_DISPLAY_NAME", "field.display_name"],
       [() => fields.renameExtendedField({ field: { key: "custom.existing", displayName: "   " } }), "INVALID_DISPLAY_NAME", "field.display_name"],
-      [
-        () => fields.renameExtendedField({ field: { key: "custom.existing", displayName: "y".repeat(151) } }),
-        "INVALID_DISPLAY_NAME",
-        "field.display_name",
-      ],
+      [() => fields.renameExtendedField({ field: { key: "custom.existing", displayName: "y".repeat(151) } }), "INVALID_DISPLAY_NAME", "field.display_name"],
       [() => fields.renameExtendedField({ field: { key: "", displayName: "x" } }), "INVALID_KEY", "field.key"],
       [() => fields.renameExtendedField({ field: { key: "k".repeat(81), displayName: "x" } }), "INVALID_KEY", "field.key"],
       [
@@ -251,11 +244,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
         "INVALID_SORT",
         "query.sort",
       ],
-      [
-        () => fields.queryExtendedFields({ query: { pagingMethod: { case: "paging", value: { limit: -1 } } } }),
-        "ILLEGAL_LIMIT",
-        "query.paging.limit",
-      ],
+      [() => fields.queryExtendedFields({ query: { pagingMethod: { case: "paging", value: { limit: -1 } } } }), "ILLEGAL_LIMIT", "query.paging.limit"],
       [
         () => fields.queryExtendedFields({ query: { pagingMethod: { case: "cursorPaging", value: { limit: -5 } } } }),
         "ILLEGAL_LIMIT",
@@ -353,9 +342,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     // The deleted field's name is free: this creates a new field under the same key.
     await fields.findOrCreateExtendedField({ displayName: "Evented", dataType: FieldDataType.NUMBER });
     const rows = await t.server.db("events").where({ tenant_id: "ev" }).orderBy("seq");
-    expect(
-      rows.map((r) => [Number(r.seq), r.event_type, r.entity_fqdn, r.slug, r.entity_id, Number(r.entity_seq), r.subject]),
-    ).toEqual([
+    expect(rows.map((r) => [Number(r.seq), r.event_type, r.entity_fqdn, r.slug, r.entity_id, Number(r.entity_seq), r.subject])).toEqual([
       [1, "extended_field_created", "contacts.v1.extended_field", "created", "custom.evented", 1, "dev"],
       [2, "extended_field_created", "contacts.v1.extended_field", "created", "custom.second", 1, "dev"],
       [3, "extended_field_updated", "contacts.v1.extended_field", "updated", "custom.evented", 2, "dev"],
@@ -432,14 +419,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
 
     it("lists newest first by default, with system fields last", async () => {
       const res = await t.clients(tenant).fields.listExtendedFields({});
-      expect(res.fields.map((f) => f.displayName).slice(0, 6)).toEqual([
-        "VIP Since",
-        "VIP Level",
-        "alpine",
-        "Gamma",
-        "beta",
-        "Alpha",
-      ]);
+      expect(res.fields.map((f) => f.displayName).slice(0, 6)).toEqual(["VIP Since", "VIP Level", "alpine", "Gamma", "beta", "Alpha"]);
       expect(res.fields.slice(6).map((f) => f.fieldType)).toEqual(Array(S).fill(FieldType.SYSTEM));
       expect(res.metadata).toMatchObject({ count: 6 + S, total: 6 + S, offset: 0, hasNext: false });
     });
@@ -447,21 +427,13 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
     it("filters by field type, namespace and case-sensitive starts_with", async () => {
       const { fields } = t.clients(tenant);
       const names = async (req: { fieldType?: FieldType; namespace?: string; startsWith?: string }) =>
-        (await fields.listExtendedFields({ ...req, sort: { fieldName: "displayName", order: SortOrder.ASC } })).fields.map(
-          (f) => f.displayName,
-        );
-      expect((await fields.listExtendedFields({ fieldType: FieldType.SYSTEM })).fields.map((f) => f.key).sort()).toEqual(
-        [...SYSTEM_KEYS].sort(),
-      );
+        (await fields.listExtendedFields({ ...req, sort: { fieldName: "displayName", order: SortOrder.ASC } })).fields.map((f) => f.displayName);
+      expect((await fields.listExtendedFields({ fieldType: FieldType.SYSTEM })).fields.map((f) => f.key).sort()).toEqual([...SYSTEM_KEYS].sort());
       expect(await names({ fieldType: FieldType.USER_DEFINED })).toEqual([...custom].sort());
       // UNSPECIFIED means no filter.
       expect(await names({ fieldType: FieldType.UNSPECIFIED })).toHaveLength(6 + S);
       expect(await names({ namespace: "custom" })).toEqual([...custom].sort());
-      expect(await names({ namespace: "emailSubscriptions" })).toEqual([
-        "Effective Deliverability Status",
-        "Effective Email",
-        "Effective Subscription Status",
-      ]);
+      expect(await names({ namespace: "emailSubscriptions" })).toEqual(["Effective Deliverability Status", "Effective Email", "Effective Subscription Status"]);
       expect(await names({ namespace: "contacts", fieldType: FieldType.SYSTEM })).toEqual([
         "Display Name (start with first)",
         "Display Name (start with last)",
@@ -481,11 +453,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
         paging: { limit: 3, offset: 3 },
       });
       // Byte order: upper case before lower case.
-      expect(page.fields.map((f) => f.displayName)).toEqual([
-        "Display Name (start with last)",
-        "Effective Deliverability Status",
-        "Effective Email",
-      ]);
+      expect(page.fields.map((f) => f.displayName)).toEqual(["Display Name (start with last)", "Effective Deliverability Status", "Effective Email"]);
       expect(page.metadata).toMatchObject({ count: 3, offset: 3, total: 6 + S, hasNext: true });
       const last = await fields.listExtendedFields({
         sort: { fieldName: "displayName", order: SortOrder.DESC },
@@ -516,10 +484,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       expect(await names({ key: "custom.alfa" })).toEqual(["Alpha"]);
       expect(await names({ key: { $eq: "contacts.displayByLastName" } })).toEqual(["Display Name (start with last)"]);
       expect(await names({ key: { $ne: "custom.alfa" }, namespace: "custom" })).toEqual(["Gamma", "VIP Level", "VIP Since", "alpine", "beta"]);
-      expect(await names({ key: { $in: ["custom.vip-level", "emailSubscriptions.effectiveEmail", "custom.nope"] } })).toEqual([
-        "Effective Email",
-        "VIP Level",
-      ]);
+      expect(await names({ key: { $in: ["custom.vip-level", "emailSubscriptions.effectiveEmail", "custom.nope"] } })).toEqual(["Effective Email", "VIP Level"]);
       // displayName: $eq $ne $in $startsWith (case-insensitive)
       expect(await names({ displayName: "beta" })).toEqual(["beta"]);
       expect(await names({ displayName: { $eq: "Gamma" } })).toEqual(["Gamma"]);
@@ -594,10 +559,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
       expect(await names({ createdDate: { $gte: created } })).toEqual(["Gamma", "alpine", "VIP Level", "VIP Since"]);
       expect(await names({ createdDate: { $lt: created } })).toEqual(["Alpha", "beta"]);
       expect(await names({ createdDate: { $lte: created } })).toEqual(["Alpha", "beta", "Gamma"]);
-      expect(await names({ createdDate: { $gt: created, $lt: iso(byName.get("VIP Since")?.createdDate) } })).toEqual([
-        "alpine",
-        "VIP Level",
-      ]);
+      expect(await names({ createdDate: { $gt: created, $lt: iso(byName.get("VIP Since")?.createdDate) } })).toEqual(["alpine", "VIP Level"]);
       // The {"$date": …} form of a timestamp value.
       expect(await names({ createdDate: { $eq: { $date: created } } })).toEqual(["Gamma"]);
       // "Alpha" was renamed after every field was created: the most recently updated.
@@ -631,8 +593,7 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
 
     it("rejects bad queries with the reference's codes and the offending path", async () => {
       const { fields } = t.clients(tenant);
-      const q = (filter: unknown, sort: { fieldName: string }[] = []) =>
-        fields.queryExtendedFields({ query: { filter: filter as never, sort } });
+      const q = (filter: unknown, sort: { fieldName: string }[] = []) => fields.queryExtendedFields({ query: { filter: filter as never, sort } });
       const bad = Code.InvalidArgument;
       const cases: [unknown, string, string][] = [
         [{ color: "red" }, "UNSUPPORTED_FILTER_FIELD", "query.filter.color"],
@@ -707,10 +668,11 @@ describe.each(STORES)("ExtendedFieldsService on %s", (store) => {
         }),
         { code: Code.InvalidArgument, reason: "INVALID_CURSOR", field: "query.cursor_paging.cursor" },
       );
-      await expectError(
-        fields.queryExtendedFields({ query: { pagingMethod: { case: "cursorPaging", value: { cursor: "garbage" } } } }),
-        { code: Code.InvalidArgument, reason: "INVALID_CURSOR", field: "query.cursor_paging.cursor" },
-      );
+      await expectError(fields.queryExtendedFields({ query: { pagingMethod: { case: "cursorPaging", value: { cursor: "garbage" } } } }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_CURSOR",
+        field: "query.cursor_paging.cursor",
+      });
     });
 
     it("coerces a page size over the maximum to 1000", async () => {

@@ -24,17 +24,7 @@
  *
  * Prints `[scenario 13] seed=… runs/RPC=… total=… internal=0 unknown=0 crashes=0 unhandledRejections=0`.
  */
-import {
-  create,
-  type DescMessage,
-  type DescMethod,
-  type DescService,
-  fromBinary,
-  fromJson,
-  type JsonValue,
-  type Message,
-  toBinary,
-} from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethod, type DescService, fromBinary, fromJson, type JsonValue, type Message, toBinary } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
@@ -157,7 +147,6 @@ function summarise(failures: readonly Failure[]): string[] {
   });
 }
 
-
 /**
  * A mutation of a valid request: each member comes from the valid message, from a random one,
  * or is cleared; message-typed members present on both sides are mixed recursively.
@@ -207,10 +196,17 @@ function validJson(method: DescMethod, s: Seeded): JsonValue[] {
     labelKeys: { items: [s.labelKeys[0] ?? ""] },
     extendedFields: { items: { "custom.notes": "hello", "custom.shoe-size": 42, "custom.birthday": "2000-01-31", "custom.site": "example.com" } },
   };
-  const query = { filter: { displayName: { $startsWith: "V" } }, sort: [{ fieldName: "displayName", order: "SORT_ORDER_ASC" }], paging: { limit: 10, offset: 0 } };
+  const query = {
+    filter: { displayName: { $startsWith: "V" } },
+    sort: [{ fieldName: "displayName", order: "SORT_ORDER_ASC" }],
+    paging: { limit: 10, offset: 0 },
+  };
   switch (`${method.parent.typeName}/${method.name}`) {
     case "contacts.v1.ContactsService/CreateContact":
-      return [{ info, allowDuplicates: true }, { info: { name: { first: "Bo" } }, requestId: "fuzz-req-1" }];
+      return [
+        { info, allowDuplicates: true },
+        { info: { name: { first: "Bo" } }, requestId: "fuzz-req-1" },
+      ];
     case "contacts.v1.ContactsService/GetContact":
       return [{ id: a }, { id: b, fields: ["info.name", "primaryInfo"], fieldsets: ["CONTACT_FIELD_SET_BASIC"] }];
     case "contacts.v1.ContactsService/UpdateContact":
@@ -223,18 +219,35 @@ function validJson(method: DescMethod, s: Seeded): JsonValue[] {
       return [{ contactId: c }, { contactId: s.memberContactId }];
     case "contacts.v1.ContactsService/LabelContact":
     case "contacts.v1.ContactsService/UnlabelContact":
-      return [{ contactId: a, labelKeys: s.labelKeys }, { contactId: b, labelKeys: ["contacts.customers"] }];
+      return [
+        { contactId: a, labelKeys: s.labelKeys },
+        { contactId: b, labelKeys: ["contacts.customers"] },
+      ];
     case "contacts.v1.ContactsService/MergeContacts":
-      return [{ targetContactId: a, targetContactRevision: 1, sourceContactIds: [b] }, { targetContactId: b, targetContactRevision: 1, sourceContactIds: [s.memberContactId, c] }];
+      return [
+        { targetContactId: a, targetContactRevision: 1, sourceContactIds: [b] },
+        { targetContactId: b, targetContactRevision: 1, sourceContactIds: [s.memberContactId, c] },
+      ];
     case "contacts.v1.ContactsService/PreviewMergeContacts":
       return [{ targetContactId: a, sourceContactIds: [b, c] }];
     case "contacts.v1.ContactsService/QueryContacts":
       return [
-        { query: { filter: { "info.name.first": { $startsWith: "A" } }, sort: [{ fieldName: "createdDate", order: "SORT_ORDER_DESC" }], paging: { limit: 5 } }, search: "ada" },
-        { query: { filter: { $or: [{ "info.labelKeys": { $hasSome: s.labelKeys } }, { "info.extendedFields.custom.shoe-size": { $gt: 40 } }] }, cursorPaging: { limit: 2 } } },
+        {
+          query: { filter: { "info.name.first": { $startsWith: "A" } }, sort: [{ fieldName: "createdDate", order: "SORT_ORDER_DESC" }], paging: { limit: 5 } },
+          search: "ada",
+        },
+        {
+          query: {
+            filter: { $or: [{ "info.labelKeys": { $hasSome: s.labelKeys } }, { "info.extendedFields.custom.shoe-size": { $gt: 40 } }] },
+            cursorPaging: { limit: 2 },
+          },
+        },
       ];
     case "contacts.v1.ContactsService/ListContacts":
-      return [{ sort: { fieldName: "info.name.first", order: "SORT_ORDER_ASC" }, paging: { limit: 2, offset: 1 }, fieldsets: ["CONTACT_FIELD_SET_FULL"] }, { cursorPaging: { limit: 1 } }];
+      return [
+        { sort: { fieldName: "info.name.first", order: "SORT_ORDER_ASC" }, paging: { limit: 2, offset: 1 }, fieldsets: ["CONTACT_FIELD_SET_FULL"] },
+        { cursorPaging: { limit: 1 } },
+      ];
     case "contacts.v1.ContactsService/ListFacets":
       return [{ paging: { limit: 10 } }];
     case "contacts.v1.ContactsService/QueryFacets":
@@ -253,7 +266,10 @@ function validJson(method: DescMethod, s: Seeded): JsonValue[] {
     case "contacts.v1.LabelsService/RenameLabel":
       return [{ label: { key: s.labelKeys[0] ?? "", displayName: "Very Important" } }];
     case "contacts.v1.ExtendedFieldsService/FindOrCreateExtendedField":
-      return [{ displayName: "Notes", dataType: "FIELD_DATA_TYPE_TEXT" }, { displayName: "Due", dataType: "FIELD_DATA_TYPE_DATE" }];
+      return [
+        { displayName: "Notes", dataType: "FIELD_DATA_TYPE_TEXT" },
+        { displayName: "Due", dataType: "FIELD_DATA_TYPE_DATE" },
+      ];
     case "contacts.v1.ExtendedFieldsService/GetExtendedField":
     case "contacts.v1.ExtendedFieldsService/DeleteExtendedField":
       return [{ key: s.fieldKeys[0] ?? "" }, { key: "contacts.displayByFirstName" }];
@@ -303,10 +319,12 @@ function judgeStructured(method: DescMethod, code: string, err: ConnectError | u
     out.push({ kind: "INVALID_ARGUMENT without ErrorInfo", detail: err.rawMessage.slice(0, 200) });
   }
   // Unary calls here never wait for anything: DEADLINE_EXCEEDED means no answer came back.
-  if (code === "DeadlineExceeded" && method.methodKind === "unary") out.push({ kind: "hung (no answer before the deadline)", detail: `${UNARY_DEADLINE_MS} ms` });
+  if (code === "DeadlineExceeded" && method.methodKind === "unary")
+    out.push({ kind: "hung (no answer before the deadline)", detail: `${UNARY_DEADLINE_MS} ms` });
   if (err) {
     const bytes = Buffer.byteLength(err.rawMessage) + err.details.reduce((n, d) => n + ("value" in d && d.value instanceof Uint8Array ? d.value.length : 0), 0);
-    if (bytes > MAX_ERROR_BYTES) out.push({ kind: "error trailer over 8 KiB", detail: `${bytes} bytes of message and details: ${err.rawMessage.slice(0, 120)}…` });
+    if (bytes > MAX_ERROR_BYTES)
+      out.push({ kind: "error trailer over 8 KiB", detail: `${bytes} bytes of message and details: ${err.rawMessage.slice(0, 120)}…` });
   }
   return out;
 }
@@ -362,7 +380,10 @@ function rawBodyArb(valid: readonly Uint8Array[]): fc.Arbitrary<Buffer> {
       const kept = cut === undefined || b.length === 0 ? b : b.subarray(0, cut % (b.length + 1));
       return Buffer.concat([kept, tail]);
     });
-  return fc.oneof(fc.uint8Array({ maxLength: 512 }).map((u) => Buffer.from(u)), corrupted);
+  return fc.oneof(
+    fc.uint8Array({ maxLength: 512 }).map((u) => Buffer.from(u)),
+    corrupted,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -414,7 +435,11 @@ describe(`scenario 13: fuzz every RPC (${STORE})`, () => {
     const contactIds = [];
     for (const [i, first] of ["Ada", "Grace", "Alan"].entries()) {
       const { contact } = await contacts.createContact({
-        info: { name: { first }, emails: { items: [{ email: `${first.toLowerCase()}@fuzz.example`, tag: EmailTag.WORK }] }, labelKeys: { items: i === 0 ? [] : [labelKeys[0] ?? ""] } },
+        info: {
+          name: { first },
+          emails: { items: [{ email: `${first.toLowerCase()}@fuzz.example`, tag: EmailTag.WORK }] },
+          labelKeys: { items: i === 0 ? [] : [labelKeys[0] ?? ""] },
+        },
       });
       contactIds.push(contact?.id ?? "");
     }
@@ -491,7 +516,10 @@ describe(`scenario 13: fuzz every RPC (${STORE})`, () => {
           req.header.set("x-tenant-id", this.tenant);
           return next(req);
         };
-        c = createClient(service, createGrpcTransport({ baseUrl: t.grpcUrl, sessionManager: this.session, interceptors: [tenantHeader] })) as unknown as AnyClient;
+        c = createClient(
+          service,
+          createGrpcTransport({ baseUrl: t.grpcUrl, sessionManager: this.session, interceptors: [tenantHeader] }),
+        ) as unknown as AnyClient;
         this.clients.set(service.typeName, c);
       }
       return c;
@@ -586,11 +614,19 @@ describe(`scenario 13: fuzz every RPC (${STORE})`, () => {
         [LabelsService.method.listLabels, { labelType: 4 }, "InvalidArgument"],
         [ExtendedFieldsService.method.listExtendedFields, { fieldType: 3 }, "InvalidArgument"],
         // member_info.signup_date nanos −1 → toJson threw (server/src/rpc/contacts.ts); the server sets that date itself
-        [ContactsService.method.updateMemberInfo, { contactId: data.contactIds[1] ?? "", memberInfo: { memberId: "m-2", signupDate: { seconds: 0n, nanos: -1 } } }, "OK"],
+        [
+          ContactsService.method.updateMemberInfo,
+          { contactId: data.contactIds[1] ?? "", memberInfo: { memberId: "m-2", signupDate: { seconds: 0n, nanos: -1 } } },
+          "OK",
+        ],
       ];
       for (const [method, init, expected] of cases) {
         const got = await sendStructured(conn.client(method.parent), method, create(method.input, init as never));
-        expect({ method: method.name, code: got.code, failures: judgeStructured(method, got.code, got.err) }).toEqual({ method: method.name, code: expected, failures: [] });
+        expect({ method: method.name, code: got.code, failures: judgeStructured(method, got.code, got.err) }).toEqual({
+          method: method.name,
+          code: expected,
+          failures: [],
+        });
       }
     } finally {
       conn.reset();
@@ -606,12 +642,16 @@ describe(`scenario 13: fuzz every RPC (${STORE})`, () => {
     try {
       const contacts = conn.client(ContactsService);
       const started = performance.now();
-      const got = await sendStructured(contacts, ContactsService.method.updateContact, create(ContactsService.method.updateContact.input, {
-        contactId: "x",
-        revision: 1,
-        info: {},
-        fieldMask: { paths: ["x".repeat(30_000)] },
-      }));
+      const got = await sendStructured(
+        contacts,
+        ContactsService.method.updateContact,
+        create(ContactsService.method.updateContact.input, {
+          contactId: "x",
+          revision: 1,
+          info: {},
+          fieldMask: { paths: ["x".repeat(30_000)] },
+        }),
+      );
       expect({ code: got.code, ms: performance.now() - started < UNARY_DEADLINE_MS }).toEqual({ code: "InvalidArgument", ms: true });
       expect(judgeStructured(ContactsService.method.updateContact, got.code, got.err)).toEqual([]);
     } finally {

@@ -46,7 +46,10 @@ function startWriters(contacts: Client<typeof ContactsService>, tenant: string, 
       for (;;) {
         const started = Date.now();
         try {
-          const { contact } = await contacts.createContact({ info: { name: { first: `${prefix}${w}n${i}` } }, requestId: `${prefix}-${w}-${i}` }, { headers, timeoutMs: 5000 });
+          const { contact } = await contacts.createContact(
+            { info: { name: { first: `${prefix}${w}n${i}` } }, requestId: `${prefix}-${w}-${i}` },
+            { headers, timeoutMs: 5000 },
+          );
           acked.push({ id: contact?.id ?? "", started, at: Date.now() });
           break;
         } catch (err) {
@@ -129,7 +132,10 @@ async function nodeContents(cluster: GaleraCluster, tenant: string, acked: Ack[]
 
 /** The checks every fault ends with: nothing acknowledged lost, nodes equal, the stream exact. */
 function expectIntact(perNode: Awaited<ReturnType<typeof nodeContents>>, acked: Ack[], seen?: { cursor: string; type: string; entityId: string }[]) {
-  expect(perNode.map((p) => p.missing), "acknowledged creates missing per node").toEqual([0, 0, 0]);
+  expect(
+    perNode.map((p) => p.missing),
+    "acknowledged creates missing per node",
+  ).toEqual([0, 0, 0]);
   expect(new Set(perNode.map((p) => p.rows)).size, "rows per node").toBe(1);
   expect(new Set(perNode.map((p) => p.checksum)).size, "table checksums per node").toBe(1);
   if (!seen) return;
@@ -169,7 +175,9 @@ describe.skipIf(missing !== undefined)("the service on a 3-node Galera cluster",
     await cluster?.down();
   });
 
-  it("two replicas writing one tenant through two nodes: certification conflicts are retried, every create lands once on every node", { timeout: 120_000 }, async () => {
+  it("two replicas writing one tenant through two nodes: certification conflicts are retried, every create lands once on every node", {
+    timeout: 120_000,
+  }, async () => {
     const tenant = "galera1";
     const headers = { "x-tenant-id": tenant };
     const clients = [a, b].map((s) => createClient(ContactsService, createGrpcTransport({ baseUrl: s.grpcUrl })));
@@ -195,11 +203,18 @@ describe.skipIf(missing !== undefined)("the service on a 3-node Galera cluster",
       }),
     );
     const seconds = (Date.now() - started) / 1000;
-    const perNode = await nodeContents(cluster, tenant, ids.map((id) => ({ id, started: 0, at: 0 })));
+    const perNode = await nodeContents(
+      cluster,
+      tenant,
+      ids.map((id) => ({ id, started: 0, at: 0 })),
+    );
     console.log(
       `[galera] 2 replicas on 2 nodes, 16 writers, 400 creates in ${seconds.toFixed(1)} s: acknowledged=${ids.length} errors the clients retried=${JSON.stringify(Object.fromEntries(failures))} rows per node=${perNode.map((p) => p.rows).join("/")}`,
     );
-    expect([...failures.keys()].filter((k) => k !== "Unavailable"), "only UNAVAILABLE, which a client retries").toEqual([]);
+    expect(
+      [...failures.keys()].filter((k) => k !== "Unavailable"),
+      "only UNAVAILABLE, which a client retries",
+    ).toEqual([]);
     expect(new Set(ids).size).toBe(400);
     expect(perNode.map((p) => p.rows)).toEqual([400, 400, 400]);
   });
@@ -253,7 +268,9 @@ describe.skipIf(missing !== undefined)("the service on a 3-node Galera cluster",
       while (!got.includes("contact_created") && failure === undefined && Date.now() < deadline) await sleep(20);
       watchAbort.abort();
       await watching;
-      console.log(`[galera lag] watcher on the lagging node: ${JSON.stringify(got)} failure=${failure ? ConnectError.from(failure).message : "none"} (third contact ${third.contact?.id})`);
+      console.log(
+        `[galera lag] watcher on the lagging node: ${JSON.stringify(got)} failure=${failure ? ConnectError.from(failure).message : "none"} (third contact ${third.contact?.id})`,
+      );
       expect(failure).toBeUndefined();
       expect(got).toEqual(["bookmark", "contact_created"]);
     } finally {

@@ -100,7 +100,12 @@ describe("health", () => {
           if (!watchAbort.signal.aborted) throw err;
         }
       })();
-      await waitFor("Watch's first status", async () => watched.length, (n) => n >= 1, 2_000);
+      await waitFor(
+        "Watch's first status",
+        async () => watched.length,
+        (n) => n >= 1,
+        2_000,
+      );
 
       proxy.pause();
 
@@ -138,7 +143,12 @@ describe("health", () => {
       expect((await fields.getExtendedField({ key: "custom.before" })).field?.displayName).toBe("Before");
       expect((await t.clients("outage-new").labels.getLabel({ key: "contacts.customers" })).label?.displayName).toBe("Customers");
 
-      await waitFor("Watch saw recovery", async () => watched.length, (n) => n >= 3, 2_000);
+      await waitFor(
+        "Watch saw recovery",
+        async () => watched.length,
+        (n) => n >= 3,
+        2_000,
+      );
       watchAbort.abort();
       await watching;
       expect(watched).toEqual([Status.SERVING, Status.NOT_SERVING, Status.SERVING]);

@@ -105,37 +105,201 @@ describe("importContacts reads the exports of common CRMs (SQLite: the mapping i
     const { field: since } = await client.extendedFields.findOrCreateExtendedField("Member since", "DATE");
     const imports = [
       rowsOf(
-        ["First Name", "Last Name", "Email", "Additional email addresses", "Phone Number", "Mobile Phone Number", "Company Name", "Job Title",
-          "Street Address", "City", "State/Region", "Postal Code", "Country/Region", "Record ID", "Lifecycle Stage", "Shoe size"],
-        ["Hub", "Spot", "hub@example.com", "hub2@example.com;hub3@example.com", "+1 617 555 0100", "(617) 555-0101", "HubSpot, Inc.", "CMO",
-          "25 First St", "Cambridge", "MA", "02141", "United States", "101", "customer", "44.5"],
+        [
+          "First Name",
+          "Last Name",
+          "Email",
+          "Additional email addresses",
+          "Phone Number",
+          "Mobile Phone Number",
+          "Company Name",
+          "Job Title",
+          "Street Address",
+          "City",
+          "State/Region",
+          "Postal Code",
+          "Country/Region",
+          "Record ID",
+          "Lifecycle Stage",
+          "Shoe size",
+        ],
+        [
+          "Hub",
+          "Spot",
+          "hub@example.com",
+          "hub2@example.com;hub3@example.com",
+          "+1 617 555 0100",
+          "(617) 555-0101",
+          "HubSpot, Inc.",
+          "CMO",
+          "25 First St",
+          "Cambridge",
+          "MA",
+          "02141",
+          "United States",
+          "101",
+          "customer",
+          "44.5",
+        ],
       ),
       rowsOf(
-        ["Salutation", "First Name", "Last Name", "Title", "Account Name", "Mailing Street", "Mailing City", "Mailing State/Province",
-          "Mailing Zip/Postal Code", "Mailing Country", "Phone", "Mobile", "Fax", "Email", "Birthdate", "Contact ID"],
-        ["Ms.", "Sales", "Force", "VP Sales", "Salesforce", "415 Mission St", "San Francisco", "CA", "94105", "USA", "(415) 555-0199",
-          "(415) 555-0198", "(415) 555-0197", "sales@example.com", "4/13/1975", "003xx"],
+        [
+          "Salutation",
+          "First Name",
+          "Last Name",
+          "Title",
+          "Account Name",
+          "Mailing Street",
+          "Mailing City",
+          "Mailing State/Province",
+          "Mailing Zip/Postal Code",
+          "Mailing Country",
+          "Phone",
+          "Mobile",
+          "Fax",
+          "Email",
+          "Birthdate",
+          "Contact ID",
+        ],
+        [
+          "Ms.",
+          "Sales",
+          "Force",
+          "VP Sales",
+          "Salesforce",
+          "415 Mission St",
+          "San Francisco",
+          "CA",
+          "94105",
+          "USA",
+          "(415) 555-0199",
+          "(415) 555-0198",
+          "(415) 555-0197",
+          "sales@example.com",
+          "4/13/1975",
+          "003xx",
+        ],
       ),
       rowsOf(
-        ["First Name", "Middle Name", "Last Name", "Organization Name", "Organization Title", "Birthday", "Labels", "E-mail 1 - Label",
-          "E-mail 1 - Value", "E-mail 2 - Label", "E-mail 2 - Value", "Phone 1 - Label", "Phone 1 - Value", "Address 1 - Label",
-          "Address 1 - Formatted", "Address 1 - Street", "Address 1 - City", "Address 1 - Region", "Address 1 - Postal Code", "Address 1 - Country"],
-        ["Goo", "G", "Gle", "Alphabet", "Engineer", "1998-09-04", "* myContacts ::: Friends ::: Work", "* Work", "goo@example.com", "Home",
-          "goo.home@example.com", "Mobile", "+44 20 7946 0000", "Home", "1 Main St, London", "1 Main St", "London", "", "N1 9GU", "United Kingdom"],
+        [
+          "First Name",
+          "Middle Name",
+          "Last Name",
+          "Organization Name",
+          "Organization Title",
+          "Birthday",
+          "Labels",
+          "E-mail 1 - Label",
+          "E-mail 1 - Value",
+          "E-mail 2 - Label",
+          "E-mail 2 - Value",
+          "Phone 1 - Label",
+          "Phone 1 - Value",
+          "Address 1 - Label",
+          "Address 1 - Formatted",
+          "Address 1 - Street",
+          "Address 1 - City",
+          "Address 1 - Region",
+          "Address 1 - Postal Code",
+          "Address 1 - Country",
+        ],
+        [
+          "Goo",
+          "G",
+          "Gle",
+          "Alphabet",
+          "Engineer",
+          "1998-09-04",
+          "* myContacts ::: Friends ::: Work",
+          "* Work",
+          "goo@example.com",
+          "Home",
+          "goo.home@example.com",
+          "Mobile",
+          "+44 20 7946 0000",
+          "Home",
+          "1 Main St, London",
+          "1 Main St",
+          "London",
+          "",
+          "N1 9GU",
+          "United Kingdom",
+        ],
       ),
       rowsOf(
-        ["Title", "First Name", "Middle Name", "Last Name", "Suffix", "Company", "Department", "Job Title", "Business Street", "Business City",
-          "Business State", "Business Postal Code", "Business Country/Region", "Home Street", "Home City", "Home Postal Code",
-          "Home Country/Region", "Business Fax", "Business Phone", "Home Phone", "Mobile Phone", "Birthday", "Categories",
-          "E-mail Address", "E-mail 2 Address", "E-mail Display Name", "Notes"],
-        ["Dr.", "Out", "", "Look", "", "Contoso", "IT", "Admin", "1 Microsoft Way", "Redmond", "WA", "98052", "United States", "2 Home Rd",
-          "Seattle", "98101", "United States", "(425) 555-0102", "(425) 555-0100", "(206) 555-0100", "(206) 555-0199", "0/0/00",
-          "VIP;Customers", "out@example.com", "out.look@example.com", "Out Look (out@example.com)", "notes"],
+        [
+          "Title",
+          "First Name",
+          "Middle Name",
+          "Last Name",
+          "Suffix",
+          "Company",
+          "Department",
+          "Job Title",
+          "Business Street",
+          "Business City",
+          "Business State",
+          "Business Postal Code",
+          "Business Country/Region",
+          "Home Street",
+          "Home City",
+          "Home Postal Code",
+          "Home Country/Region",
+          "Business Fax",
+          "Business Phone",
+          "Home Phone",
+          "Mobile Phone",
+          "Birthday",
+          "Categories",
+          "E-mail Address",
+          "E-mail 2 Address",
+          "E-mail Display Name",
+          "Notes",
+        ],
+        [
+          "Dr.",
+          "Out",
+          "",
+          "Look",
+          "",
+          "Contoso",
+          "IT",
+          "Admin",
+          "1 Microsoft Way",
+          "Redmond",
+          "WA",
+          "98052",
+          "United States",
+          "2 Home Rd",
+          "Seattle",
+          "98101",
+          "United States",
+          "(425) 555-0102",
+          "(425) 555-0100",
+          "(206) 555-0100",
+          "(206) 555-0199",
+          "0/0/00",
+          "VIP;Customers",
+          "out@example.com",
+          "out.look@example.com",
+          "Out Look (out@example.com)",
+          "notes",
+        ],
       ),
       rowsOf(
         ["Email Address", "First Name", "Last Name", "Address", "Phone Number", "TAGS", "MEMBER_RATING", "OPTIN_TIME", "LEID", "Member since"],
-        ["mail@example.com", "Mail", "Chimp", "675 Ponce de Leon Ave NE, Atlanta, GA 30308", "404-555-0100", '"VIP","Newsletter"', "2",
-          "2020-01-01 10:00:00", "123", "03/04/2020"],
+        [
+          "mail@example.com",
+          "Mail",
+          "Chimp",
+          "675 Ponce de Leon Ave NE, Atlanta, GA 30308",
+          "404-555-0100",
+          '"VIP","Newsletter"',
+          "2",
+          "2020-01-01 10:00:00",
+          "123",
+          "03/04/2020",
+        ],
       ),
       rowsOf(["Name", "E-mail"], ["Lovelace, Ada", "ada@example.com"], ["Charles Babbage", "charles@example.com"]),
     ];
@@ -160,8 +324,15 @@ describe("importContacts reads the exports of common CRMs (SQLite: the mapping i
 
     const hub = byFirstName(contacts, "Hub");
     expect(hub.info).toMatchObject({ name: { first: "Hub", last: "Spot" }, company: "HubSpot, Inc.", jobTitle: "CMO" });
-    expect(emails(hub)).toEqual([["hub@example.com", "UNTAGGED"], ["hub2@example.com", "UNTAGGED"], ["hub3@example.com", "UNTAGGED"]]);
-    expect(phones(hub)).toEqual([["+16175550100", "UNTAGGED"], ["+16175550101", "MOBILE"]]);
+    expect(emails(hub)).toEqual([
+      ["hub@example.com", "UNTAGGED"],
+      ["hub2@example.com", "UNTAGGED"],
+      ["hub3@example.com", "UNTAGGED"],
+    ]);
+    expect(phones(hub)).toEqual([
+      ["+16175550100", "UNTAGGED"],
+      ["+16175550101", "MOBILE"],
+    ]);
     expect(hub.info?.addresses?.items?.[0]?.address).toMatchObject({
       addressLine1: "25 First St",
       city: "Cambridge",
@@ -173,12 +344,19 @@ describe("importContacts reads the exports of common CRMs (SQLite: the mapping i
 
     const sf = byFirstName(contacts, "Sales");
     expect(sf.info).toMatchObject({ name: { last: "Force" }, company: "Salesforce", jobTitle: "VP Sales", birthdate: "1975-04-13" });
-    expect(phones(sf)).toEqual([["+14155550199", "UNTAGGED"], ["+14155550198", "MOBILE"], ["+14155550197", "FAX"]]);
+    expect(phones(sf)).toEqual([
+      ["+14155550199", "UNTAGGED"],
+      ["+14155550198", "MOBILE"],
+      ["+14155550197", "FAX"],
+    ]);
     expect(sf.info?.addresses?.items?.[0]?.address).toMatchObject({ city: "San Francisco", subdivision: "US-CA", country: "US" });
 
     const goo = byFirstName(contacts, "Goo");
     expect(goo.info).toMatchObject({ name: { last: "Gle" }, company: "Alphabet", jobTitle: "Engineer", birthdate: "1998-09-04" });
-    expect(emails(goo)).toEqual([["goo@example.com", "WORK"], ["goo.home@example.com", "HOME"]]);
+    expect(emails(goo)).toEqual([
+      ["goo@example.com", "WORK"],
+      ["goo.home@example.com", "HOME"],
+    ]);
     expect(phones(goo)).toEqual([["+442079460000", "MOBILE"]]);
     expect(goo.info?.addresses?.items?.[0]).toMatchObject({ tag: "HOME", address: { addressLine1: "1 Main St", city: "London", country: "GB" } });
     expect([...(goo.info?.labelKeys?.items ?? [])].sort()).toEqual([labelKeys.get("Friends"), labelKeys.get("Work")].sort());
@@ -186,8 +364,16 @@ describe("importContacts reads the exports of common CRMs (SQLite: the mapping i
     const out = byFirstName(contacts, "Out");
     expect(out.info).toMatchObject({ name: { last: "Look" }, company: "Contoso", jobTitle: "Admin" });
     expect(out.info?.birthdate).toBeUndefined();
-    expect(emails(out)).toEqual([["out@example.com", "UNTAGGED"], ["out.look@example.com", "UNTAGGED"]]);
-    expect(phones(out)).toEqual([["+14255550102", "FAX"], ["+14255550100", "WORK"], ["+12065550100", "HOME"], ["+12065550199", "MOBILE"]]);
+    expect(emails(out)).toEqual([
+      ["out@example.com", "UNTAGGED"],
+      ["out.look@example.com", "UNTAGGED"],
+    ]);
+    expect(phones(out)).toEqual([
+      ["+14255550102", "FAX"],
+      ["+14255550100", "WORK"],
+      ["+12065550100", "HOME"],
+      ["+12065550199", "MOBILE"],
+    ]);
     expect(out.info?.addresses?.items?.map((a) => [a.tag, a.address?.city, a.address?.subdivision])).toEqual([
       ["WORK", "Redmond", "US-WA"],
       ["HOME", "Seattle", undefined],
@@ -396,7 +582,11 @@ describe.each(STORES)("npm run import on %s", (store: StoreName) => {
     const file = join(dir.path, `${tenantId}.csv`);
     const statePath = `${file}.import-state.json`;
     // Every other row has no email: only the resent batch's request id keeps it from being created twice.
-    const lines = Array.from({ length: 1_500 }, (_, i) => [`Person${i + 1}`, `Row${String(i + 1).padStart(4, "0")}`, i % 2 === 0 ? `p${i + 1}@example.com` : ""]);
+    const lines = Array.from({ length: 1_500 }, (_, i) => [
+      `Person${i + 1}`,
+      `Row${String(i + 1).padStart(4, "0")}`,
+      i % 2 === 0 ? `p${i + 1}@example.com` : "",
+    ]);
     writeFileSync(file, stringify([["First Name", "Last Name", "Email"], ...lines]));
     const args = [file, "--url", suite.server.grpcUrl, "--tenant", tenantId, "--batch", "50"];
 

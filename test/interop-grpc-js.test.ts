@@ -137,10 +137,7 @@ describe("a plain @grpc/grpc-js + proto-loader client", () => {
 
   beforeAll(async () => {
     t = await startTestServer("sqlite");
-    const def = protoLoader.loadSync(
-      ["contacts/v1/labels_service.proto", "contacts/v1/extended_fields_service.proto"],
-      LOADER_OPTIONS,
-    );
+    const def = protoLoader.loadSync(["contacts/v1/labels_service.proto", "contacts/v1/extended_fields_service.proto"], LOADER_OPTIONS);
     const pkg = grpc.loadPackageDefinition(def);
     const v1 = (pkg.contacts as grpc.GrpcObject).v1 as grpc.GrpcObject;
     const address = `127.0.0.1:${t.server.grpcPort}`;
@@ -180,12 +177,7 @@ describe("a plain @grpc/grpc-js + proto-loader client", () => {
   }
 
   it("calls FindOrCreateLabel, GetLabel and QueryLabels with proto-loader's object shapes", async () => {
-    const created = await unary<{ label: LabelObject; newLabel: boolean }>(
-      labels,
-      "FindOrCreateLabel",
-      { displayName: "Puppy Training COURSE" },
-      tenant,
-    );
+    const created = await unary<{ label: LabelObject; newLabel: boolean }>(labels, "FindOrCreateLabel", { displayName: "Puppy Training COURSE" }, tenant);
     expect(created.newLabel).toBe(true);
     expect(created.label).toMatchObject({
       key: "custom.puppy-training-course",
@@ -212,12 +204,7 @@ describe("a plain @grpc/grpc-js + proto-loader client", () => {
 
     await unary(labels, "FindOrCreateLabel", { displayName: "VIP Customer" }, tenant);
     const query = (filter: { [key: string]: Json }, extra: object = {}) =>
-      unary<{ labels: LabelObject[]; pagingMetadata: PagingMetadataObject }>(
-        labels,
-        "QueryLabels",
-        { query: { filter: toStruct(filter), ...extra } },
-        tenant,
-      );
+      unary<{ labels: LabelObject[]; pagingMetadata: PagingMetadataObject }>(labels, "QueryLabels", { query: { filter: toStruct(filter), ...extra } }, tenant);
     const byName = await query({ displayName: "VIP Customer" });
     expect(byName.labels.map((l) => l.key)).toEqual(["custom.vip-customer"]);
     expect(byName.pagingMetadata).toMatchObject({ count: 1, total: 1, hasNext: false });

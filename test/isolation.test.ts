@@ -28,9 +28,7 @@ const MISSING_ID = "00000000-0000-4000-8000-0000000b0b0b";
 type Ref = "own" | "other" | "missing";
 const REFS: readonly Ref[] = ["own", "other", "missing"];
 
-type Answer =
-  | { ok: true; summary: unknown }
-  | { ok: false; code: string; reason: string; message: string; metadata: Record<string, string> };
+type Answer = { ok: true; summary: unknown } | { ok: false; code: string; reason: string; message: string; metadata: Record<string, string> };
 
 async function attempt<T>(call: Promise<T>, summarize: (res: T) => unknown = () => null): Promise<Answer> {
   try {
@@ -216,7 +214,10 @@ describe("scenario 8: tenant isolation (mysql, tokens)", () => {
           const id = await freshContact();
           const subject = fieldKey(ref);
           const info = { extendedFields: { items: { [subject]: text("x") } } };
-          return { subject, answer: await attempt(a.contacts.updateContact({ contactId: id, revision: 1, info, fieldMask: { paths: ["info.extendedFields"] } })) };
+          return {
+            subject,
+            answer: await attempt(a.contacts.updateContact({ contactId: id, revision: 1, info, fieldMask: { paths: ["info.extendedFields"] } })),
+          };
         },
       },
       {
@@ -227,7 +228,10 @@ describe("scenario 8: tenant isolation (mysql, tokens)", () => {
           const id = await freshContact();
           // Not the address the CreateContact case above already gave an attacker contact.
           const subject = pick(ref, "own@iso.test", "victim-alt@iso.test", "never-2@iso.test");
-          return { subject, answer: await attempt(a.contacts.updateContact({ contactId: id, revision: 1, info: { emails: { items: [{ email: subject }] } } }), () => "updated") };
+          return {
+            subject,
+            answer: await attempt(a.contacts.updateContact({ contactId: id, revision: 1, info: { emails: { items: [{ email: subject }] } } }), () => "updated"),
+          };
         },
         crossTenant: notOk,
       },

@@ -205,16 +205,7 @@ describe.each(STORES)("LabelsService on %s", (store) => {
 
     it("lists newest first by default, with system labels last", async () => {
       const res = await t.clients(tenant).labels.listLabels({});
-      expect(res.labels.map((l) => l.displayName)).toEqual([
-        "VIP Gold",
-        "VIP Customer",
-        "alpine",
-        "Gamma",
-        "beta",
-        "Alpha",
-        "Customers",
-        "Contacted Me",
-      ]);
+      expect(res.labels.map((l) => l.displayName)).toEqual(["VIP Gold", "VIP Customer", "alpine", "Gamma", "beta", "Alpha", "Customers", "Contacted Me"]);
       expect(res.metadata).toMatchObject({ count: 8, total: 8, offset: 0, hasNext: false });
     });
 
@@ -249,20 +240,11 @@ describe.each(STORES)("LabelsService on %s", (store) => {
       expect(await names({ displayName: "beta" })).toEqual(["beta"]);
       expect(await names({ displayName: { $in: ["Gamma", "beta", "nope"] } })).toEqual(["Gamma", "beta"]);
       expect(await names({ key: { $in: ["custom.vip-gold", "contacts.customers"] } })).toEqual(["Customers", "VIP Gold"]);
-      expect(await names({ key: { $ne: "custom.alpha" }, namespace: "custom" })).toEqual([
-        "Gamma",
-        "VIP Customer",
-        "VIP Gold",
-        "alpine",
-        "beta",
-      ]);
+      expect(await names({ key: { $ne: "custom.alpha" }, namespace: "custom" })).toEqual(["Gamma", "VIP Customer", "VIP Gold", "alpine", "beta"]);
       expect(await names({ namespace: { $ne: "custom" } })).toEqual(["Contacted Me", "Customers"]);
       expect(await names({ labelType: "SYSTEM" })).toEqual(["Contacted Me", "Customers"]);
       expect(await names({ labelType: "LABEL_TYPE_SYSTEM" })).toEqual(["Contacted Me", "Customers"]);
-      expect(await names({ $or: [{ displayName: "Alpha" }, { displayName: { $startsWith: "vip g" } }] })).toEqual([
-        "Alpha",
-        "VIP Gold",
-      ]);
+      expect(await names({ $or: [{ displayName: "Alpha" }, { displayName: { $startsWith: "vip g" } }] })).toEqual(["Alpha", "VIP Gold"]);
       expect(await names({ $not: { namespace: "custom" } })).toEqual(["Contacted Me", "Customers"]);
       const all = (await labels.queryLabels({ query: { filter: { namespace: "custom" } } })).labels;
       const created = all.map((l) => l.createdDate).filter((d) => d !== undefined);
@@ -275,8 +257,7 @@ describe.each(STORES)("LabelsService on %s", (store) => {
 
     it("rejects bad queries with the reference's codes and the offending path", async () => {
       const { labels } = t.clients(tenant);
-      const q = (filter: unknown, sort: { fieldName: string }[] = []) =>
-        labels.queryLabels({ query: { filter: filter as never, sort } });
+      const q = (filter: unknown, sort: { fieldName: string }[] = []) => labels.queryLabels({ query: { filter: filter as never, sort } });
       const bad = Code.InvalidArgument;
       await expectError(q({ color: "red" }), { code: bad, reason: "UNSUPPORTED_FILTER_FIELD", field: "query.filter.color" });
       await expectError(q({ key: { $startsWith: "c" } }), {
@@ -319,10 +300,10 @@ describe.each(STORES)("LabelsService on %s", (store) => {
         }),
         { code: Code.InvalidArgument, reason: "INVALID_CURSOR", field: "query.cursor_paging.cursor" },
       );
-      await expectError(
-        labels.queryLabels({ query: { pagingMethod: { case: "cursorPaging", value: { cursor: "garbage" } } } }),
-        { code: Code.InvalidArgument, reason: "INVALID_CURSOR" },
-      );
+      await expectError(labels.queryLabels({ query: { pagingMethod: { case: "cursorPaging", value: { cursor: "garbage" } } } }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_CURSOR",
+      });
     });
 
     it("coerces a page size over the maximum to 2000", async () => {

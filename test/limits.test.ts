@@ -404,7 +404,10 @@ describe("scenario 11: limits on SQLite", () => {
         ["assigned user id 101", { name, assignedUserIds: { items: [s(101)] } }, "VALUE_TOO_LONG", "info.assigned_user_ids.items[0]"],
         ["location id 101", { name, locations: { items: [s(101)] } }, "VALUE_TOO_LONG", "info.locations.items[0]"],
       ];
-      const street = (value: object) => ({ name, addresses: { items: [{ address: { street: { case: "streetAddress" as const, value: { name: "Main", ...value } } } }] } });
+      const street = (value: object) => ({
+        name,
+        addresses: { items: [{ address: { street: { case: "streetAddress" as const, value: { name: "Main", ...value } } } }] },
+      });
       const address = (value: object) => ({ name, addresses: { items: [{ address: value }] } });
       const at = "info.addresses.items[0].address";
       cases.push(
@@ -423,7 +426,12 @@ describe("scenario 11: limits on SQLite", () => {
         await expectInvalid(`CreateContact ${label}`, contacts.createContact({ info }), reason, field);
       }
       // Lengths count characters (code points), not UTF-16 units or bytes: 1001 emoji is too long.
-      await expectInvalid("name.first 1001 emoji", contacts.createContact({ info: { name: { first: "😀".repeat(L.name + 1) } } }), "VALUE_TOO_LONG", "info.name.first");
+      await expectInvalid(
+        "name.first 1001 emoji",
+        contacts.createContact({ info: { name: { first: "😀".repeat(L.name + 1) } } }),
+        "VALUE_TOO_LONG",
+        "info.name.first",
+      );
     });
 
     it("every bounded string is accepted at exactly its maximum", async () => {
@@ -446,8 +454,18 @@ describe("scenario 11: limits on SQLite", () => {
       await expectInvalid("GetContact fields[0] 101", contacts.getContact({ id: contactId, fields: [s(101)] }), "INVALID_FIELDS", "fields[0]");
       await expectInvalid("UpdateContact contact_id 101", contacts.updateContact({ contactId: s(101), revision: 1, info }), "INVALID_CONTACT_ID", "contact_id");
       await expectInvalid("DeleteContact contact_id 101", contacts.deleteContact({ contactId: s(101) }), "INVALID_CONTACT_ID", "contact_id");
-      await expectInvalid("LabelContact contact_id 101", contacts.labelContact({ contactId: s(101), labelKeys: ["contacts.customers"] }), "INVALID_CONTACT_ID", "contact_id");
-      await expectInvalid("UnlabelContact contact_id 101", contacts.unlabelContact({ contactId: s(101), labelKeys: ["contacts.customers"] }), "INVALID_CONTACT_ID", "contact_id");
+      await expectInvalid(
+        "LabelContact contact_id 101",
+        contacts.labelContact({ contactId: s(101), labelKeys: ["contacts.customers"] }),
+        "INVALID_CONTACT_ID",
+        "contact_id",
+      );
+      await expectInvalid(
+        "UnlabelContact contact_id 101",
+        contacts.unlabelContact({ contactId: s(101), labelKeys: ["contacts.customers"] }),
+        "INVALID_CONTACT_ID",
+        "contact_id",
+      );
       await expectInvalid("UpdateMemberInfo contact_id 101", contacts.updateMemberInfo({ contactId: s(101) }), "INVALID_CONTACT_ID", "contact_id");
       await expectInvalid("LabelContact key 81", contacts.labelContact({ contactId, labelKeys: [s(81)] }), "VALUE_TOO_LONG", "label_keys[0]");
       await expectInvalid("UnlabelContact key 81", contacts.unlabelContact({ contactId, labelKeys: [s(81)] }), "VALUE_TOO_LONG", "label_keys[0]");
@@ -521,7 +539,12 @@ describe("scenario 11: limits on SQLite", () => {
     it("−1 is ILLEGAL_LIMIT (offset −1 ILLEGAL_OFFSET) at the paging path of every list and query", async () => {
       const { labels, fields } = t.clients("lim");
       const cases: [string, Promise<unknown>, string, string][] = [
-        ["QueryLabels paging.limit -1", labels.queryLabels({ query: { pagingMethod: { case: "paging", value: { limit: -1 } } } }), "ILLEGAL_LIMIT", "query.paging.limit"],
+        [
+          "QueryLabels paging.limit -1",
+          labels.queryLabels({ query: { pagingMethod: { case: "paging", value: { limit: -1 } } } }),
+          "ILLEGAL_LIMIT",
+          "query.paging.limit",
+        ],
         [
           "QueryLabels cursor_paging.limit -1",
           labels.queryLabels({ query: { pagingMethod: { case: "cursorPaging", value: { limit: -1 } } } }),
@@ -716,7 +739,9 @@ describe("scenario 11: repeated bodies over the read limit on one HTTP/2 connect
   async function oversizedThenSmall(baseUrl: string, kind: "grpc" | "connect"): Promise<{ codes: string[]; after: string }> {
     const session = new Http2SessionManager(baseUrl, undefined, { maxSessionMemory: 100 });
     const transport =
-      kind === "grpc" ? createGrpcTransport({ baseUrl, sessionManager: session }) : createConnectTransport({ baseUrl, httpVersion: "2", sessionManager: session });
+      kind === "grpc"
+        ? createGrpcTransport({ baseUrl, sessionManager: session })
+        : createConnectTransport({ baseUrl, httpVersion: "2", sessionManager: session });
     const contacts = createClient(ContactsService, transport);
     try {
       const codes: string[] = [];

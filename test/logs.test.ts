@@ -131,7 +131,11 @@ describe("logs carry no secrets and no personal data", () => {
       const L = "contacts.v1.LabelsService/";
       const F = "contacts.v1.ExtendedFieldsService/";
       const label = await call(`${L}FindOrCreateLabel`, () => labels.findOrCreateLabel({ displayName: labelName }), "OK");
-      const field = await call(`${F}FindOrCreateExtendedField`, () => fields.findOrCreateExtendedField({ displayName: fieldName, dataType: FieldDataType.TEXT }), "OK");
+      const field = await call(
+        `${F}FindOrCreateExtendedField`,
+        () => fields.findOrCreateExtendedField({ displayName: fieldName, dataType: FieldDataType.TEXT }),
+        "OK",
+      );
       const labelKey = label?.label?.key ?? "";
       const fieldKey = field?.field?.key ?? "";
       const created = await call(
@@ -191,12 +195,22 @@ describe("logs carry no secrets and no personal data", () => {
       if (bad) sensitive.add(bad);
       for (const transport of transports(bad)) {
         const contacts = createClient(ContactsService, transport);
-        await call("contacts.v1.ContactsService/CreateContact", () => contacts.createContact({ info: { name: { first: "Nobody" } } }), Code.Unauthenticated, false);
+        await call(
+          "contacts.v1.ContactsService/CreateContact",
+          () => contacts.createContact({ info: { name: { first: "Nobody" } } }),
+          Code.Unauthenticated,
+          false,
+        );
       }
     }
     for (const transport of transports(readOnly)) {
       const labels = createClient(LabelsService, transport);
-      await call("contacts.v1.LabelsService/FindOrCreateLabel", () => labels.findOrCreateLabel({ displayName: "ReadOnlySentinelLabelXq" }), Code.PermissionDenied, false);
+      await call(
+        "contacts.v1.LabelsService/FindOrCreateLabel",
+        () => labels.findOrCreateLabel({ displayName: "ReadOnlySentinelLabelXq" }),
+        Code.PermissionDenied,
+        false,
+      );
     }
     sensitive.add("ReadOnlySentinelLabelXq");
   });
@@ -231,7 +245,9 @@ describe("logs carry no secrets and no personal data", () => {
       // A caller that failed authentication has no tenant the server could vouch for.
       if (calls[i]?.authenticated) expect(line.tenant, JSON.stringify(line)).toBe(TENANT);
       else expect(line.tenant, JSON.stringify(line)).toBeUndefined();
-      expect(Object.keys(line).sort()).toEqual(["code", "durationMs", "hostname", "level", "method", "msg", "pid", "time", ...(line.tenant ? ["tenant"] : [])].sort());
+      expect(Object.keys(line).sort()).toEqual(
+        ["code", "durationMs", "hostname", "level", "method", "msg", "pid", "time", ...(line.tenant ? ["tenant"] : [])].sort(),
+      );
     });
     // Nothing else was logged: no stacks, no warnings.
     expect(parsed.filter((l) => l.msg !== "rpc").map((l) => l.msg)).toEqual([]);

@@ -46,7 +46,11 @@ describe("merge races on mysql", () => {
   });
   afterAll(async () => {
     for (const [race, figures] of Object.entries(counts)) {
-      console.log(`[merge races] ${race}: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+      console.log(
+        `[merge races] ${race}: ${Object.entries(figures)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ")}`,
+      );
     }
     await t?.close();
   });
@@ -264,7 +268,14 @@ describe("merge races on mysql", () => {
     const merges = events.filter((e) => e.event_type === "contact_merged");
     const mergeWins = Object.entries(counts).reduce(
       (sum, [race, f]) =>
-        sum + (race === "merge-vs-update" ? (f.mergeWon ?? 0) : race === "merge-vs-delete" ? (f.mergeWon ?? 0) : race === "merge-vs-label" ? (f.mergeThenLabel ?? 0) : ROUNDS),
+        sum +
+        (race === "merge-vs-update"
+          ? (f.mergeWon ?? 0)
+          : race === "merge-vs-delete"
+            ? (f.mergeWon ?? 0)
+            : race === "merge-vs-label"
+              ? (f.mergeThenLabel ?? 0)
+              : ROUNDS),
       0,
     );
     expect(merges).toHaveLength(mergeWins);
@@ -273,11 +284,7 @@ describe("merge races on mysql", () => {
       for (const s of payload.sourceContactIds) expect(redirects.get(s)).toBe(payload.targetContactId);
     }
     // No email in two contacts (every contact here was created without allow_duplicates).
-    const dupes = await db("contact_emails")
-      .where({ tenant_id: tenantId })
-      .groupBy("email_key")
-      .havingRaw("count(*) > 1")
-      .select("email_key");
+    const dupes = await db("contact_emails").where({ tenant_id: tenantId }).groupBy("email_key").havingRaw("count(*) > 1").select("email_key");
     expect(dupes).toEqual([]);
   });
 });

@@ -30,7 +30,12 @@ function json(contact: Contact | undefined): Record<string, unknown> {
 }
 /** A contact without the parts a merge changes by definition (revision and dates). */
 function timeless(contact: Contact | undefined): Record<string, unknown> {
-  const { revision: _r, updatedDate: _u, lastActivity, ...rest } = json(contact) as Record<string, unknown> & {
+  const {
+    revision: _r,
+    updatedDate: _u,
+    lastActivity,
+    ...rest
+  } = json(contact) as Record<string, unknown> & {
     lastActivity?: { activityType?: string };
   };
   return { ...rest, lastActivityType: lastActivity?.activityType };
@@ -266,8 +271,7 @@ describe.each(STORES)("MergeContacts on %s", (store) => {
       const s1 = await make(c, { name: { first: "S1" }, emails: { items: [{ email: "s1@x.io" }] } });
       const s2 = await make(c, { name: { first: "S2" } });
       const other = await make(c, { name: { first: "Other" } });
-      const merged = (await c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [s1.id, s2.id] }))
-        .contact;
+      const merged = (await c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [s1.id, s2.id] })).contact;
       expect(await suite.t().server.db("contacts").where({ tenant_id: c.id }).pluck("id")).toEqual(expect.arrayContaining([target.id, other.id]));
       expect(await suite.t().server.db("contacts").where({ tenant_id: c.id }).count({ n: "*" }).first()).toMatchObject({ n: 2 });
 
@@ -338,10 +342,11 @@ describe.each(STORES)("MergeContacts on %s", (store) => {
       const over = await make(c, { emails: many("e", 25, 25) });
       const extra = await make(c, { emails: many("z", 1) });
       const before = await snapshot(c.id);
-      const err = await expectError(
-        c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [over.id, extra.id] }),
-        { code: Code.FailedPrecondition, reason: "MERGE_LIMIT_EXCEEDED", metadata: { field: "info.emails", count: "51", limit: "50" } },
-      );
+      const err = await expectError(c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [over.id, extra.id] }), {
+        code: Code.FailedPrecondition,
+        reason: "MERGE_LIMIT_EXCEEDED",
+        metadata: { field: "info.emails", count: "51", limit: "50" },
+      });
       expect(err.rawMessage).toMatch(/Nothing was merged/);
       await expectError(c.contacts.previewMergeContacts({ targetContactId: target.id, sourceContactIds: [over.id, extra.id] }), {
         code: Code.FailedPrecondition,
@@ -429,10 +434,7 @@ describe.each(STORES)("MergeContacts on %s", (store) => {
       await c.contacts.updateMemberInfo({ contactId: member.id, memberInfo: { memberId: `m-${role}`, role } });
       const before = await snapshot(c.id);
       const illegal = { code: Code.FailedPrecondition, reason: "ILLEGAL_MERGE", metadata: { contactId: member.id } };
-      await expectError(
-        c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [plain.id, member.id] }),
-        illegal,
-      );
+      await expectError(c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [plain.id, member.id] }), illegal);
       await expectError(c.contacts.previewMergeContacts({ targetContactId: target.id, sourceContactIds: [member.id] }), illegal);
       expect(await snapshot(c.id)).toEqual(before);
     });
@@ -444,10 +446,7 @@ describe.each(STORES)("MergeContacts on %s", (store) => {
       const before = await snapshot(c.id);
       const illegal = { code: Code.FailedPrecondition, reason: "ILLEGAL_MERGE" };
       await expectError(c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [target.id] }), illegal);
-      await expectError(
-        c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [s.id, target.id] }),
-        illegal,
-      );
+      await expectError(c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [s.id, target.id] }), illegal);
       await expectError(c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [s.id, s.id] }), illegal);
       await expectError(c.contacts.previewMergeContacts({ targetContactId: target.id, sourceContactIds: [target.id] }), illegal);
       await expectError(c.contacts.previewMergeContacts({ targetContactId: target.id, sourceContactIds: [s.id, s.id] }), illegal);
@@ -513,8 +512,7 @@ describe.each(STORES)("MergeContacts on %s", (store) => {
       expect(timeless((await c.contacts.previewMergeContacts({ targetContactId: target.id, sourceContactIds: [s1.id, s2.id] })).contact)).toEqual(
         timeless(preview),
       );
-      const merged = (await c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 2, sourceContactIds: [s1.id, s2.id] }))
-        .contact;
+      const merged = (await c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 2, sourceContactIds: [s1.id, s2.id] })).contact;
       expect(merged?.revision).toBe(3);
       expect(timeless(merged)).toEqual(timeless(preview));
       expect(timeless(await get(c, target.id))).toEqual(timeless(preview));
@@ -535,8 +533,7 @@ describe.each(STORES)("MergeContacts on %s", (store) => {
       const s1 = await make(c, { name: { first: "S1" }, company: "One", emails: { items: [{ email: "s1@x.io" }] } });
       const s2 = await make(c, { name: { first: "S2" }, phones: { items: [{ phone: "+1 201 555 0133" }] } });
       const from = await lastSeq(c.id);
-      const merged = (await c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [s2.id, s1.id] }))
-        .contact;
+      const merged = (await c.contacts.mergeContacts({ targetContactId: target.id, targetContactRevision: 1, sourceContactIds: [s2.id, s1.id] })).contact;
       const rows = await eventsSince(c.id, from);
       expect(rows.map((r) => [Number(r.seq) - from, r.event_type, r.slug, r.entity_id, r.originated_from ?? null])).toEqual([
         [1, "contact_updated", "updated", target.id, "merge"],

@@ -136,7 +136,11 @@ describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) 
     const many = Array.from({ length: 30 }, (_, i) => `${"w".repeat(30)}${i}@d${i}.example`);
     const contacts = [
       ...CONTACTS,
-      storedContact({ createdDate: 1_700_000_000_100, updatedDate: 1_700_000_000_100, info: { name: { first: "Many" }, emails: { items: many.map((email) => ({ email })) } } }),
+      storedContact({
+        createdDate: 1_700_000_000_100,
+        updatedDate: 1_700_000_000_100,
+        info: { name: { first: "Many" }, emails: { items: many.map((email) => ({ email })) } },
+      }),
     ];
     expect(wordList(searchTokens((contacts.at(-1) as StoredContact).info))).toBeNull();
     const others = otherTenants([700, 20], (i) => `Name${i}`);
@@ -148,7 +152,10 @@ describe.each(STORES)("migration 009 (word lists on token rows) on %s", (store) 
 
     const everyone = [...contacts.map((c) => ({ tenant: TENANT, c })), ...others.flatMap((o) => o.contacts.map((c) => ({ tenant: o.tenant, c })))];
     for (const { tenant, c } of everyone) {
-      const rows = (await db("contact_search_tokens").where({ tenant_id: tenant, contact_id: c.id }).select("token", "words")) as { token: string; words: string | null }[];
+      const rows = (await db("contact_search_tokens").where({ tenant_id: tenant, contact_id: c.id }).select("token", "words")) as {
+        token: string;
+        words: string | null;
+      }[];
       const expected = wordList(searchTokens(c.info));
       expect(rows.length, c.id).toBe(searchTokens(c.info).length);
       for (const r of rows) expect(wordsOf(r.words), `${c.id} ${r.token}`).toEqual(wordsOf(expected));
@@ -208,7 +215,8 @@ for (const { title, migration, before, table, expected } of PREFIX_MIGRATIONS) {
       const key = (r: Row) => `${r.field ?? "-"} ${r.prefix} ${Number(r.created_at)}`;
       const rowsOf = async (tenant: string, c: StoredContact) => (await db(table).where({ tenant_id: tenant, contact_id: c.id })) as Row[];
       const expectEveryonesRows = async () => {
-        for (const { tenant, c } of everyone) expect((await rowsOf(tenant, c)).map(key).sort(), c.id).toEqual((indexRows(tenant, c)[table] as Row[]).map(key).sort());
+        for (const { tenant, c } of everyone)
+          expect((await rowsOf(tenant, c)).map(key).sort(), c.id).toEqual((indexRows(tenant, c)[table] as Row[]).map(key).sort());
       };
       await expectEveryonesRows();
       // Interrupted part-way (the table made, some rows written), the fill run again completes it.
@@ -227,7 +235,9 @@ for (const { title, migration, before, table, expected } of PREFIX_MIGRATIONS) {
 }
 
 describe("servers started together on one MariaDB database", () => {
-  it("all start: one migrates while the others wait; knex's lock left set by a dead server, or doubled by a race, is repaired", { timeout: 120_000 }, async () => {
+  it("all start: one migrates while the others wait; knex's lock left set by a dead server, or doubled by a race, is repaired", {
+    timeout: 120_000,
+  }, async () => {
     const database = await createTestDatabase("migrate_together");
     const servers: TestServer[] = [];
     try {

@@ -43,7 +43,9 @@ describe("scenario 7: outbox and a resumable consumer on mysql", () => {
     await t?.close();
   });
 
-  it(`${WRITES} writes, consumer killed ${RESTARTS}×: nothing missing, nothing twice, nothing out of order, nothing rolled back`, { timeout: 120_000 }, async () => {
+  it(`${WRITES} writes, consumer killed ${RESTARTS}×: nothing missing, nothing twice, nothing out of order, nothing rolled back`, {
+    timeout: 120_000,
+  }, async () => {
     const { contacts, labels } = t.clients(tenantId);
     const labelKeys: string[] = [];
     for (const name of ["Gold", "Silver", "Bronze", "Lead"]) labelKeys.push((await labels.findOrCreateLabel({ displayName: name })).label?.key ?? "");
@@ -146,61 +148,52 @@ describe("scenario 7: outbox and a resumable consumer on mysql", () => {
         // Create; one in twelve reuses an email that is (or was) taken: DUPLICATE_CONTACT_EXISTS.
         const dup = Math.random() < 1 / 12 ? pick(live) : undefined;
         const email = dup?.email ?? `w${++serial}@s7.io`;
-        await record(
-          "create",
-          async () => {
-            const c = (await contacts.createContact({ info: { name: { first: `W${serial}` }, emails: { items: [{ email }] } } })).contact;
-            remember(c);
-            live.push({ id: c?.id ?? "", revision: c?.revision ?? 1, email });
-          },
-          ["DUPLICATE_CONTACT_EXISTS"],
-        );
+        await record("create", async () => {
+          const c = (await contacts.createContact({ info: { name: { first: `W${serial}` }, emails: { items: [{ email }] } } })).contact;
+          remember(c);
+          live.push({ id: c?.id ?? "", revision: c?.revision ?? 1, email });
+        }, ["DUPLICATE_CONTACT_EXISTS"]);
       } else if (r < 0.55 && target) {
         // Update at the revision this writer knows; one in ten on purpose one behind.
         const stale = Math.random() < 0.1 && target.revision > 1;
         await record(
           "update",
-          async () => remember((await contacts.updateContact({ contactId: target.id, revision: target.revision - (stale ? 1 : 0), info: { company: `Co ${attempted}` } })).contact),
+          async () =>
+            remember(
+              (await contacts.updateContact({ contactId: target.id, revision: target.revision - (stale ? 1 : 0), info: { company: `Co ${attempted}` } }))
+                .contact,
+            ),
           ["CONTACT_ALREADY_CHANGED", "CONTACT_NOT_FOUND"],
         );
       } else if (r < 0.8 && target) {
         // Label or unlabel (a no-op when nothing changes); one in twenty with an unknown label.
         const key = Math.random() < 0.05 ? "custom.no-such-label" : (pick(labelKeys) ?? "");
         const add = Math.random() < 0.6;
-        await record(
-          add ? "label" : "unlabel",
-          async () => {
-            const req = { contactId: target.id, labelKeys: [key] };
-            remember((add ? await contacts.labelContact(req) : await contacts.unlabelContact(req)).contact);
-          },
-          ["LABEL_NOT_FOUND", "CONTACT_NOT_FOUND"],
-        );
+        await record(add ? "label" : "unlabel", async () => {
+          const req = { contactId: target.id, labelKeys: [key] };
+          remember((add ? await contacts.labelContact(req) : await contacts.unlabelContact(req)).contact);
+        }, ["LABEL_NOT_FOUND", "CONTACT_NOT_FOUND"]);
       } else if (r < 0.92 && target) {
-        await record(
-          "delete",
-          async () => {
-            await contacts.deleteContact({ contactId: target.id });
-            deletedByDelete.add(target.id);
-            forget(target.id);
-          },
-          ["CONTACT_NOT_FOUND"],
-        );
+        await record("delete", async () => {
+          await contacts.deleteContact({ contactId: target.id });
+          deletedByDelete.add(target.id);
+          forget(target.id);
+        }, ["CONTACT_NOT_FOUND"]);
       } else if (target) {
-        const sources = live.filter((l) => l.id !== target.id).sort(() => Math.random() - 0.5).slice(0, 1 + Math.floor(Math.random() * 2));
-        await record(
-          "merge",
-          async () => {
-            const req = { targetContactId: target.id, targetContactRevision: target.revision, sourceContactIds: sources.map((s) => s.id) };
-            const merged = (await contacts.mergeContacts(req)).contact;
-            remember(merged);
-            merges.set(`${target.id}@${merged?.revision}`, req.sourceContactIds);
-            for (const s of sources) {
-              deletedByMerge.add(s.id);
-              forget(s.id);
-            }
-          },
-          ["CONTACT_ALREADY_CHANGED", "CONTACT_NOT_FOUND"],
-        );
+        const sources = live
+          .filter((l) => l.id !== target.id)
+          .sort(() => Math.random() - 0.5)
+          .slice(0, 1 + Math.floor(Math.random() * 2));
+        await record("merge", async () => {
+          const req = { targetContactId: target.id, targetContactRevision: target.revision, sourceContactIds: sources.map((s) => s.id) };
+          const merged = (await contacts.mergeContacts(req)).contact;
+          remember(merged);
+          merges.set(`${target.id}@${merged?.revision}`, req.sourceContactIds);
+          for (const s of sources) {
+            deletedByMerge.add(s.id);
+            forget(s.id);
+          }
+        }, ["CONTACT_ALREADY_CHANGED", "CONTACT_NOT_FOUND"]);
       }
     };
 

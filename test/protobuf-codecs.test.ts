@@ -60,9 +60,7 @@ function messagesOf(file: DescFile): DescMessage[] {
 
 /** A random message of one of the file's types, with its type. */
 function anyMessage(file: DescFile): fc.Arbitrary<{ desc: DescMessage; message: Message }> {
-  return fc.oneof(
-    ...messagesOf(file).map((desc) => gen.message(desc).map((m) => ({ desc, message: m ?? create(desc) }))),
-  );
+  return fc.oneof(...messagesOf(file).map((desc) => gen.message(desc).map((m) => ({ desc, message: m ?? create(desc) }))));
 }
 
 /** The outcome of a codec call: its value or its error's message. */
@@ -230,10 +228,18 @@ describe("readJson", () => {
       { ...options, numRuns: RUNS * 20 },
     );
     // Day and month boundaries, leap days, hour 24, two-digit years and the range's ends.
-    for (const t of ["2024-02-29T00:00:00.000Z", "2025-02-29T00:00:00.000Z", "2026-04-31T12:00:00.000Z", "2026-12-31T23:59:59.999Z",
-      "2026-01-01T24:00:00.000Z", "0099-06-15T00:00:00.000Z", "0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "2026-00-10T00:00:00.000Z"]) {
+    for (const t of [
+      "2024-02-29T00:00:00.000Z",
+      "2025-02-29T00:00:00.000Z",
+      "2026-04-31T12:00:00.000Z",
+      "2026-12-31T23:59:59.999Z",
+      "2026-01-01T24:00:00.000Z",
+      "0099-06-15T00:00:00.000Z",
+      "0001-01-01T00:00:00.000Z",
+      "9999-12-31T23:59:59.999Z",
+      "2026-00-10T00:00:00.000Z",
+    ]) {
       same(t);
     }
   });
-
 });

@@ -79,7 +79,15 @@ describe("EXPLAIN of the indexed query shapes on mysql", () => {
     await load(NEIGHBOURS[0] as string, 300, 11, keys);
     await load(TENANT, 300, 12, keys);
     await load(NEIGHBOURS[1] as string, 300, 13, keys);
-    for (const table of ["contacts", "contact_emails", "contact_labels", "contact_field_values", "contact_search_tokens", "contact_search_prefixes", "contact_name_prefixes"]) {
+    for (const table of [
+      "contacts",
+      "contact_emails",
+      "contact_labels",
+      "contact_field_values",
+      "contact_search_tokens",
+      "contact_search_prefixes",
+      "contact_name_prefixes",
+    ]) {
       await t.server.db.raw("analyze table ??", [table]);
     }
     console.log(`[query-explain] data set loaded in ${Math.round(performance.now() - started)} ms`);
@@ -96,7 +104,9 @@ describe("EXPLAIN of the indexed query shapes on mysql", () => {
     const captured = sink;
     sink = undefined;
     expect(res.contacts.length).toBeGreaterThan(0);
-    const contactStatements = captured.filter((s) => /\b(contacts|contact_labels|contact_search_prefixes|contact_name_prefixes)\b/.test(s.sql) && /^select/i.test(s.sql));
+    const contactStatements = captured.filter(
+      (s) => /\b(contacts|contact_labels|contact_search_prefixes|contact_name_prefixes)\b/.test(s.sql) && /^select/i.test(s.sql),
+    );
     expect(contactStatements.length).toBeGreaterThan(0);
     return contactStatements;
   }

@@ -59,24 +59,67 @@ const subset = <T>(values: readonly T[]) => fc.subarray([...values]);
 const cut = (s: string, n: number) => [...s].slice(0, n).join("");
 
 const NAMES = [
-  "Ada", "ada", "ADA", "Ádám", "ádám", "Zoë", "zoe", "Łukasz", "李小龙", "Ωmega", "ömer", "Ömer", "o'Brien", "Mary Ann",
-  "mary", "Mary-Ann", "Émile", "émile", "Straße", "STRASSE", "İlkay", "ﬁona", "😀smile", "𝐀lpha", "a_b", "a%b", "a!b", "back\\slash", "jo𝐀n", "jo😀", "jo", "Z", "z", "ΣΟΦΙΑ", "σοφία",
+  "Ada",
+  "ada",
+  "ADA",
+  "Ádám",
+  "ádám",
+  "Zoë",
+  "zoe",
+  "Łukasz",
+  "李小龙",
+  "Ωmega",
+  "ömer",
+  "Ömer",
+  "o'Brien",
+  "Mary Ann",
+  "mary",
+  "Mary-Ann",
+  "Émile",
+  "émile",
+  "Straße",
+  "STRASSE",
+  "İlkay",
+  "ﬁona",
+  "😀smile",
+  "𝐀lpha",
+  "a_b",
+  "a%b",
+  "a!b",
+  "back\\slash",
+  "jo𝐀n",
+  "jo😀",
+  "jo",
+  "Z",
+  "z",
+  "ΣΟΦΙΑ",
+  "σοφία",
 ];
 const unicodeText = fc.string({ unit: "grapheme", minLength: 1, maxLength: 8 });
 const asciiText = fc.string({ minLength: 1, maxLength: 10 });
 /** A long text: one of the data set's 190-character prefixes (sort keys keep 190) plus a tail. */
 const longText = (prefixes: readonly string[]) =>
-  fc
-    .tuple(pick(prefixes), fc.constantFrom(-1, 0, 0, 1, 5, 30), fc.boolean(), asciiText)
-    .map(([p, extra, upper, tail]) => {
-      const base = upper ? p.toUpperCase() : p;
-      return extra < 0 ? cut(base, 189) : extra === 0 ? base : cut(`${base}${tail}`, 190 + extra);
-    });
+  fc.tuple(pick(prefixes), fc.constantFrom(-1, 0, 0, 1, 5, 30), fc.boolean(), asciiText).map(([p, extra, upper, tail]) => {
+    const base = upper ? p.toUpperCase() : p;
+    return extra < 0 ? cut(base, 189) : extra === 0 ? base : cut(`${base}${tail}`, 190 + extra);
+  });
 const text = (pool: readonly string[], prefixes: readonly string[]) =>
-  fc.oneof({ arbitrary: pick(pool), weight: 6 }, { arbitrary: unicodeText, weight: 1 }, { arbitrary: asciiText, weight: 1 }, { arbitrary: longText(prefixes), weight: 2 });
+  fc.oneof(
+    { arbitrary: pick(pool), weight: 6 },
+    { arbitrary: unicodeText, weight: 1 },
+    { arbitrary: asciiText, weight: 1 },
+    { arbitrary: longText(prefixes), weight: 2 },
+  );
 
 const EMAILS = [
-  "ada@example.com", "Ada@Example.com", "ADA@EXAMPLE.COM", "bob@x.io", "bob.smith@x.io", "zoë@exämple.de", "a_b%c@x.io", "o'neil@x.io",
+  "ada@example.com",
+  "Ada@Example.com",
+  "ADA@EXAMPLE.COM",
+  "bob@x.io",
+  "bob.smith@x.io",
+  "zoë@exämple.de",
+  "a_b%c@x.io",
+  "o'neil@x.io",
   "ada.lovelace@example.com",
 ];
 const emailArb = fc.oneof(
@@ -109,10 +152,16 @@ const addressArb = fc
 const COMPANIES = ["Acme", "ACME", "acme inc", "Globex", "Ünicorp", "ünicorp", "%wild_card", "Initech", "a"];
 const JOBS = ["CEO", "ceo", "Engineer", "engineer II", "Straße-Kehrer", "Ω"];
 const DATES = ["1990-01-01", "1985-12-31", "2000-02-29", "1990-01-02", "2024-07-04", "1969-07-20"];
-const dateArb = fc.oneof(pick(DATES), fc.date({ min: new Date("1900-01-01"), max: new Date("2099-12-31"), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)));
+const dateArb = fc.oneof(
+  pick(DATES),
+  fc.date({ min: new Date("1900-01-01"), max: new Date("2099-12-31"), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)),
+);
 const NOTES = ["hello", "Hello", "hello world", "HELLO", "%_!", "zebra", "Ünïcode", "hello "];
 const SCORES = [0, -1, 1.5, 0.1 + 0.2, 1e9, -1e-9, 42, 42, 1 / 3, -Number.MAX_VALUE, Number.MAX_VALUE, Number.MIN_VALUE, -Number.MIN_VALUE, 2 ** 53 + 2, 7];
-const scoreArb = fc.oneof({ arbitrary: pick(SCORES), weight: 4 }, { arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => (d === 0 ? 0 : d)), weight: 1 });
+const scoreArb = fc.oneof(
+  { arbitrary: pick(SCORES), weight: 4 },
+  { arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => (d === 0 ? 0 : d)), weight: 1 },
+);
 const URLS = ["example.com", "https://Example.com/a", "http://x.io", "example.com/path?q=1"];
 
 /**
@@ -144,7 +193,10 @@ function infoArb(prefixes: readonly string[], padSpace = true): fc.Arbitrary<Con
     })
     .map((r) => {
       const notes = padSpace || r.notes === undefined ? r.notes : r.notes.trimEnd() || undefined;
-      const ext = defined({ "custom.notes": notes, "custom.score": r.score, "custom.met-on": r.metOn, "custom.website": r.website }) as Record<string, JsonValue>;
+      const ext = defined({ "custom.notes": notes, "custom.score": r.score, "custom.met-on": r.metOn, "custom.website": r.website }) as Record<
+        string,
+        JsonValue
+      >;
       const info: ContactInfoJson = defined({
         name: r.first || r.last ? defined({ first: r.first, last: r.last }) : undefined,
         emails: r.emails.length ? { items: r.emails.map((email) => ({ email })) } : undefined,
@@ -268,7 +320,12 @@ function valuePool(field: ContactField, contacts: readonly ContactJson[]): fc.Ar
     case "timestamp": {
       const ms = [...new Set(read as number[])];
       const iso = (n: number) => new Date(n).toISOString();
-      const fromData = ms.length ? fc.constantFrom(...ms).chain((n) => fc.constantFrom(n, n - 1, n + 1)).map(iso) : fc.constant(iso(Date.now()));
+      const fromData = ms.length
+        ? fc
+            .constantFrom(...ms)
+            .chain((n) => fc.constantFrom(n, n - 1, n + 1))
+            .map(iso)
+        : fc.constant(iso(Date.now()));
       return fc.oneof(
         { arbitrary: fromData, weight: 4 },
         { arbitrary: fromData.map(($date) => ({ $date })), weight: 1 },
@@ -279,7 +336,11 @@ function valuePool(field: ContactField, contacts: readonly ContactJson[]): fc.Ar
     }
     case "number": {
       const nums = [...new Set(read as number[])];
-      return fc.oneof({ arbitrary: nums.length ? pick(nums) : fc.constant(0), weight: 3 }, { arbitrary: pick(SCORES), weight: 1 }, { arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }), weight: 1 });
+      return fc.oneof(
+        { arbitrary: nums.length ? pick(nums) : fc.constant(0), weight: 3 },
+        { arbitrary: pick(SCORES), weight: 1 },
+        { arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }), weight: 1 },
+      );
     }
     case "date": {
       const dates = [...new Set(read as string[])];
@@ -315,10 +376,9 @@ function prefixPool(field: ContactField, contacts: readonly ContactJson[]): fc.A
     ),
   ];
   const long = strings.filter((x) => x.length >= 190);
-  const cased = (arb: fc.Arbitrary<string>) => fc.tuple(arb, fc.constantFrom("same", "upper", "lower")).map(([p, how]) => (how === "upper" ? p.toUpperCase() : how === "lower" ? p.toLowerCase() : p));
-  const short = strings.length
-    ? fc.tuple(pick(strings), fc.integer({ min: 1, max: 6 })).map(([x, n]) => cut(x, n))
-    : fc.constant("a");
+  const cased = (arb: fc.Arbitrary<string>) =>
+    fc.tuple(arb, fc.constantFrom("same", "upper", "lower")).map(([p, how]) => (how === "upper" ? p.toUpperCase() : how === "lower" ? p.toLowerCase() : p));
+  const short = strings.length ? fc.tuple(pick(strings), fc.integer({ min: 1, max: 6 })).map(([x, n]) => cut(x, n)) : fc.constant("a");
   // Long prefixes: up to, at and past the 190 characters the index keeps; some diverge from the
   // value only after 190 characters, where only the full text can tell.
   const longer = long.length
@@ -327,7 +387,11 @@ function prefixPool(field: ContactField, contacts: readonly ContactJson[]): fc.A
         .map(([x, n, junk]) => (junk ? `${cut(x, Math.max(190, Math.min(n, [...x].length - 1)))}${junk}` : cut(x, n)))
     : short;
   return fc
-    .oneof({ arbitrary: cased(short), weight: 4 }, { arbitrary: cased(longer), weight: 3 }, { arbitrary: fc.oneof(unicodeText, pick(["%", "_", "!", "a_", "A%", "\\", "back\\"])), weight: 1 })
+    .oneof(
+      { arbitrary: cased(short), weight: 4 },
+      { arbitrary: cased(longer), weight: 3 },
+      { arbitrary: fc.oneof(unicodeText, pick(["%", "_", "!", "a_", "A%", "\\", "back\\"])), weight: 1 },
+    )
     .filter((x) => x.length > 0);
 }
 
@@ -391,19 +455,23 @@ function searchArb(contacts: readonly ContactJson[]): fc.Arbitrary<string> {
   const words = [
     ...new Set(
       contacts.flatMap((c) => [
-        ...`${c.info?.name?.first ?? ""} ${c.info?.name?.last ?? ""}`.split(/\s+/).filter(Boolean).map((w) => cut(w, 30)),
+        ...`${c.info?.name?.first ?? ""} ${c.info?.name?.last ?? ""}`
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((w) => cut(w, 30)),
         ...(c.info?.emails?.items ?? []).map((e) => e.email ?? ""),
         ...(c.info?.phones?.items ?? []).map((p) => p.phone ?? ""),
       ]),
     ),
   ].filter(Boolean);
   const word = words.length ? pick(words) : fc.constant("ada");
-  return fc.oneof(
-    { arbitrary: word.chain((w) => fc.integer({ min: 1, max: Math.max(1, [...w].length) }).map((n) => cut(w, n))), weight: 4 },
-    { arbitrary: fc.tuple(word, word).map(([a, b]) => `${cut(a, 3)} ${cut(b, 4)}`), weight: 2 },
-    { arbitrary: word.map((w) => w.toUpperCase()), weight: 1 },
-    { arbitrary: fc.oneof(pick(["201", "2015550123", "+1 201", "example", "@x.io", "a_b", "%", "ada@", "zoë"]), unicodeText), weight: 2 },
-  )
+  return fc
+    .oneof(
+      { arbitrary: word.chain((w) => fc.integer({ min: 1, max: Math.max(1, [...w].length) }).map((n) => cut(w, n))), weight: 4 },
+      { arbitrary: fc.tuple(word, word).map(([a, b]) => `${cut(a, 3)} ${cut(b, 4)}`), weight: 2 },
+      { arbitrary: word.map((w) => w.toUpperCase()), weight: 1 },
+      { arbitrary: fc.oneof(pick(["201", "2015550123", "+1 201", "example", "@x.io", "a_b", "%", "ada@", "zoë"]), unicodeText), weight: 2 },
+    )
     .map((s) => cut(s, 100));
 }
 
@@ -420,9 +488,17 @@ function queryArb(model: QueryModel, contacts: readonly ContactJson[]): fc.Arbit
     { arbitrary: fc.integer({ min: 7, max: 40 }), weight: 3 },
     { arbitrary: fc.constantFrom(undefined, 1000), weight: 1 },
   );
-  const probes = fc.array(fc.record({ filter: leafArb(fields, contacts), sort: maybe(sort, 1) }).map((p) => defined(p)), { minLength: 5, maxLength: 5 });
+  const probes = fc.array(
+    fc.record({ filter: leafArb(fields, contacts), sort: maybe(sort, 1) }).map((p) => defined(p)),
+    { minLength: 5, maxLength: 5 },
+  );
   const prefixQuery = fc
-    .record({ filter: namePrefix, sort: maybe(fc.record({ field: fc.constant("createdDate"), order: pick([SortOrder.ASC, SortOrder.DESC]) }), 1), probes, limit })
+    .record({
+      filter: namePrefix,
+      sort: maybe(fc.record({ field: fc.constant("createdDate"), order: pick([SortOrder.ASC, SortOrder.DESC]) }), 1),
+      probes,
+      limit,
+    })
     .map((q) => defined({ ...q, list: false }) as QuerySpec);
   const general = fc
     .record({
@@ -562,7 +638,9 @@ describe.each(STORES)("QueryContacts agrees with the in-memory model on %s", (st
             queries++;
             const res = await c.contacts.queryContacts({ query: queryInit({ ...probe, list: false, probes: [] }, { case: "paging", value: { limit: 1000 } }) });
             const got = res.contacts.map((x) => x.id);
-            expect(got, `probe: ${store} seed=${SEED} dataset=${d} query=${describeQuery(probe)}${explain(model, contacts, probe.filter, got, want)}`).toEqual(want);
+            expect(got, `probe: ${store} seed=${SEED} dataset=${d} query=${describeQuery(probe)}${explain(model, contacts, probe.filter, got, want)}`).toEqual(
+              want,
+            );
             expect(res.pagingMetadata?.total).toBe(want.length);
           }
           const context = `${store} seed=${SEED} dataset=${d} query=${describeQuery(q)}`;
@@ -596,7 +674,13 @@ describe.each(STORES)("QueryContacts agrees with the in-memory model on %s", (st
     await fc.assert(
       fc.asyncProperty(
         // Broad queries (no filter, or a filter matching many), small pages: many pages to race.
-        queryArb(model, contacts).map((q) => ({ ...q, list: false, limit: Math.min(q.limit ?? 4, 4), search: undefined, filter: q.filter && { $not: q.filter } })),
+        queryArb(model, contacts).map((q) => ({
+          ...q,
+          list: false,
+          limit: Math.min(q.limit ?? 4, 4),
+          search: undefined,
+          filter: q.filter && { $not: q.filter },
+        })),
         fc.array(infoArb((spec as DatasetSpec).prefixes, true), { minLength: 20, maxLength: 20 }),
         async (q, newcomers) => {
           n++;
@@ -614,11 +698,16 @@ describe.each(STORES)("QueryContacts agrees with the in-memory model on %s", (st
           const got = (await byCursor(c, q, expected.length + 1000, between)).map((x) => x.id as string);
           noDuplicates(got);
           for (const id of got) expect(originals.has(id) || inserted.has(id), `unknown contact ${id}`).toBe(true);
-          expect(got.filter((id) => originals.has(id)), `${store} seed=${SEED} query=${describeQuery(q)}`).toEqual(expected);
+          expect(
+            got.filter((id) => originals.has(id)),
+            `${store} seed=${SEED} query=${describeQuery(q)}`,
+          ).toEqual(expected);
         },
       ),
       { numRuns: CONCURRENT_RUNS, seed: SEED + 1000, endOnFailure: true },
     );
-    console.log(`[query-properties] store=${store} seed=${SEED} concurrent-insert runs=${n} inserted=${inserted.size} (${Math.round(performance.now() - started)} ms)`);
+    console.log(
+      `[query-properties] store=${store} seed=${SEED} concurrent-insert runs=${n} inserted=${inserted.size} (${Math.round(performance.now() - started)} ms)`,
+    );
   }, 600_000);
 });

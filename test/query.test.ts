@@ -179,7 +179,8 @@ describe.each(STORES)("contact queries on %s", (store) => {
     });
 
     it("createdDate, updatedDate, lastActivity.activityDate: $eq $ne $gt $gte $lt $lte (ISO strings or {$date})", async () => {
-      const created = (h: string) => new Date(Number(made.get(h)?.createdDate?.seconds) * 1000 + Math.floor((made.get(h)?.createdDate?.nanos ?? 0) / 1e6)).toISOString();
+      const created = (h: string) =>
+        new Date(Number(made.get(h)?.createdDate?.seconds) * 1000 + Math.floor((made.get(h)?.createdDate?.nanos ?? 0) / 1e6)).toISOString();
       const order = Object.keys(FIXTURE); // creation order
       const later = (h: string) => order.slice(order.indexOf(h) + 1);
       const earlier = (h: string) => order.slice(0, order.indexOf(h));
@@ -212,7 +213,12 @@ describe.each(STORES)("contact queries on %s", (store) => {
       // updatedDate moves on every change; createdDate does not.
       const before1 = await c.contacts.getContact({ id: id("nobody") });
       await new Promise((r) => setTimeout(r, 5));
-      await c.contacts.updateContact({ contactId: id("nobody"), revision: before1.contact?.revision ?? 0, info: { locale: "fr" }, fieldMask: { paths: ["info.locale"] } });
+      await c.contacts.updateContact({
+        contactId: id("nobody"),
+        revision: before1.contact?.revision ?? 0,
+        info: { locale: "fr" },
+        fieldMask: { paths: ["info.locale"] },
+      });
       expect(await matching({ updatedDate: { $gte: created("long2") } })).toEqual(["long2", "nobody"]);
       expect(await matching({ createdDate: { $gte: created("long2") } })).toEqual(["long2"]);
       expect(await matching({ "lastActivity.activityDate": { $gte: created("long2") } })).toEqual(["long2"]);
@@ -487,7 +493,10 @@ describe.each(STORES)("contact queries on %s", (store) => {
         [{ $or: [{ "info.name.first": "Grace" }, { "info.extendedFields.custom.score": { $lt: 0 } }] }, ["grace", "ada2"]],
         [{ $not: { "info.locale": "en-GB" } }, not(["ada", "alan"])],
         [{ $not: { $or: [{ "info.locale": { $exists: true } }, { "info.name.last": "Long" }] } }, ["ada2", "nobody"]],
-        [{ $and: [{ $or: [{ "info.name.first": { $startsWith: "a" } }, { "info.name.first": "Grace" }] }, { $not: { "info.name.first": "ADA" } }] }, ["ada", "alan", "grace"]],
+        [
+          { $and: [{ $or: [{ "info.name.first": { $startsWith: "a" } }, { "info.name.first": "Grace" }] }, { $not: { "info.name.first": "ADA" } }] },
+          ["ada", "alan", "grace"],
+        ],
         [{ "info.birthdate": { $gt: "1900-01-01", $lt: "1910-01-01" } }, ["grace"]],
         // $ne and $not hold where the value is missing.
         [{ "info.company": { $ne: "x" } }, ALL],
@@ -506,7 +515,9 @@ describe.each(STORES)("contact queries on %s", (store) => {
     it("$startsWith finds values where a character outside the BMP follows the prefix (MariaDB cuts LIKE ranges at U+FFFF)", async () => {
       const tenant = "prefix-astral";
       const other = t.clients(tenant);
-      const { contact } = await other.contacts.createContact({ info: { name: { first: "Jo𝐀n", last: "jo\tx" }, company: "jo😀", emails: { items: [{ email: "jo😀@x.io" }] } } });
+      const { contact } = await other.contacts.createContact({
+        info: { name: { first: "Jo𝐀n", last: "jo\tx" }, company: "jo😀", emails: { items: [{ email: "jo😀@x.io" }] } },
+      });
       await fill(tenant, 300);
       const filters: JsonObject[] = [
         { "info.name.first": { $startsWith: "JO" } },
@@ -518,7 +529,10 @@ describe.each(STORES)("contact queries on %s", (store) => {
       ];
       for (const filter of filters) {
         const res = await other.contacts.queryContacts({ query: { filter } });
-        expect(res.contacts.map((x) => x.id), JSON.stringify(filter)).toEqual([contact?.id]);
+        expect(
+          res.contacts.map((x) => x.id),
+          JSON.stringify(filter),
+        ).toEqual([contact?.id]);
       }
     });
 
@@ -579,7 +593,14 @@ describe.each(STORES)("contact queries on %s", (store) => {
       const other = t.clients("sort-cut");
       const base = "b".repeat(189);
       const ids: Record<string, string> = {};
-      const names = [["rocket", "🚀"], ["emoji", "😀"], ["digit", "𝟘"], ["bold", "𝐀"], ["fi", "ﬁ"], ["z", "ｚ"]].map(([h, c]) => [h, `${base}${c} tail`]);
+      const names = [
+        ["rocket", "🚀"],
+        ["emoji", "😀"],
+        ["digit", "𝟘"],
+        ["bold", "𝐀"],
+        ["fi", "ﬁ"],
+        ["z", "ｚ"],
+      ].map(([h, c]) => [h, `${base}${c} tail`]);
       for (const [h, first] of [...names, ["short", base]] as [string, string][]) {
         ids[h] = (await other.contacts.createContact({ info: { name: { first } } })).contact?.id as string;
       }
@@ -588,7 +609,9 @@ describe.each(STORES)("contact queries on %s", (store) => {
       expect(sorted.contacts.map((x) => name.get(x.id))).toEqual(["short", "fi", "z", "bold", "digit", "emoji", "rocket"]);
       const prefixed = await other.contacts.queryContacts({ query: { filter: { "info.name.first": { $startsWith: `${base}😀` } } } });
       expect(prefixed.contacts.map((x) => name.get(x.id))).toEqual(["emoji"]);
-      expect((await other.contacts.queryContacts({ query: { filter: { "info.name.first": `${base}𝐀 tail` } } })).contacts.map((x) => name.get(x.id))).toEqual(["bold"]);
+      expect((await other.contacts.queryContacts({ query: { filter: { "info.name.first": `${base}𝐀 tail` } } })).contacts.map((x) => name.get(x.id))).toEqual([
+        "bold",
+      ]);
     });
 
     it("company equality is exact on long companies: equal starts, case, characters past 190", async () => {
@@ -616,12 +639,15 @@ describe.each(STORES)("contact queries on %s", (store) => {
       }
       expect(await found({ "info.company": `${base}xy tail` })).toEqual([]);
       expect(await found({ "info.company": { $in: [companies.long2 as string, companies.short2 as string] } })).toEqual(["long2", "short2"]);
-      expect(await found({ "info.company": { $ne: companies.long1 as string } })).toEqual(
-        ["at190", "emoji", "long2", "none", "short", "short2", "upper"],
-      );
-      expect(await found({ $not: { "info.company": { $in: [companies.at190 as string, companies.emoji as string] } } })).toEqual(
-        ["long1", "long2", "none", "short", "short2", "upper"],
-      );
+      expect(await found({ "info.company": { $ne: companies.long1 as string } })).toEqual(["at190", "emoji", "long2", "none", "short", "short2", "upper"]);
+      expect(await found({ $not: { "info.company": { $in: [companies.at190 as string, companies.emoji as string] } } })).toEqual([
+        "long1",
+        "long2",
+        "none",
+        "short",
+        "short2",
+        "upper",
+      ]);
       expect(await found({ "info.company": { $exists: false } })).toEqual(["none"]);
       // An update rewrites the exact copy with the rest of the row.
       const before = await other.contacts.getContact({ id: ids.long1 as string });
@@ -641,7 +667,11 @@ describe.each(STORES)("contact queries on %s", (store) => {
       const other = t.clients("sort-pad");
       await other.fields.findOrCreateExtendedField({ displayName: "Notes", dataType: FieldDataType.TEXT });
       const ids: Record<string, string> = {};
-      for (const [h, first, notes] of [["tab", "Mary\tAnn", "hello\t"], ["space", "Mary Ann", "hello "], ["plain", "Mary", "hello"]] as const) {
+      for (const [h, first, notes] of [
+        ["tab", "Mary\tAnn", "hello\t"],
+        ["space", "Mary Ann", "hello "],
+        ["plain", "Mary", "hello"],
+      ] as const) {
         const info = fromJson(ContactInfoSchema, { name: { first }, extendedFields: { items: { "custom.notes": notes } } });
         ids[h] = (await other.contacts.createContact({ info })).contact?.id as string;
       }
@@ -653,12 +683,18 @@ describe.each(STORES)("contact queries on %s", (store) => {
     });
 
     it("sorted pages by cursor continue where the last page ended", async () => {
-      for (const [path, order] of [["info.name.first", SortOrder.ASC], ["info.extendedFields.custom.score", SortOrder.DESC], ["createdDate", SortOrder.ASC]] as const) {
+      for (const [path, order] of [
+        ["info.name.first", SortOrder.ASC],
+        ["info.extendedFields.custom.score", SortOrder.DESC],
+        ["createdDate", SortOrder.ASC],
+      ] as const) {
         const all = await ordered(undefined, { sort: [path, order] });
         const got: string[] = [];
         let cursor: string | undefined;
         do {
-          const res = await c.contacts.queryContacts({ query: { sort: [{ fieldName: path, order }], pagingMethod: { case: "cursorPaging", value: { limit: 3, ...(cursor ? { cursor } : {}) } } } });
+          const res = await c.contacts.queryContacts({
+            query: { sort: [{ fieldName: path, order }], pagingMethod: { case: "cursorPaging", value: { limit: 3, ...(cursor ? { cursor } : {}) } } },
+          });
           got.push(...res.contacts.map((x) => handleOf.get(x.id) as string));
           cursor = res.pagingMetadata?.cursors?.next;
           expect(res.pagingMetadata?.hasNext).toBe(Boolean(cursor));
@@ -703,7 +739,9 @@ describe.each(STORES)("contact queries on %s", (store) => {
       const other = t.clients(tenant);
       const many = Array.from({ length: 30 }, (_, i) => ({ email: `${"w".repeat(30)}${i}@d${i}.example` }));
       const { contact: crowded } = await other.contacts.createContact({ info: { name: { first: "Grace", last: "Many" }, emails: { items: many } } });
-      const { contact: plain } = await other.contacts.createContact({ info: { name: { first: "Grace", last: "Hopper" }, emails: { items: [{ email: "gh@navy.mil" }] } } });
+      const { contact: plain } = await other.contacts.createContact({
+        info: { name: { first: "Grace", last: "Hopper" }, emails: { items: [{ email: "gh@navy.mil" }] } },
+      });
       await other.contacts.createContact({ info: { name: { first: "Grace", last: "Kelly" } } });
       const found = async (search: string) => (await other.contacts.queryContacts({ search })).contacts.map((x) => x.id).sort();
       expect(await found("grace www")).toEqual([crowded?.id]);
@@ -780,7 +818,10 @@ describe.each(STORES)("contact queries on %s", (store) => {
       const { contact } = await other.contacts.createContact({ info: { name: { first: "jo𝐀n" }, emails: { items: [{ email: "k😀@y.io" }] } } });
       await fill(tenant, 300);
       for (const search of ["jo", "JO", "jo𝐀", "k😀@"]) {
-        expect((await other.contacts.queryContacts({ search })).contacts.map((x) => x.id), search).toEqual([contact?.id]);
+        expect(
+          (await other.contacts.queryContacts({ search })).contacts.map((x) => x.id),
+          search,
+        ).toEqual([contact?.id]);
       }
     });
   });
@@ -828,7 +869,11 @@ describe.each(STORES)("contact queries on %s", (store) => {
       expect(union.info?.name?.first).toBe("Ada");
       expect(union.info?.labelKeys).toBeUndefined();
 
-      const listed = await c.contacts.listContacts({ fields: ["info.labelKeys"], paging: { limit: 1 }, sort: { fieldName: "info.name.first", order: SortOrder.DESC } });
+      const listed = await c.contacts.listContacts({
+        fields: ["info.labelKeys"],
+        paging: { limit: 1 },
+        sort: { fieldName: "info.name.first", order: SortOrder.DESC },
+      });
       expect(listed.contacts[0]?.id).toBe(id("zoe"));
       expect(listed.contacts[0]?.info?.labelKeys?.items).toEqual(["contacts.customers"]);
       expect(listed.contacts[0]?.info?.name).toBeUndefined();
@@ -873,7 +918,9 @@ describe.each(STORES)("contact queries on %s", (store) => {
       expect(all.contacts.length).toBe(50);
       expect(all.contacts[0]?.info?.name?.first).toBe("first");
       expect(all.pagingMetadata).toMatchObject({ count: 50, offset: 0, total: 10_000, tooManyToCount: true, hasNext: true });
-      const half = await cap.contacts.queryContacts({ query: { filter: { "info.name.first": "odd" }, pagingMethod: { case: "paging", value: { limit: 10, offset: 4_995 } } } });
+      const half = await cap.contacts.queryContacts({
+        query: { filter: { "info.name.first": "odd" }, pagingMethod: { case: "paging", value: { limit: 10, offset: 4_995 } } },
+      });
       expect(half.pagingMetadata).toMatchObject({ count: 5, offset: 4_995, total: 5_000, tooManyToCount: false, hasNext: false });
       const last = await cap.contacts.listContacts({ paging: { limit: 1000, offset: 9_500 } });
       expect(last.pagingMetadata).toMatchObject({ count: 501, total: 10_000, tooManyToCount: true, hasNext: false });
@@ -940,7 +987,10 @@ describe.each(STORES)("contact queries on %s", (store) => {
       expect(twoWords.pagingMetadata).toMatchObject({ count: 50, total: expected.length, tooManyToCount: false, hasNext: true });
       const stones = new Set(bulk.filter((b) => b.info.name?.last === "stone").map((b) => b.id));
       const stone = expected.filter((id) => stones.has(id));
-      const last = await dense.contacts.queryContacts({ search: "sto st", query: { pagingMethod: { case: "paging", value: { limit: 50, offset: stone.length - 20 } } } });
+      const last = await dense.contacts.queryContacts({
+        search: "sto st",
+        query: { pagingMethod: { case: "paging", value: { limit: 50, offset: stone.length - 20 } } },
+      });
       expect(last.contacts.map((x) => x.id)).toEqual(stone.slice(-20));
       expect(last.pagingMetadata).toMatchObject({ count: 20, total: stone.length, hasNext: false });
       cursor = undefined;
@@ -948,7 +998,10 @@ describe.each(STORES)("contact queries on %s", (store) => {
       for (let i = 0; i < 3; i++) {
         const res = await dense.contacts.queryContacts({
           search: "s st",
-          query: { sort: [{ fieldName: "createdDate", order: SortOrder.ASC }], pagingMethod: { case: "cursorPaging", value: { limit: 100, ...(cursor ? { cursor } : {}) } } },
+          query: {
+            sort: [{ fieldName: "createdDate", order: SortOrder.ASC }],
+            pagingMethod: { case: "cursorPaging", value: { limit: 100, ...(cursor ? { cursor } : {}) } },
+          },
         });
         seen.push(...res.contacts.map((x) => x.id));
         cursor = res.pagingMetadata?.cursors?.next;
@@ -977,7 +1030,10 @@ describe.each(STORES)("contact queries on %s", (store) => {
       await expectError(q({ "info.nope": "x" }), bad("UNSUPPORTED_FILTER_FIELD_UNKNOWN", "query.filter.info.nope"));
       await expectError(q({ $or: [{ "info.company": "x" }, { updated: 1 }] }), bad("UNSUPPORTED_FILTER_FIELD_UNKNOWN", "query.filter.$or[1].updated"));
       await expectError(q({ "info.extendedFields.custom.nope": "x" }), bad("UNSUPPORTED_FILTER_FIELD_UNKNOWN", "query.filter.info.extendedFields.custom.nope"));
-      await expectError(q({ "info.extendedFields.contacts.displayByLastName": { $exists: true } }), bad("UNSUPPORTED_FILTER_FIELD_UNKNOWN", "query.filter.info.extendedFields.contacts.displayByLastName"));
+      await expectError(
+        q({ "info.extendedFields.contacts.displayByLastName": { $exists: true } }),
+        bad("UNSUPPORTED_FILTER_FIELD_UNKNOWN", "query.filter.info.extendedFields.contacts.displayByLastName"),
+      );
     });
 
     it("UNSUPPORTED_FILTER_OPERATOR", async () => {
@@ -985,8 +1041,14 @@ describe.each(STORES)("contact queries on %s", (store) => {
       await expectError(q({ "info.labelKeys": "custom.vip" }), bad("UNSUPPORTED_FILTER_OPERATOR", "query.filter.info.labelKeys"));
       await expectError(q({ "info.locale": { $startsWith: "en" } }), bad("UNSUPPORTED_FILTER_OPERATOR", "query.filter.info.locale.$startsWith"));
       await expectError(q({ id: { $regex: "x" } }), bad("UNSUPPORTED_FILTER_OPERATOR", "query.filter.id.$regex"));
-      await expectError(q({ "info.extendedFields.custom.score": { $in: [1] } }), bad("UNSUPPORTED_FILTER_OPERATOR", "query.filter.info.extendedFields.custom.score.$in"));
-      await expectError(q({ "info.extendedFields.custom.notes": { $exists: true } }), bad("UNSUPPORTED_FILTER_OPERATOR", "query.filter.info.extendedFields.custom.notes.$exists"));
+      await expectError(
+        q({ "info.extendedFields.custom.score": { $in: [1] } }),
+        bad("UNSUPPORTED_FILTER_OPERATOR", "query.filter.info.extendedFields.custom.score.$in"),
+      );
+      await expectError(
+        q({ "info.extendedFields.custom.notes": { $exists: true } }),
+        bad("UNSUPPORTED_FILTER_OPERATOR", "query.filter.info.extendedFields.custom.notes.$exists"),
+      );
       await expectError(q({ $nor: [] }), bad("UNSUPPORTED_FILTER_OPERATOR", "query.filter.$nor"));
     });
 
@@ -1001,7 +1063,10 @@ describe.each(STORES)("contact queries on %s", (store) => {
 
     it("UNSUPPORTED_FILTER_VALUE_TYPE", async () => {
       await expectError(q({ "info.company": 5 }), bad("UNSUPPORTED_FILTER_VALUE_TYPE", "query.filter.info.company"));
-      await expectError(q({ "info.extendedFields.custom.score": { $gt: "5" } }), bad("UNSUPPORTED_FILTER_VALUE_TYPE", "query.filter.info.extendedFields.custom.score.$gt"));
+      await expectError(
+        q({ "info.extendedFields.custom.score": { $gt: "5" } }),
+        bad("UNSUPPORTED_FILTER_VALUE_TYPE", "query.filter.info.extendedFields.custom.score.$gt"),
+      );
       await expectError(q({ "info.name.first": { $exists: "yes" } }), bad("UNSUPPORTED_FILTER_VALUE_TYPE", "query.filter.info.name.first.$exists"));
       await expectError(q({ "info.company": { $in: "x" } }), bad("UNSUPPORTED_FILTER_VALUE_TYPE", "query.filter.info.company.$in"));
       await expectError(q({ "info.company": { $in: ["x", 1] } }), bad("UNSUPPORTED_FILTER_VALUE_TYPE", "query.filter.info.company.$in[1]"));
@@ -1019,21 +1084,35 @@ describe.each(STORES)("contact queries on %s", (store) => {
     });
 
     it("ILLEGAL_LIMIT (1001 and -1)", async () => {
-      await expectError(c.contacts.queryContacts({ query: { pagingMethod: { case: "paging", value: { limit: 1001 } } } }), bad("ILLEGAL_LIMIT", "query.paging.limit"));
-      await expectError(c.contacts.queryContacts({ query: { pagingMethod: { case: "paging", value: { limit: -1 } } } }), bad("ILLEGAL_LIMIT", "query.paging.limit"));
-      await expectError(c.contacts.queryContacts({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 1001 } } } }), bad("ILLEGAL_LIMIT", "query.cursor_paging.limit"));
+      await expectError(
+        c.contacts.queryContacts({ query: { pagingMethod: { case: "paging", value: { limit: 1001 } } } }),
+        bad("ILLEGAL_LIMIT", "query.paging.limit"),
+      );
+      await expectError(
+        c.contacts.queryContacts({ query: { pagingMethod: { case: "paging", value: { limit: -1 } } } }),
+        bad("ILLEGAL_LIMIT", "query.paging.limit"),
+      );
+      await expectError(
+        c.contacts.queryContacts({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 1001 } } } }),
+        bad("ILLEGAL_LIMIT", "query.cursor_paging.limit"),
+      );
       await expectError(c.contacts.listContacts({ paging: { limit: 1001 } }), bad("ILLEGAL_LIMIT", "paging.limit"));
       await expectError(c.contacts.listContacts({ paging: { limit: -1 } }), bad("ILLEGAL_LIMIT", "paging.limit"));
       expect((await c.contacts.queryContacts({ query: { pagingMethod: { case: "paging", value: { limit: 1000 } } } })).contacts.length).toBe(ALL.length);
     });
 
     it("INVALID_CURSOR: garbage, or a cursor of another query", async () => {
-      await expectError(c.contacts.queryContacts({ query: { pagingMethod: { case: "cursorPaging", value: { cursor: "not-a-cursor" } } } }), bad("INVALID_CURSOR", "query.cursor_paging.cursor"));
+      await expectError(
+        c.contacts.queryContacts({ query: { pagingMethod: { case: "cursorPaging", value: { cursor: "not-a-cursor" } } } }),
+        bad("INVALID_CURSOR", "query.cursor_paging.cursor"),
+      );
       const first = await c.contacts.queryContacts({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 2 } } } });
       const cursor = first.pagingMetadata?.cursors?.next as string;
       expect(cursor).toBeTruthy();
       await expectError(
-        c.contacts.queryContacts({ query: { filter: { "info.company": { $exists: true } }, pagingMethod: { case: "cursorPaging", value: { limit: 2, cursor } } } }),
+        c.contacts.queryContacts({
+          query: { filter: { "info.company": { $exists: true } }, pagingMethod: { case: "cursorPaging", value: { limit: 2, cursor } } },
+        }),
         bad("INVALID_CURSOR", "query.cursor_paging.cursor"),
       );
       await expectError(
@@ -1066,7 +1145,12 @@ describe.each(STORES)("contact queries on %s", (store) => {
       const byKey = new Map(res.facets.map((f) => [f.facetKey, f]));
       expect(byKey.get("all")).toMatchObject({ facetType: FacetType.ALL_CONTACTS, count: ALL.length });
       expect(byKey.get("not-labeled")).toMatchObject({ facetType: FacetType.NOT_LABELED, count: 4 });
-      expect(byKey.get("custom.vip")).toMatchObject({ facetType: FacetType.LABEL, count: 2, facetDisplayName: "VIP", queryFilter: { "info.labelKeys": { $hasSome: ["custom.vip"] } } });
+      expect(byKey.get("custom.vip")).toMatchObject({
+        facetType: FacetType.LABEL,
+        count: 2,
+        facetDisplayName: "VIP",
+        queryFilter: { "info.labelKeys": { $hasSome: ["custom.vip"] } },
+      });
       expect(byKey.get("custom.math")).toMatchObject({ count: 2 });
       expect(byKey.get("custom.unused")).toMatchObject({ count: 0 });
       expect(byKey.get("contacts.customers")).toMatchObject({ count: 1 });
@@ -1104,7 +1188,9 @@ describe.each(STORES)("contact queries on %s", (store) => {
       // The value is readable on the contact, as a system extended field.
       const approved = (await m.contacts.getContact({ id: ids[0] as string })).contact;
       expect(toJson(ValueSchema, approved?.info?.extendedFields?.items["members.membershipStatus"] as Value)).toBe("APPROVED");
-      const none = await m.contacts.queryContacts({ query: { filter: { "info.extendedFields.members.membershipStatus": { $nin: ["APPROVED", "PENDING", "DENIED"] } } } });
+      const none = await m.contacts.queryContacts({
+        query: { filter: { "info.extendedFields.members.membershipStatus": { $nin: ["APPROVED", "PENDING", "DENIED"] } } },
+      });
       expect(none.contacts.map((x) => x.info?.name?.first).sort()).toEqual(["M3", "M4", "Not a member"]);
     });
 

@@ -40,10 +40,9 @@ describe("README examples", () => {
       .map((l) => l.trim())
       .filter((l) => l !== "" && !l.startsWith("#") && !l.startsWith("grpcurl") && !l.includes("WatchEvents") && !l.startsWith("B="));
     expect(lines.length).toBeGreaterThan(30);
-    const script = [
-      `B="${BUF} curl --protocol grpc --http2-prior-knowledge"; S=${t.grpcUrl}`,
-      ...lines.map((l, i) => `${l}\necho "@@EXIT ${i} $?"`),
-    ].join("\n");
+    const script = [`B="${BUF} curl --protocol grpc --http2-prior-knowledge"; S=${t.grpcUrl}`, ...lines.map((l, i) => `${l}\necho "@@EXIT ${i} $?"`)].join(
+      "\n",
+    );
     const out = await new Promise<string>((resolve, reject) => {
       execFile("bash", ["-c", script], { cwd: root, timeout: 240_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err?.killed) reject(new Error(`timed out\n${stderr}`));

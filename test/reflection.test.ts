@@ -70,12 +70,7 @@ function fileNames(res: Res | undefined): string[] {
 }
 
 const symbol = (value: string): Req => ({ case: "fileContainingSymbol", value });
-const labelsClosure = [
-  "contacts/v1/labels_service.proto",
-  "contacts/v1/common.proto",
-  "google/protobuf/timestamp.proto",
-  "google/protobuf/struct.proto",
-];
+const labelsClosure = ["contacts/v1/labels_service.proto", "contacts/v1/common.proto", "google/protobuf/timestamp.proto", "google/protobuf/struct.proto"];
 
 describe.each(["v1", "v1alpha"] as const)("server reflection %s", (version) => {
   it("lists the given services and the reflection services, echoing host and request", async () => {
@@ -83,12 +78,7 @@ describe.each(["v1", "v1alpha"] as const)("server reflection %s", (version) => {
     expect(res?.messageResponse.case).toBe("listServicesResponse");
     const names = res?.messageResponse.case === "listServicesResponse" ? res.messageResponse.value.service.map((s) => s.name) : [];
     expect(names.sort()).toEqual(
-      [
-        "contacts.v1.LabelsService",
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1.ServerReflection",
-        "grpc.reflection.v1alpha.ServerReflection",
-      ].sort(),
+      ["contacts.v1.LabelsService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"].sort(),
     );
     expect(res?.validHost).toBe("example.test");
     expect(res?.originalRequest?.messageRequest).toEqual({ case: "listServices", value: "" });
@@ -107,10 +97,7 @@ describe.each(["v1", "v1alpha"] as const)("server reflection %s", (version) => {
     expect(fileNames(second)).toEqual(["contacts/v1/common.proto"]);
     expect(fileNames(third)).toEqual(["google/protobuf/timestamp.proto"]);
     // A new stream starts afresh.
-    expect(fileNames((await reflect(version, symbol("contacts.v1.Paging")))[0])).toEqual([
-      "google/protobuf/struct.proto",
-      "contacts/v1/common.proto",
-    ]);
+    expect(fileNames((await reflect(version, symbol("contacts.v1.Paging")))[0])).toEqual(["google/protobuf/struct.proto", "contacts/v1/common.proto"]);
   });
 
   it("resolves fields, methods, enums, enum values, nested types and oneofs", async () => {
@@ -156,7 +143,10 @@ describe.each(["v1", "v1alpha"] as const)("server reflection %s", (version) => {
       { case: "allExtensionNumbersOfType", value: "google.protobuf.FieldOptions" },
       { case: "fileContainingExtension", value: { containingType: "google.protobuf.FieldOptions", extensionNumber: 50001 } },
     );
-    expect(none?.messageResponse).toMatchObject({ case: "allExtensionNumbersResponse", value: { baseTypeName: "contacts.v1.ContactLabel", extensionNumber: [] } });
+    expect(none?.messageResponse).toMatchObject({
+      case: "allExtensionNumbersResponse",
+      value: { baseTypeName: "contacts.v1.ContactLabel", extensionNumber: [] },
+    });
     expect(some?.messageResponse).toMatchObject({ case: "allExtensionNumbersResponse", value: { extensionNumber: [50001] } });
     expect(fileNames(file)).toEqual(["google/protobuf/descriptor.proto", "test/options.proto"]);
   });
@@ -164,7 +154,9 @@ describe.each(["v1", "v1alpha"] as const)("server reflection %s", (version) => {
   it("lets a client rebuild the schema from reflection alone", async () => {
     const res = await reflect(version, symbol("contacts.v1.LabelsService"));
     const set = create(FileDescriptorSetSchema, {
-      file: res.flatMap((r) => (r.messageResponse.case === "fileDescriptorResponse" ? r.messageResponse.value.fileDescriptorProto : [])).map((b) => fromBinary(FileDescriptorProtoSchema, b)),
+      file: res
+        .flatMap((r) => (r.messageResponse.case === "fileDescriptorResponse" ? r.messageResponse.value.fileDescriptorProto : []))
+        .map((b) => fromBinary(FileDescriptorProtoSchema, b)),
     });
     const registry = createFileRegistry(set);
     const label = registry.getMessage("contacts.v1.ContactLabel");
@@ -172,7 +164,10 @@ describe.each(["v1", "v1alpha"] as const)("server reflection %s", (version) => {
     expect(registry.getService("contacts.v1.LabelsService")?.method.getLabel?.output.typeName).toBe("contacts.v1.GetLabelResponse");
     // Bytes from the generated schema decode identically with the rebuilt one.
     if (!label) throw new Error("contacts.v1.ContactLabel missing");
-    const bytes = toBinary(ContactLabelSchema, create(ContactLabelSchema, { key: "custom.vip", displayName: "VIP", labelType: LabelType.USER_DEFINED, createdDate: { seconds: 1n } }));
+    const bytes = toBinary(
+      ContactLabelSchema,
+      create(ContactLabelSchema, { key: "custom.vip", displayName: "VIP", labelType: LabelType.USER_DEFINED, createdDate: { seconds: 1n } }),
+    );
     expect(toBinary(label, fromBinary(label, bytes))).toEqual(bytes);
   });
 });

@@ -84,59 +84,63 @@ describe("ContactsService reliability on MariaDB (scenarios 1, 2, 3)", () => {
   // default keeps all 32 concurrent clients and cuts the rounds, so `npm test` stays lean.
   const S1_ROUNDS = Number(process.env.RELIABILITY_S1_ROUNDS ?? 5);
 
-  it(`scenario 1: 32 clients × ${S1_ROUNDS} read-modify-write updates lose nothing (revision check + retry on ABORTED)`, async () => {
-    const tenant = "s1";
-    const id = await counterContact(tenant);
-    const CLIENTS = 32;
-    const ROUNDS = S1_ROUNDS;
-    const clients = Array.from({ length: CLIENTS }, () => separateClient(t.grpcUrl, tenant));
-    let abortedRetries = 0;
-    const otherReasons: string[] = [];
-    const started = performance.now();
-    try {
-      await Promise.all(
-        clients.map(async ({ contacts }) => {
-          for (let i = 0; i < ROUNDS; i++) {
-            for (let attempt = 1; ; attempt++) {
-              const { contact } = await contacts.getContact({ id, fields: ["info.extended_fields"] });
-              try {
-                await contacts.updateContact({
-                  contactId: id,
-                  revision: contact?.revision ?? 0,
-                  info: counterInfo(counterOf(contact) + 1),
-                  fieldMask: COUNTER_MASK,
-                });
-                break;
-              } catch (err) {
-                if (!(err instanceof ConnectError) || err.code !== Code.Aborted) throw err;
-                if (reasonOf(err) !== "CONTACT_ALREADY_CHANGED") otherReasons.push(String(reasonOf(err)));
-                abortedRetries++;
-                await backoff(attempt);
+  it(
+    `scenario 1: 32 clients × ${S1_ROUNDS} read-modify-write updates lose nothing (revision check + retry on ABORTED)`,
+    async () => {
+      const tenant = "s1";
+      const id = await counterContact(tenant);
+      const CLIENTS = 32;
+      const ROUNDS = S1_ROUNDS;
+      const clients = Array.from({ length: CLIENTS }, () => separateClient(t.grpcUrl, tenant));
+      let abortedRetries = 0;
+      const otherReasons: string[] = [];
+      const started = performance.now();
+      try {
+        await Promise.all(
+          clients.map(async ({ contacts }) => {
+            for (let i = 0; i < ROUNDS; i++) {
+              for (let attempt = 1; ; attempt++) {
+                const { contact } = await contacts.getContact({ id, fields: ["info.extended_fields"] });
+                try {
+                  await contacts.updateContact({
+                    contactId: id,
+                    revision: contact?.revision ?? 0,
+                    info: counterInfo(counterOf(contact) + 1),
+                    fieldMask: COUNTER_MASK,
+                  });
+                  break;
+                } catch (err) {
+                  if (!(err instanceof ConnectError) || err.code !== Code.Aborted) throw err;
+                  if (reasonOf(err) !== "CONTACT_ALREADY_CHANGED") otherReasons.push(String(reasonOf(err)));
+                  abortedRetries++;
+                  await backoff(attempt);
+                }
               }
             }
-          }
-        }),
+          }),
+        );
+      } finally {
+        for (const c of clients) c.close();
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const { contact } = await t.clients(tenant).contacts.getContact({ id });
+      const final = counterOf(contact);
+      const expected = CLIENTS * ROUNDS;
+      const updatedEvents = await count(t.server.db, "events", { tenant_id: tenant, entity_id: id, event_type: "contact_updated" });
+      console.log(
+        `[scenario 1] mode=field_mask(info.extended_fields.custom.counter) clients=${CLIENTS} rounds=${ROUNDS} ` +
+          `final=${final} lost=${expected - final} abortedRetries=${abortedRetries} finalRevision=${contact?.revision} ` +
+          `updatedEvents=${updatedEvents} time=${seconds.toFixed(1)}s`,
       );
-    } finally {
-      for (const c of clients) c.close();
-    }
-    const seconds = (performance.now() - started) / 1000;
-    const { contact } = await t.clients(tenant).contacts.getContact({ id });
-    const final = counterOf(contact);
-    const expected = CLIENTS * ROUNDS;
-    const updatedEvents = await count(t.server.db, "events", { tenant_id: tenant, entity_id: id, event_type: "contact_updated" });
-    console.log(
-      `[scenario 1] mode=field_mask(info.extended_fields.custom.counter) clients=${CLIENTS} rounds=${ROUNDS} ` +
-        `final=${final} lost=${expected - final} abortedRetries=${abortedRetries} finalRevision=${contact?.revision} ` +
-        `updatedEvents=${updatedEvents} time=${seconds.toFixed(1)}s`,
-    );
-    expect(otherReasons).toEqual([]);
-    expect(final).toBe(expected);
-    expect(expected - final).toBe(0);
-    expect(abortedRetries).toBeGreaterThan(0);
-    expect(contact?.revision).toBe(expected + 1);
-    expect(updatedEvents).toBe(expected);
-  }, Math.max(120_000, S1_ROUNDS * 20_000));
+      expect(otherReasons).toEqual([]);
+      expect(final).toBe(expected);
+      expect(expected - final).toBe(0);
+      expect(abortedRetries).toBeGreaterThan(0);
+      expect(contact?.revision).toBe(expected + 1);
+      expect(updatedEvents).toBe(expected);
+    },
+    Math.max(120_000, S1_ROUNDS * 20_000),
+  );
 
   it("scenario 1, negative control: clients that write blind (fresh revision, stale value) lose updates", async () => {
     const tenant = "s1-control";
@@ -189,9 +193,7 @@ describe("ContactsService reliability on MariaDB (scenarios 1, 2, 3)", () => {
   /** Runs `n` concurrent creates and sorts them into the created contacts and the errors. */
   async function raceCreates(tenant: string, infoAt: (i: number) => ContactInfoJson, n = 20) {
     const { contacts } = t.clients(tenant);
-    const settled = await Promise.allSettled(
-      Array.from({ length: n }, (_, i) => contacts.createContact({ info: info(infoAt(i)), allowDuplicates: false })),
-    );
+    const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => contacts.createContact({ info: info(infoAt(i)), allowDuplicates: false })));
     const created = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value.contact] : []));
     const errors = settled.flatMap((s) => (s.status === "rejected" ? [s.reason as unknown] : []));
     return { created, errors };
@@ -277,13 +279,13 @@ describe("ContactsService reliability on MariaDB (scenarios 1, 2, 3)", () => {
     const db = t.server.db;
     const rows = await count(db, "contacts", { tenant_id: tenant });
     const events = await count(db, "events", { tenant_id: tenant, event_type: "contact_created" });
-    const reused = await expectError(
-      contacts.createContact({ info: info({ name: { first: "Someone else" } }), requestId }),
-      { code: Code.InvalidArgument, reason: "REQUEST_ID_REUSED", field: "request_id" },
-    );
+    const reused = await expectError(contacts.createContact({ info: info({ name: { first: "Someone else" } }), requestId }), {
+      code: Code.InvalidArgument,
+      reason: "REQUEST_ID_REUSED",
+      field: "request_id",
+    });
     console.log(
-      `[scenario 3] create rows=${rows} identicalResponses=${identical} createdEvents=${events} ` +
-        `differentBody=${Code[reused.code]} ${reasonOf(reused)}`,
+      `[scenario 3] create rows=${rows} identicalResponses=${identical} createdEvents=${events} ` + `differentBody=${Code[reused.code]} ${reasonOf(reused)}`,
     );
     expect(first?.contact?.id).toBeTruthy();
     expect(identical).toBe(20);
@@ -503,10 +505,7 @@ async function auditContacts(db: Knex | Knex.Transaction, tenant: string) {
   for (const e of events) {
     if (!docs.has(e.entity_id)) orphanEvents++;
     const payload = JSON.parse(e.payload) as { contact: { revision: number; info: ContactInfoJson } };
-    eventsOf.set(e.entity_id, [
-      ...(eventsOf.get(e.entity_id) ?? []),
-      { seq: Number(e.entity_seq), type: e.event_type, contact: payload.contact },
-    ]);
+    eventsOf.set(e.entity_id, [...(eventsOf.get(e.entity_id) ?? []), { seq: Number(e.entity_seq), type: e.event_type, contact: payload.contact }]);
   }
   for (const [id, doc] of docs) {
     const list = eventsOf.get(id) ?? [];
@@ -644,9 +643,7 @@ describe("ContactsService atomicity on MariaDB (scenario 6)", () => {
               const id = mine[Math.floor(Math.random() * mine.length)] ?? "";
               const current = acked.get(id);
               const body = info(randomInfo(Math.random() < 0.5));
-              const res = await acknowledged((requestId) =>
-                contacts.updateContact({ contactId: id, revision: current?.revision ?? 0, info: body, requestId }),
-              );
+              const res = await acknowledged((requestId) => contacts.updateContact({ contactId: id, revision: current?.revision ?? 0, info: body, requestId }));
               remember(res.contact);
             }
           } catch (err) {

@@ -30,7 +30,10 @@ class Watcher {
     });
     this.done = (async () => {
       try {
-        for await (const e of client.watchEvents({ filter: { entityFqdns: ["contacts.v1.contact"] }, ...req }, { headers: headers(tenant), signal: this.abort.signal })) {
+        for await (const e of client.watchEvents(
+          { filter: { entityFqdns: ["contacts.v1.contact"] }, ...req },
+          { headers: headers(tenant), signal: this.abort.signal },
+        )) {
           if (e.eventType === "bookmark") markStarted();
           else this.events.push({ event: e, at: Date.now() });
         }

@@ -44,7 +44,9 @@ describe("SDK bulk functions: checks made before anything is sent", () => {
   it("rejects malformed options with a TypeError naming the path", async () => {
     const { contacts, bulkJobs } = client;
     await expect(contacts.bulkDeleteContacts({ filter: "info.company" as never })).rejects.toThrow(/bulkDeleteContacts\(\): options\.filter must be an object/);
-    await expect(contacts.bulkDeleteContacts({ filter: { "info.company": { $eq: () => 1 } } })).rejects.toThrow(/options\.filter\.info\.company\.\$eq must be JSON/);
+    await expect(contacts.bulkDeleteContacts({ filter: { "info.company": { $eq: () => 1 } } })).rejects.toThrow(
+      /options\.filter\.info\.company\.\$eq must be JSON/,
+    );
     await expect(contacts.bulkDeleteContacts({ search: 5 as never })).rejects.toThrow(/options\.search must be a string/);
     await expect(contacts.bulkUpdateContacts({ search: "x", info: { nmae: { first: "x" } } as never })).rejects.toThrow(
       /options\.info\.nmae is not a field of ContactInfo/,
@@ -135,7 +137,10 @@ describe.each(STORES)("SDK bulk jobs through a real server on %s", (store) => {
   it("bulkDeleteContacts deletes the contacts a search finds, except members, which are job errors", async () => {
     const { contacts, bulkJobs } = clientFor(tenant("delete"));
     const doomed = await inParallel(6, 3, async (i) => {
-      const { contact } = await contacts.createContact({ name: { first: `Glenn${i}`, last: "Quagmire" }, emails: { items: [{ email: `gq${i}@example.com` }] } });
+      const { contact } = await contacts.createContact({
+        name: { first: `Glenn${i}`, last: "Quagmire" },
+        emails: { items: [{ email: `gq${i}@example.com` }] },
+      });
       return contact;
     });
     const kept = await inParallel(4, 4, async (i) => {

@@ -121,21 +121,25 @@ describe("the SDK tarball in an empty project", () => {
     packedFiles = (pack?.files ?? []).map((f) => f.path);
     const tarball = join(work, pack?.filename ?? "");
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }, null, 2));
-    await timed("install", () =>
-      sh("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts", "--loglevel=error", tarball], app),
-    );
+    await timed("install", () => sh("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts", "--loglevel=error", tarball], app));
     symlinkSync(join(root, "node_modules", "better-sqlite3"), join(app, "node_modules", "better-sqlite3"), "dir");
   }, 240_000);
 
   afterAll(async () => {
-    console.log(`[sdk tarball] ${Object.entries(timings).map(([k, v]) => `${k} ${v} ms`).join(", ")}`);
+    console.log(
+      `[sdk tarball] ${Object.entries(timings)
+        .map(([k, v]) => `${k} ${v} ms`)
+        .join(", ")}`,
+    );
     await server?.close();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it("ships only dist/, the README and package.json, and declares its exports", () => {
     expect(packedFiles.filter((f) => !f.startsWith("dist/") && f !== "README.md" && f !== "package.json")).toEqual([]);
-    expect(packedFiles).toEqual(expect.arrayContaining(["dist/index.js", "dist/index.d.ts", "dist/testing.js", "dist/testing.d.ts", "dist/server/server/src/app.js"]));
+    expect(packedFiles).toEqual(
+      expect.arrayContaining(["dist/index.js", "dist/index.d.ts", "dist/testing.js", "dist/testing.d.ts", "dist/server/server/src/app.js"]),
+    );
     const manifest = JSON.parse(readFileSync(join(app, "node_modules", "@contacts-api", "sdk", "package.json"), "utf8"));
     expect(manifest.exports["."]).toEqual({ types: "./dist/index.d.ts", import: "./dist/index.js" });
     expect(manifest.exports["./testing"]).toEqual({ types: "./dist/testing.d.ts", import: "./dist/testing.js" });

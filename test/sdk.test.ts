@@ -81,7 +81,11 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
         name: { first: "Ada", last: "Lovelace" },
         emails: { items: [{ email: "ada@example.com", tag: "WORK" }] },
         phones: { items: [{ phone: "(201) 555-0123", countryCode: "US", tag: "MOBILE" }] },
-        addresses: { items: [{ tag: "HOME", address: { addressLine1: "12 St James's Square", city: "London", country: "GB", location: { latitude: 51.5, longitude: -0.13 } } }] },
+        addresses: {
+          items: [
+            { tag: "HOME", address: { addressLine1: "12 St James's Square", city: "London", country: "GB", location: { latitude: 51.5, longitude: -0.13 } } },
+          ],
+        },
         company: "Analytical Engines",
         birthdate: "1815-12-10",
         labelKeys: { items: [label.key] },
@@ -220,7 +224,11 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
       ["Bob", "Young"],
       ["Cid", "Xu"],
     ] as const) {
-      await contacts.createContact({ name: { first, last }, emails: { items: [{ email: `${first}@example.com` }] }, labelKeys: { items: first === "Ann" ? [label.key] : [] } });
+      await contacts.createContact({
+        name: { first, last },
+        emails: { items: [{ email: `${first}@example.com` }] },
+        labelKeys: { items: first === "Ann" ? [label.key] : [] },
+      });
     }
     const byLast = await contacts.listContacts({ sort: { fieldName: "info.name.last", order: "ASC" }, paging: { limit: 2 } });
     expect(byLast.contacts.map((c) => c.info?.name?.last)).toEqual(["Xu", "Young"]);
@@ -234,7 +242,11 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
     expectPlain(facets);
     expect(facets.find((f) => f.facetType === "ALL_CONTACTS")?.count).toBe(3);
     expect(facets.find((f) => f.facetType === "NOT_LABELED")?.count).toBe(2);
-    expect(facets.find((f) => f.facetKey === label.key)).toMatchObject({ facetType: "LABEL", count: 1, queryFilter: { "info.labelKeys": { $hasSome: [label.key] } } });
+    expect(facets.find((f) => f.facetKey === label.key)).toMatchObject({
+      facetType: "LABEL",
+      count: 1,
+      queryFilter: { "info.labelKeys": { $hasSome: [label.key] } },
+    });
     expect(facets.find((f) => f.facetKey === "contacts.customers")?.count).toBe(0);
     expect(pagingMetadata.total).toBe(facets.length);
     const subscribed = await contacts.queryFacets({ filter: { "info.extendedFields.emailSubscriptions.subscriptionStatus": { $eq: "SUBSCRIBED" } } });
@@ -293,7 +305,10 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
     const custom = await extendedFields.queryExtendedFields().eq("fieldType", "USER_DEFINED").ascending("displayName").find();
     expect(custom.items.map((f) => f.displayName)).toEqual(["Met on", "Shoe size"]);
 
-    const { contact } = await contacts.createContact({ name: { first: "Imelda" }, extendedFields: { items: { [shoe.field.key]: 38.5, [met.field.key]: "2024-02-29" } } });
+    const { contact } = await contacts.createContact({
+      name: { first: "Imelda" },
+      extendedFields: { items: { [shoe.field.key]: 38.5, [met.field.key]: "2024-02-29" } },
+    });
     expect(contact.info?.extendedFields?.items).toMatchObject({ "custom.shoe-size": 38.5, "custom.met-on": "2024-02-29" });
     const bad = await failure(contacts.createContact({ name: { first: "x" }, extendedFields: { items: { "custom.shoe-size": "big" } } }));
     expect(bad.code).toBe("INVALID_EXTENDED_FIELD_VALUE");
@@ -322,7 +337,14 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
       const shoe = (await client.extendedFields.findOrCreateExtendedField("Shoe size", "NUMBER")).field.key;
       const people = [
         { name: { first: "Ada", last: "Lovelace" }, company: "Analytical", birthdate: "1815-12-10", labels: [vip], shoe: 38, email: "ada@example.com" },
-        { name: { first: "Charles", last: "Babbage" }, company: "Analytical", birthdate: "1791-12-26", labels: [vip, customer], shoe: 44, email: "charles@example.com" },
+        {
+          name: { first: "Charles", last: "Babbage" },
+          company: "Analytical",
+          birthdate: "1791-12-26",
+          labels: [vip, customer],
+          shoe: 44,
+          email: "charles@example.com",
+        },
         { name: { first: "Grace", last: "Hopper" }, company: "Navy", birthdate: "1906-12-09", labels: [customer], shoe: 40, email: "grace@example.com" },
         { name: { first: "Alan", last: "Turing" }, birthdate: "1912-06-23", labels: [], email: "alan@example.com" },
         { name: { first: "Katherine", last: "Johnson" }, company: "NASA", birthdate: "1918-08-26", labels: [], phone: "+1 202 555 0199" },
@@ -371,7 +393,13 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
 
     it("and, or, not", async () => {
       expect(await run(q().eq("info.company", "Analytical").or(q().eq("info.company", "Navy")))).toEqual(["Ada", "Charles", "Grace"]);
-      expect(await run(q().eq("info.company", "Analytical").and(q().hasSome("info.labelKeys", [customer])))).toEqual(["Charles"]);
+      expect(
+        await run(
+          q()
+            .eq("info.company", "Analytical")
+            .and(q().hasSome("info.labelKeys", [customer])),
+        ),
+      ).toEqual(["Charles"]);
       expect(await run(q().eq("info.company", "Analytical").not(q().eq("info.name.first", "Ada")))).toEqual(["Charles"]);
       expect(await run(q().not(q().isNotEmpty("info.labelKeys")))).toEqual(["Alan", "Katherine"]);
     });
@@ -399,12 +427,17 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
 
       const searched = await contacts.queryContacts({ search: "hopper" }).find();
       expect(searched.items.map((c) => c.info?.name?.first)).toEqual(["Grace"]);
-      const projected = await contacts.queryContacts({ fieldsets: ["BASIC"] }).eq("info.name.first", "Ada").find();
+      const projected = await contacts
+        .queryContacts({ fieldsets: ["BASIC"] })
+        .eq("info.name.first", "Ada")
+        .find();
       expect(projected.items[0]?.info?.emails).toBeUndefined();
     });
 
     it("misuse fails at once with a clear message", () => {
-      expect(() => q().eq("info.nickname" as "info.company", "x")).toThrow(/queryContacts\(\)\.eq\(\): unknown field "info.nickname"; fields are _id, _createdDate/);
+      expect(() => q().eq("info.nickname" as "info.company", "x")).toThrow(
+        /queryContacts\(\)\.eq\(\): unknown field "info.nickname"; fields are _id, _createdDate/,
+      );
       expect(() => q().eq("info.company", 5)).toThrow(/"info.company" takes strings; got number 5/);
       expect(() => q().eq("info.labelKeys", "x")).toThrow(/"info.labelKeys" does not support eq\(\); it supports hasAll, isEmpty, isNotEmpty, hasSome/);
       expect(() => q().startsWith("info.birthdate", "19")).toThrow(/does not support startsWith/);
@@ -424,10 +457,17 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
     it("pages through 2,500 contacts with next() until hasNext() is false", { timeout: 300_000 }, async () => {
       const client = clientFor(tenant("paging"));
       const started = Date.now();
-      const created = await inParallel(2_500, 25, async (i) => (await client.contacts.createContact({ name: { first: `P${i}` } }, { allowDuplicates: true })).contact._id);
+      const created = await inParallel(
+        2_500,
+        25,
+        async (i) => (await client.contacts.createContact({ name: { first: `P${i}` } }, { allowDuplicates: true })).contact._id,
+      );
       const createdMs = Date.now() - started;
       const seen = new Map<string, number>();
-      let page = await client.contacts.queryContacts({ fieldsets: ["BASIC"] }).limit(100).find();
+      let page = await client.contacts
+        .queryContacts({ fieldsets: ["BASIC"] })
+        .limit(100)
+        .find();
       let pages = 1;
       expect(page).toMatchObject({ totalCount: 2_500, totalPages: 25, currentPage: 0 });
       for (;;) {
@@ -507,13 +547,19 @@ describe.each(STORES)("SDK through a real server on %s", (store) => {
 
     // on…() helpers, from the current end of the log.
     const seen: string[] = [];
-    const sub = events.onContactCreated((e) => {
-      seen.push(e.entity.info?.name?.first ?? "");
-    }, { after: all[7]?.cursor as string });
+    const sub = events.onContactCreated(
+      (e) => {
+        seen.push(e.entity.info?.name?.first ?? "");
+      },
+      { after: all[7]?.cursor as string },
+    );
     const labelsSeen: string[] = [];
-    const labelSub = events.onLabelUpdated((e) => {
-      labelsSeen.push(e.entity.displayName);
-    }, { after: all[7]?.cursor as string });
+    const labelSub = events.onLabelUpdated(
+      (e) => {
+        labelsSeen.push(e.entity.displayName);
+      },
+      { after: all[7]?.cursor as string },
+    );
     await contacts.createContact({ name: { first: "C" } });
     await labels.renameLabel(label.key, { displayName: "Hotter" });
     await contacts.createContact({ name: { first: "D" } });
@@ -738,7 +784,10 @@ describe("SDK reliability on MariaDB: a server killed and restarted mid-run", ()
       const ids: string[] = [];
       const writing = inParallel(N, 8, async (i) => {
         // allowDuplicates: a retry that was not idempotent would create a second contact.
-        const { contact } = await client.contacts.createContact({ name: { first: `R${i}` }, emails: { items: [{ email: `r${i}@example.com` }] } }, { allowDuplicates: true });
+        const { contact } = await client.contacts.createContact(
+          { name: { first: `R${i}` }, emails: { items: [{ email: `r${i}@example.com` }] } },
+          { allowDuplicates: true },
+        );
         ids.push(contact._id);
         done++;
       });
@@ -755,7 +804,10 @@ describe("SDK reliability on MariaDB: a server killed and restarted mid-run", ()
       clearTimeout(stop);
 
       const emails = new Map<string, number>();
-      let page = await client.contacts.queryContacts({ fieldsets: ["COMMUNICATION_DETAILS"] }).limit(1000).find();
+      let page = await client.contacts
+        .queryContacts({ fieldsets: ["COMMUNICATION_DETAILS"] })
+        .limit(1000)
+        .find();
       for (;;) {
         for (const c of page.items) for (const e of c.info?.emails?.items ?? []) emails.set(e.email, (emails.get(e.email) ?? 0) + 1);
         if (!page.hasNext()) break;

@@ -82,10 +82,7 @@ describe("scenario 15: graceful shutdown", () => {
     const worker = async (w: number) => {
       for (let i = 0; !stop; i++) {
         try {
-          const res = await contacts.createContact(
-            { info: { name: { first: `w${w}-${i}` } }, allowDuplicates: true },
-            { timeoutMs: 10_000 },
-          );
+          const res = await contacts.createContact({ info: { name: { first: `w${w}-${i}` } }, allowDuplicates: true }, { timeoutMs: 10_000 });
           acknowledged.push(res.contact?.id ?? "");
           outcomes.OK = (outcomes.OK ?? 0) + 1;
         } catch (err) {

@@ -14,7 +14,9 @@ import { SortOrder } from "../gen/contacts/v1/common_pb.js";
 import { expectError } from "./support/errors.js";
 import { STORES, suiteWithTenants } from "./support/server.js";
 
-const items = (o: Record<string, JsonValue>) => ({ extendedFields: { items: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fromJson(ValueSchema, v)])) } });
+const items = (o: Record<string, JsonValue>) => ({
+  extendedFields: { items: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fromJson(ValueSchema, v)])) },
+});
 /** A contact's extended field values as plain JSON. */
 const plain = (c: { info?: { extendedFields?: { items: Record<string, Value> } } } | undefined) =>
   Object.fromEntries(Object.entries(c?.info?.extendedFields?.items ?? {}).map(([k, v]) => [k, toJson(ValueSchema, v)]));
@@ -51,7 +53,13 @@ describe.each(STORES)("stored system fields on %s", (store) => {
       const { contact } = await c.contacts.createContact({
         info: {
           name: { first: s.first },
-          ...items({ "ecom.numOfPurchases": s.n, "ecom.totalSpentAmount": s.spent, "ecom.totalSpentCurrency": "EUR", "ecom.lastPurchaseDate": s.last, "members.mobile": "false" }),
+          ...items({
+            "ecom.numOfPurchases": s.n,
+            "ecom.totalSpentAmount": s.spent,
+            "ecom.totalSpentCurrency": "EUR",
+            "ecom.lastPurchaseDate": s.last,
+            "members.mobile": "false",
+          }),
         },
       });
       ids.set(s.first, contact?.id ?? "");
@@ -75,7 +83,13 @@ describe.each(STORES)("stored system fields on %s", (store) => {
     });
 
     const bad = (o: Record<string, JsonValue>) => c.contacts.createContact({ info: { name: { first: "Bad" }, ...items(o) } });
-    const wrong: Record<string, JsonValue>[] = [{ "members.mobile": "yes" }, { "ecom.numOfPurchases": 1.5 }, { "ecom.numOfPurchases": -1 }, { "ecom.totalSpentCurrency": "euro" }, { "ecom.lastPurchaseDate": "yesterday" }];
+    const wrong: Record<string, JsonValue>[] = [
+      { "members.mobile": "yes" },
+      { "ecom.numOfPurchases": 1.5 },
+      { "ecom.numOfPurchases": -1 },
+      { "ecom.totalSpentCurrency": "euro" },
+      { "ecom.lastPurchaseDate": "yesterday" },
+    ];
     for (const o of wrong) {
       await expectError(bad(o), { code: Code.InvalidArgument, reason: "INVALID_EXTENDED_FIELD_VALUE" });
     }

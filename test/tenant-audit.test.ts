@@ -101,8 +101,14 @@ describe.each(STORES)("scenario 9 on %s", (store) => {
         await track("RenameLabel", labels.renameLabel({ label: { key: "contacts.customers", displayName: "X" } }));
 
         // Extended fields, the same.
-        await track("FindOrCreateExtendedField", fields.findOrCreateExtendedField({ displayName: "Shoe", dataType: FieldDataType.NUMBER, requestId: `${tenant}-f1` }));
-        await track("FindOrCreateExtendedField", fields.findOrCreateExtendedField({ displayName: "Shoe", dataType: FieldDataType.NUMBER, requestId: `${tenant}-f1` }));
+        await track(
+          "FindOrCreateExtendedField",
+          fields.findOrCreateExtendedField({ displayName: "Shoe", dataType: FieldDataType.NUMBER, requestId: `${tenant}-f1` }),
+        );
+        await track(
+          "FindOrCreateExtendedField",
+          fields.findOrCreateExtendedField({ displayName: "Shoe", dataType: FieldDataType.NUMBER, requestId: `${tenant}-f1` }),
+        );
         for (const name of ["Notes", "Doomed Field", "Spare Field", "F4", "F5"]) {
           await track("FindOrCreateExtendedField", fields.findOrCreateExtendedField({ displayName: name, dataType: FieldDataType.TEXT }));
         }
@@ -113,7 +119,10 @@ describe.each(STORES)("scenario 9 on %s", (store) => {
         const fpage = await fields.queryExtendedFields({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 2 } } } });
         const fcursor = fpage.pagingMetadata?.cursors?.next;
         if (fcursor) {
-          await track("QueryExtendedFields", fields.queryExtendedFields({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 2, cursor: fcursor } } } }));
+          await track(
+            "QueryExtendedFields",
+            fields.queryExtendedFields({ query: { pagingMethod: { case: "cursorPaging", value: { limit: 2, cursor: fcursor } } } }),
+          );
         }
         await track("RenameExtendedField", fields.renameExtendedField({ field: { key: "custom.spare-field", displayName: "Spare 2" } }));
         await track("RenameExtendedField", fields.renameExtendedField({ field: { key: "custom.spare-field", displayName: "shoe" } }));
@@ -143,16 +152,32 @@ describe.each(STORES)("scenario 9 on %s", (store) => {
         await track("UpdateContact", contacts.updateContact({ contactId: id, revision: 1, info: { company: "Stale" } }));
         await track(
           "UpdateContact",
-          contacts.updateContact({ contactId: id, revision: 2, info: { emails: { items: [{ email: `grace@${tenant}.test` }] } }, fieldMask: { paths: ["info.emails"] } }),
+          contacts.updateContact({
+            contactId: id,
+            revision: 2,
+            info: { emails: { items: [{ email: `grace@${tenant}.test` }] } },
+            fieldMask: { paths: ["info.emails"] },
+          }),
         );
         await track("LabelContact", contacts.labelContact({ contactId: id, labelKeys: ["custom.vip-2"] }));
         await track("LabelContact", contacts.labelContact({ contactId: id, labelKeys: ["custom.nope"] }));
         await track("UnlabelContact", contacts.unlabelContact({ contactId: id, labelKeys: ["custom.vip-2"] }));
         // Bulk jobs: started (idempotently, or refused), run by the server's runner in the
         // background to the end, read, listed, cancelled too late.
-        const job = await contacts.bulkLabelAndUnlabelContacts({ filter: { "info.labelKeys": { $hasSome: ["custom.vip"] } }, labelKeysToAdd: ["custom.spare"], requestId: `${tenant}-b1` });
+        const job = await contacts.bulkLabelAndUnlabelContacts({
+          filter: { "info.labelKeys": { $hasSome: ["custom.vip"] } },
+          labelKeysToAdd: ["custom.spare"],
+          requestId: `${tenant}-b1`,
+        });
         rpcs.add("BulkLabelAndUnlabelContacts");
-        await track("BulkLabelAndUnlabelContacts", contacts.bulkLabelAndUnlabelContacts({ filter: { "info.labelKeys": { $hasSome: ["custom.vip"] } }, labelKeysToAdd: ["custom.spare"], requestId: `${tenant}-b1` }));
+        await track(
+          "BulkLabelAndUnlabelContacts",
+          contacts.bulkLabelAndUnlabelContacts({
+            filter: { "info.labelKeys": { $hasSome: ["custom.vip"] } },
+            labelKeysToAdd: ["custom.spare"],
+            requestId: `${tenant}-b1`,
+          }),
+        );
         await track("BulkDeleteContacts", contacts.bulkDeleteContacts({}));
         const jobs = [job.jobId];
         jobs.push((await contacts.bulkDeleteContacts({ search: "nobody" })).jobId);

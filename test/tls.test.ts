@@ -24,7 +24,23 @@ function makeCertificates(): void {
   openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", ...subj("test-ca"));
   writeFileSync(file("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
   openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", ...subj("localhost"));
-  openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "server.ext");
+  openssl(
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "1",
+    "-extfile",
+    "server.ext",
+  );
   openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", ...subj("client"));
   openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.pem", "-days", "1");
   openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out", "rogue.pem", "-days", "1", ...subj("rogue"));
@@ -42,19 +58,18 @@ function getLabel(client: grpc.Client): Promise<{ code: number; name?: string }>
   return new Promise((resolve) => {
     const md = new grpc.Metadata();
     md.set("x-tenant-id", "tls");
-    (client as unknown as { GetLabel: (r: object, m: grpc.Metadata, o: object, cb: (e: grpc.ServiceError | null, r?: { label: { displayName: string } }) => void) => void }).GetLabel(
-      { key: "contacts.customers" },
-      md,
-      { deadline: Date.now() + 5_000 },
-      (err, res) => resolve(err ? { code: err.code } : { code: 0, name: res?.label.displayName }),
+    (
+      client as unknown as {
+        GetLabel: (r: object, m: grpc.Metadata, o: object, cb: (e: grpc.ServiceError | null, r?: { label: { displayName: string } }) => void) => void;
+      }
+    ).GetLabel({ key: "contacts.customers" }, md, { deadline: Date.now() + 5_000 }, (err, res) =>
+      resolve(err ? { code: err.code } : { code: 0, name: res?.label.displayName }),
     );
   });
 }
 
 async function connectCall(baseUrl: string, nodeOptions: Record<string, unknown>, grpcProtocol: boolean): Promise<Code | 0> {
-  const transport = grpcProtocol
-    ? createGrpcTransport({ baseUrl, nodeOptions })
-    : createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions });
+  const transport = grpcProtocol ? createGrpcTransport({ baseUrl, nodeOptions }) : createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions });
   try {
     await createClient(LabelsService, transport).getLabel({ key: "contacts.customers" }, { headers: { "x-tenant-id": "tls" }, timeoutMs: 5_000 });
     return 0;

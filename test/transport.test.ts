@@ -6,13 +6,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import {
-  Code,
-  ConnectError,
-  createClient,
-  createMethodImplSpec,
-  createServiceImplSpec,
-} from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createMethodImplSpec, createServiceImplSpec } from "@connectrpc/connect";
 import type { HandlerContext, Interceptor, ServiceImpl, ServiceImplSpec } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
@@ -119,9 +113,7 @@ const reflectionSpec: ServiceImplSpec = {
         yield { validHost: r.host, originalRequest: r };
       }
     }),
-    countRequests: createMethodImplSpec(clientStreamMethod, (async (
-      reqs: AsyncIterable<{ host: string }>,
-    ) => {
+    countRequests: createMethodImplSpec(clientStreamMethod, (async (reqs: AsyncIterable<{ host: string }>) => {
       let n = 0;
       for await (const _ of reqs) n++;
       return { validHost: `count=${n}` };
@@ -186,17 +178,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   grpcClient?.close();
-  await Promise.all([
-    grpcServer ? closeGrpcGracefully(grpcServer, 1000) : undefined,
-    httpServer ? closeGracefully(httpServer, 1000) : undefined,
-  ]);
+  await Promise.all([grpcServer ? closeGrpcGracefully(grpcServer, 1000) : undefined, httpServer ? closeGracefully(httpServer, 1000) : undefined]);
 });
 
 function bind(server: grpc.Server): Promise<number> {
   return new Promise((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    ),
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
 }
 
@@ -205,11 +192,7 @@ function healthClient(port: number): HealthClient {
   return new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
 }
 
-function grpcCheck(
-  service: string,
-  opts: grpc.CallOptions = {},
-  md = new grpc.Metadata(),
-): Promise<{ res?: { status: string }; err?: grpc.ServiceError }> {
+function grpcCheck(service: string, opts: grpc.CallOptions = {}, md = new grpc.Metadata()): Promise<{ res?: { status: string }; err?: grpc.ServiceError }> {
   return new Promise((resolve) => {
     grpcClient.check({ service }, md, opts, (err, res) => resolve(err ? { err } : { res }));
   });
@@ -338,11 +321,8 @@ describe("createGrpcServer", () => {
     expect(hosts).toEqual(["a", "b"]);
 
     const counted = await new Promise<string>((resolve, reject) => {
-      const cs = grpcClient.makeClientStreamRequest(
-        "/grpc.reflection.v1.ServerReflection/CountRequests",
-        ser,
-        de,
-        (err, res) => (err ? reject(err) : resolve((res as { validHost: string }).validHost)),
+      const cs = grpcClient.makeClientStreamRequest("/grpc.reflection.v1.ServerReflection/CountRequests", ser, de, (err, res) =>
+        err ? reject(err) : resolve((res as { validHost: string }).validHost),
       );
       for (const h of ["x", "y", "z"]) cs.write({ host: h });
       cs.end();
@@ -510,9 +490,7 @@ describe("createHttpServer", () => {
 
   it("answers DEADLINE_EXCEEDED for a client timeout and aborts ctx.signal", async () => {
     const client = createClient(Health, createGrpcTransport({ baseUrl: baseUrl() }));
-    const err = await client
-      .check({ service: "slow-http" }, { timeoutMs: 150 })
-      .catch((e: unknown) => ConnectError.from(e));
+    const err = await client.check({ service: "slow-http" }, { timeoutMs: 150 }).catch((e: unknown) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.DeadlineExceeded);
     // connect-node aborts with DeadlineExceeded, or with the client's
     // RST_STREAM if that wins the race: either way the signal fires.
@@ -544,8 +522,6 @@ describe("interceptors", () => {
       ].sort(),
     );
     // Connect check + fail, gRPC-Web watch, gRPC check + watch, grpc-js check, slow-http.
-    expect(httpCalls.map((s) => s.method).sort()).toEqual(
-      ["Check", "Check", "Watch", "Check", "Watch", "Check", "Check"].sort(),
-    );
+    expect(httpCalls.map((s) => s.method).sort()).toEqual(["Check", "Check", "Watch", "Check", "Watch", "Check", "Check"].sort());
   });
 });

@@ -19,7 +19,13 @@ describe.each(STORES)("BulkUpsertContacts and ExportContacts on %s", (store) => 
   const tenant = suite.tenant;
 
   async function eventTypes(tenantId: string): Promise<string[]> {
-    const rows = (await suite.t().server.db("events").where({ tenant_id: tenantId }).where("entity_fqdn", "contacts.v1.contact").orderBy("seq").select("event_type")) as {
+    const rows = (await suite
+      .t()
+      .server.db("events")
+      .where({ tenant_id: tenantId })
+      .where("entity_fqdn", "contacts.v1.contact")
+      .orderBy("seq")
+      .select("event_type")) as {
       event_type: string;
     }[];
     return rows.map((r) => r.event_type);

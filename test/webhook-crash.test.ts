@@ -53,7 +53,9 @@ describe("webhook delivery survives SIGKILL of the delivering server, on mysql",
     await database?.drop();
   });
 
-  it(`delivers ${EVENTS} events through ${KILLS} SIGKILLs of the lease holder: all of them, in commit order, repeats only as retries`, { timeout: 120_000 }, async () => {
+  it(`delivers ${EVENTS} events through ${KILLS} SIGKILLs of the lease holder: all of them, in commit order, repeats only as retries`, {
+    timeout: 120_000,
+  }, async () => {
     const headers = { "x-tenant-id": TENANT };
     const [a] = servers as [ServerProcess, ServerProcess];
     const hooks = createClient(WebhooksService, createGrpcTransport({ baseUrl: a.url }));
@@ -63,7 +65,7 @@ describe("webhook delivery survives SIGKILL of the delivering server, on mysql",
     const { webhook } = await hooks.createWebhook({ url: receiver.url, eventTypes: ["contact_created"] }, { headers });
     const secret = webhook?.secret ?? "";
     for (let i = 0; i < EVENTS; i++) await contacts.createContact({ info: { name: { first: `K${i}` } } }, { headers });
-    const committed = ((await db("events").where({ tenant_id: TENANT, event_type: "contact_created" }).orderBy("seq").pluck("id")) as string[]);
+    const committed = (await db("events").where({ tenant_id: TENANT, event_type: "contact_created" }).orderBy("seq").pluck("id")) as string[];
     expect(committed).toHaveLength(EVENTS);
 
     const delivered = () => new Set(receiver.delivered.map((r) => String(r.headers["webhook-id"])));

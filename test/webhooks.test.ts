@@ -83,7 +83,13 @@ describe.each(STORES)("webhooks on %s", (store) => {
 
   /** The tenant's events of these types after position `afterSeq`, oldest first, as the outbox holds them. */
   async function committed(tenantId: string, types: readonly string[], afterSeq = 0) {
-    const rows = (await suite.t().server.db("events").where({ tenant_id: tenantId }).andWhere("seq", ">", afterSeq).whereIn("event_type", types).orderBy("seq")) as {
+    const rows = (await suite
+      .t()
+      .server.db("events")
+      .where({ tenant_id: tenantId })
+      .andWhere("seq", ">", afterSeq)
+      .whereIn("event_type", types)
+      .orderBy("seq")) as {
       id: string;
       event_type: string;
       entity_id: string;
@@ -95,9 +101,18 @@ describe.each(STORES)("webhooks on %s", (store) => {
   it("creates, reads, rotates and deletes subscriptions, and refuses bad ones with the field at fault", async () => {
     const c = suite.tenant();
     const hooks = hooksOf(c.id);
-    const { webhook } = await hooks.createWebhook({ url: receiver.url, eventTypes: ["contact_created", "label_deleted", "contact_created"], description: "CRM sync" });
+    const { webhook } = await hooks.createWebhook({
+      url: receiver.url,
+      eventTypes: ["contact_created", "label_deleted", "contact_created"],
+      description: "CRM sync",
+    });
     expect(webhook?.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
-    expect(webhook).toMatchObject({ url: receiver.url, eventTypes: ["contact_created", "label_deleted"], description: "CRM sync", status: WebhookStatus.ACTIVE });
+    expect(webhook).toMatchObject({
+      url: receiver.url,
+      eventTypes: ["contact_created", "label_deleted"],
+      description: "CRM sync",
+      status: WebhookStatus.ACTIVE,
+    });
     const id = webhook?.id ?? "";
     const got = (await hooks.getWebhook({ id })).webhook;
     expect(got?.secret, "the secret is shown only on creation and rotation").toBe("");
@@ -119,7 +134,11 @@ describe.each(STORES)("webhooks on %s", (store) => {
     await expectError(bad(`https://hooks.example.com/${"x".repeat(2048)}`), { code: Code.InvalidArgument, reason: "INVALID_WEBHOOK_URL", field: "url" });
     await expectError(bad("http://hooks.example.com/x"), { code: Code.InvalidArgument, reason: "WEBHOOK_URL_NOT_ALLOWED", field: "url" });
     await expectError(bad(receiver.url, []), { code: Code.InvalidArgument, reason: "INVALID_EVENT_TYPE", field: "event_types" });
-    await expectError(bad(receiver.url, ["contact_created", "contact_birthday"]), { code: Code.InvalidArgument, reason: "INVALID_EVENT_TYPE", field: "event_types[1]" });
+    await expectError(bad(receiver.url, ["contact_created", "contact_birthday"]), {
+      code: Code.InvalidArgument,
+      reason: "INVALID_EVENT_TYPE",
+      field: "event_types[1]",
+    });
     await expectError(hooks.getWebhook({ id: "" }), { code: Code.InvalidArgument, reason: "INVALID_WEBHOOK_ID", field: "id" });
     for (let i = 0; i < FAST.quota; i++) await bad(`https://hooks.example.com/${i}`, ["label_deleted"]);
     await expectError(bad("https://hooks.example.com/one-more"), { code: Code.ResourceExhausted, reason: "WEBHOOKS_QUOTA_REACHED" });
@@ -271,13 +290,20 @@ describe.each(STORES)("webhooks on %s", (store) => {
         errors.set(kind, (errors.get(kind) ?? 0) + 1);
       }
       const byEvent = new Map<string, number[]>();
-      for (const a of attempts) byEvent.set(a.eventId, [...(byEvent.get(a.eventId) ?? []), Number(a.attemptDate?.seconds ?? 0n) * 1000 + Math.floor((a.attemptDate?.nanos ?? 0) / 1e6)]);
+      for (const a of attempts)
+        byEvent.set(a.eventId, [
+          ...(byEvent.get(a.eventId) ?? []),
+          Number(a.attemptDate?.seconds ?? 0n) * 1000 + Math.floor((a.attemptDate?.nanos ?? 0) / 1e6),
+        ]);
       const delays = [...byEvent.values()].flatMap((ts) => ts.slice(1).map((t, i) => t - (ts[i] as number)));
       // The delivery log of the event that waited longest: when each attempt went, and how it ended.
       const longest = [...byEvent.entries()].sort((x, y) => y[1].length - x[1].length)[0];
       const headOfLine = attempts
         .filter((a) => a.eventId === longest?.[0])
-        .map((a, i) => `#${a.attempt} +${(longest?.[1][i] ?? 0) - (longest?.[1][0] ?? 0)}ms ${a.delivered ? `delivered ${a.statusCode}` : a.error.replace(/ 127\.0\.0\.1:\d+/, "").replace(/^ECONNREFUSED: connect /, "")}`);
+        .map(
+          (a, i) =>
+            `#${a.attempt} +${(longest?.[1][i] ?? 0) - (longest?.[1][0] ?? 0)}ms ${a.delivered ? `delivered ${a.statusCode}` : a.error.replace(/ 127\.0\.0\.1:\d+/, "").replace(/^ECONNREFUSED: connect /, "")}`,
+        );
       const log = {
         store,
         phases,
@@ -372,7 +398,11 @@ describe("scenario 20: request forgery through webhooks, on sqlite", () => {
   /** Names that resolve where an attacker wants them to; other names go to the system resolver. */
   const resolve = async (host: string): Promise<ResolvedAddress[]> => {
     if (host === "internal.attacker.test") return [{ address: "10.0.0.7", family: 4 }];
-    if (host === "mixed.attacker.test") return [{ address: "93.184.216.34", family: 4 }, { address: "127.0.0.1", family: 4 }];
+    if (host === "mixed.attacker.test")
+      return [
+        { address: "93.184.216.34", family: 4 },
+        { address: "127.0.0.1", family: 4 },
+      ];
     if (host === "metadata.attacker.test") return [{ address: "::ffff:169.254.169.254", family: 6 }];
     if (host === "rebind.attacker.test") {
       rebindCalls++;
@@ -417,7 +447,11 @@ describe("scenario 20: request forgery through webhooks, on sqlite", () => {
       "https://[64:ff9b::a9fe:a9fe]/",
     ];
     for (const url of refused) {
-      await expectError(hooks.createWebhook({ url, eventTypes: ["contact_created"] }), { code: Code.InvalidArgument, reason: "WEBHOOK_URL_NOT_ALLOWED", field: "url" });
+      await expectError(hooks.createWebhook({ url, eventTypes: ["contact_created"] }), {
+        code: Code.InvalidArgument,
+        reason: "WEBHOOK_URL_NOT_ALLOWED",
+        field: "url",
+      });
     }
     // Names are accepted (what they resolve to can change) and checked at every delivery.
     const names = ["internal.attacker.test", "mixed.attacker.test", "metadata.attacker.test", "rebind.attacker.test"];

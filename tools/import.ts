@@ -226,9 +226,7 @@ async function main(): Promise<void> {
         ".\n",
     );
     if (summary.ignoredColumns.length > 0) {
-      process.stderr.write(
-        `ignored columns: ${summary.ignoredColumns.join(", ")} (to keep one, --map "Column=extendedField:Name" --fields create)\n`,
-      );
+      process.stderr.write(`ignored columns: ${summary.ignoredColumns.join(", ")} (to keep one, --map "Column=extendedField:Name" --fields create)\n`);
     }
   } catch (err) {
     progressLine.clear();

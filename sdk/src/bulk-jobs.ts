@@ -8,12 +8,7 @@ import { type CallOptions, runRead, sleep } from "./call.js";
 import { request, toSdk } from "./codec.js";
 import { apiError, ContactsApiError, InvalidSdkArgumentError } from "./errors.js";
 import { BulkJobSchema } from "./gen/contacts/v1/bulk_job_pb.js";
-import {
-  CancelBulkJobRequestSchema,
-  ContactsService,
-  GetBulkJobRequestSchema,
-  ListBulkJobsRequestSchema,
-} from "./gen/contacts/v1/contacts_service_pb.js";
+import { CancelBulkJobRequestSchema, ContactsService, GetBulkJobRequestSchema, ListBulkJobsRequestSchema } from "./gen/contacts/v1/contacts_service_pb.js";
 import { pagingOf, pagingToWire, requireString, type Runtime } from "./runtime.js";
 import type { BulkJob, BulkJobStatus, Paging, PagingMetadata } from "./types.js";
 
@@ -145,7 +140,8 @@ export function bulkJobsModule(rt: Runtime): BulkJobsModule {
     async waitForJob(jobId, options = {}) {
       requireString("waitForJob", "jobId", jobId);
       const { onProgress, signal } = options;
-      if (onProgress !== undefined && typeof onProgress !== "function") throw new InvalidSdkArgumentError("waitForJob(): options.onProgress must be a function");
+      if (onProgress !== undefined && typeof onProgress !== "function")
+        throw new InvalidSdkArgumentError("waitForJob(): options.onProgress must be a function");
       const pollIntervalMs = positive("options.pollIntervalMs", options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
       const timeoutMs = options.timeoutMs === undefined ? undefined : positive("options.timeoutMs", options.timeoutMs);
       const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;

@@ -123,10 +123,7 @@ async function run<Req, T>(
     if (signal?.aborted) throw toApiError(signal.reason, requestId, true);
     const remaining = deadline - Date.now();
     if (remaining <= 0) {
-      throw (
-        lastError ??
-        apiError({ grpcCode: Code.DeadlineExceeded, message: `the call did not finish within ${timeoutMs} ms`, requestId })
-      );
+      throw lastError ?? apiError({ grpcCode: Code.DeadlineExceeded, message: `the call did not finish within ${timeoutMs} ms`, requestId });
     }
     try {
       return await send(req, { headers: ctx.headers, timeoutMs: remaining, ...(signal ? { signal } : {}) });

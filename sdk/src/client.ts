@@ -1,11 +1,6 @@
 /** `createClient`: one connection, five modules. */
 import type { Transport } from "@connectrpc/connect";
-import {
-  createConnectTransport,
-  createGrpcTransport,
-  createGrpcWebTransport,
-  Http2SessionManager,
-} from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { type BulkJobsModule, bulkJobsModule } from "./bulk-jobs.js";
 import { type WebhooksModule, webhooksModule } from "./webhooks.js";
 import { type CallContext, DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, type RetryOptions } from "./call.js";
@@ -85,13 +80,15 @@ export function createClient(options: ClientOptions): ContactsClient {
     headers.authorization = `Bearer ${options.token}`;
   }
   if (options.tenantId !== undefined) {
-    if (typeof options.tenantId !== "string" || options.tenantId.length === 0) throw new InvalidSdkArgumentError("createClient(): tenantId must be a non-empty string");
+    if (typeof options.tenantId !== "string" || options.tenantId.length === 0)
+      throw new InvalidSdkArgumentError("createClient(): tenantId must be a non-empty string");
     headers["x-tenant-id"] = options.tenantId;
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidSdkArgumentError("createClient(): timeoutMs must be a positive number");
   const retry = options.retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...(options.retry ?? {}) };
-  if (!Number.isInteger(retry.maxAttempts) || retry.maxAttempts < 1) throw new InvalidSdkArgumentError("createClient(): retry.maxAttempts must be a positive integer");
+  if (!Number.isInteger(retry.maxAttempts) || retry.maxAttempts < 1)
+    throw new InvalidSdkArgumentError("createClient(): retry.maxAttempts must be a positive integer");
 
   let sessionManager: Http2SessionManager | undefined;
   let transport = options.transport;
@@ -108,10 +105,16 @@ export function createClient(options: ClientOptions): ContactsClient {
         transport = createGrpcTransport(common);
         break;
       case "connect":
-        transport = httpVersion === "2" ? createConnectTransport({ ...common, httpVersion: "2" }) : createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1" });
+        transport =
+          httpVersion === "2"
+            ? createConnectTransport({ ...common, httpVersion: "2" })
+            : createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1" });
         break;
       case "grpc-web":
-        transport = httpVersion === "2" ? createGrpcWebTransport({ ...common, httpVersion: "2" }) : createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion: "1.1" });
+        transport =
+          httpVersion === "2"
+            ? createGrpcWebTransport({ ...common, httpVersion: "2" })
+            : createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion: "1.1" });
         break;
       default:
         throw new InvalidSdkArgumentError(`createClient(): protocol must be "grpc", "connect" or "grpc-web"; got ${JSON.stringify(protocol)}`);

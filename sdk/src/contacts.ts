@@ -518,12 +518,14 @@ export function contactsModule(rt: Runtime): ContactsModule {
   };
 
   const bulkUpsertContacts: ContactsModule["bulkUpsertContacts"] = async (contacts, options) => {
-    if (!Array.isArray(contacts) || contacts.length === 0) throw new InvalidSdkArgumentError("bulkUpsertContacts(): contacts must be a non-empty array of ContactInfo");
+    if (!Array.isArray(contacts) || contacts.length === 0)
+      throw new InvalidSdkArgumentError("bulkUpsertContacts(): contacts must be a non-empty array of ContactInfo");
     const items = contacts.map((info, i) => sdkToJson(ContactInfoSchema, info, `bulkUpsertContacts(): contacts[${i}]`));
     const res = await runMutation(
       ctx,
       options,
-      (requestId) => request(BulkUpsertContactsRequestSchema, { contacts: items, returnEntity: options?.returnEntity === true, requestId }, "bulkUpsertContacts"),
+      (requestId) =>
+        request(BulkUpsertContactsRequestSchema, { contacts: items, returnEntity: options?.returnEntity === true, requestId }, "bulkUpsertContacts"),
       (r, o) => client.bulkUpsertContacts(r, o),
     );
     const out = toSdk<BulkUpsertContactsResponse>(BulkUpsertContactsResponseSchema, res);
@@ -581,7 +583,8 @@ export function contactsModule(rt: Runtime): ContactsModule {
 
     async updateContact(contactId, info, revision, options) {
       requireString("updateContact", "contactId", contactId);
-      if (!Number.isInteger(revision) || revision < 1) throw new InvalidSdkArgumentError(`updateContact(): revision must be a positive integer; got ${revision}`);
+      if (!Number.isInteger(revision) || revision < 1)
+        throw new InvalidSdkArgumentError(`updateContact(): revision must be a positive integer; got ${revision}`);
       const json: JsonObject = {
         contactId,
         revision,

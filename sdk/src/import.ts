@@ -435,7 +435,11 @@ async function mapRow(row: ImportRow, cx: RowContext): Promise<MappedRow> {
       case "birthdate": {
         const date = parseImportDate(value, cx.dateOrder);
         if (date === undefined) {
-          problems.push({ column, code: "INVALID_DATE", reason: `${JSON.stringify(value)} is not a date (YYYY-MM-DD, MM/DD/YYYY, DD.MM.YYYY, 10 Dec 1815, …)` });
+          problems.push({
+            column,
+            code: "INVALID_DATE",
+            reason: `${JSON.stringify(value)} is not a date (YYYY-MM-DD, MM/DD/YYYY, DD.MM.YYYY, 10 Dec 1815, …)`,
+          });
         } else if (date !== "" && info.birthdate === undefined) {
           info.birthdate = date;
           sources.set("birthdate", column);
@@ -505,7 +509,11 @@ async function mapRow(row: ImportRow, cx: RowContext): Promise<MappedRow> {
       if (part === "country") {
         const code = countryCodeOf(value);
         if (!code) {
-          problems.push({ column, code: "INVALID_COUNTRY_CODE", reason: `${JSON.stringify(value)} is not a country (a name such as "United States" or an ISO code such as US)` });
+          problems.push({
+            column,
+            code: "INVALID_COUNTRY_CODE",
+            reason: `${JSON.stringify(value)} is not a country (a name such as "United States" or an ISO code such as US)`,
+          });
           ok = false;
           continue;
         }
@@ -571,7 +579,11 @@ async function mapRow(row: ImportRow, cx: RowContext): Promise<MappedRow> {
     if (field.dataType === "NUMBER") {
       value = Number(raw.replace(/[\s_]/g, ""));
       if (!Number.isFinite(value)) {
-        problems.push({ column, code: "INVALID_EXTENDED_FIELD_VALUE", reason: `${JSON.stringify(raw)} is not a number (${field.displayName} is a NUMBER field)` });
+        problems.push({
+          column,
+          code: "INVALID_EXTENDED_FIELD_VALUE",
+          reason: `${JSON.stringify(raw)} is not a number (${field.displayName} is a NUMBER field)`,
+        });
         continue;
       }
     } else if (field.dataType === "DATE") {
@@ -614,7 +626,9 @@ function columnOfField(field: string | undefined, sources: ReadonlyMap<string, s
 
 /** A batch's request id: the same for the same import, first row and contacts, and at most 64 characters. */
 function batchRequestId(importId: string, firstRow: number, contacts: readonly ContactInfo[]): string {
-  const digest = createHash("sha256").update(`${importId}\n${firstRow}\n${JSON.stringify(contacts)}`).digest("base64url");
+  const digest = createHash("sha256")
+    .update(`${importId}\n${firstRow}\n${JSON.stringify(contacts)}`)
+    .digest("base64url");
   return `import-${digest}`;
 }
 
@@ -626,14 +640,18 @@ export async function importContacts(deps: ImportDeps, rows: ImportRows, options
   }
   const policy = { labels: options.labels ?? "create", fields: options.fields ?? "refuse" };
   for (const [name, value] of Object.entries(policy)) {
-    if (value !== "create" && value !== "refuse") throw new InvalidSdkArgumentError(`${fn}: options.${name} must be "create" or "refuse"; got ${JSON.stringify(value)}`);
+    if (value !== "create" && value !== "refuse")
+      throw new InvalidSdkArgumentError(`${fn}: options.${name} must be "create" or "refuse"; got ${JSON.stringify(value)}`);
   }
   const batchSize = options.batchSize ?? 100;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100) throw new InvalidSdkArgumentError(`${fn}: options.batchSize must be an integer from 1 to 100; got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100)
+    throw new InvalidSdkArgumentError(`${fn}: options.batchSize must be an integer from 1 to 100; got ${batchSize}`);
   const startAtRow = options.startAtRow ?? 1;
-  if (!Number.isInteger(startAtRow) || startAtRow < 1) throw new InvalidSdkArgumentError(`${fn}: options.startAtRow must be a positive integer; got ${startAtRow}`);
+  if (!Number.isInteger(startAtRow) || startAtRow < 1)
+    throw new InvalidSdkArgumentError(`${fn}: options.startAtRow must be a positive integer; got ${startAtRow}`);
   const dateOrder = options.dateOrder ?? "MDY";
-  if (dateOrder !== "MDY" && dateOrder !== "DMY") throw new InvalidSdkArgumentError(`${fn}: options.dateOrder must be "MDY" or "DMY"; got ${JSON.stringify(dateOrder)}`);
+  if (dateOrder !== "MDY" && dateOrder !== "DMY")
+    throw new InvalidSdkArgumentError(`${fn}: options.dateOrder must be "MDY" or "DMY"; got ${JSON.stringify(dateOrder)}`);
   const importId = options.importId ?? randomUUID();
   if (typeof importId !== "string" || importId.length === 0) throw new InvalidSdkArgumentError(`${fn}: options.importId must be a non-empty string`);
   const defaultCountry = options.defaultCountry === undefined ? undefined : countryCodeOf(String(options.defaultCountry));

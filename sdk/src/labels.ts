@@ -188,8 +188,7 @@ export function labelsModule(rt: Runtime): LabelsModule {
       const res = await runMutation(
         ctx,
         options,
-        (requestId) =>
-          request(RenameLabelRequestSchema, { label: { key, displayName: label.displayName }, requestId, ...language(options) }, "renameLabel"),
+        (requestId) => request(RenameLabelRequestSchema, { label: { key, displayName: label.displayName }, requestId, ...language(options) }, "renameLabel"),
         (r, o) => client.renameLabel(r, o),
       );
       return labelOf(res.label);

@@ -12,19 +12,7 @@ import { InvalidSdkArgumentError, SdkArgumentRangeError } from "./errors.js";
 import type { PagingMetadata } from "./types.js";
 
 /** Operators of the wire filter language (reference §5.1). */
-export type WireOperator =
-  | "$eq"
-  | "$ne"
-  | "$gt"
-  | "$gte"
-  | "$lt"
-  | "$lte"
-  | "$in"
-  | "$nin"
-  | "$exists"
-  | "$startsWith"
-  | "$hasSome"
-  | "$hasAll";
+export type WireOperator = "$eq" | "$ne" | "$gt" | "$gte" | "$lt" | "$lte" | "$in" | "$nin" | "$exists" | "$startsWith" | "$hasSome" | "$hasAll";
 
 /** How a field's filter values are checked and sent. */
 export type ValueKind =
@@ -177,9 +165,7 @@ export class QueryBuilder<T, F extends string> {
     if (typeof name !== "string") throw new InvalidSdkArgumentError(`${this.#spec.name}.${method}(): the field name must be a string; got ${describe(name)}`);
     const field = this.#spec.field(name);
     if (!field) {
-      throw new InvalidSdkArgumentError(
-        `${this.#spec.name}.${method}(): unknown field "${name}"; fields are ${this.#spec.fieldNames.join(", ")}`,
-      );
+      throw new InvalidSdkArgumentError(`${this.#spec.name}.${method}(): unknown field "${name}"; fields are ${this.#spec.fieldNames.join(", ")}`);
     }
     return field;
   }
@@ -375,7 +361,8 @@ export class QueryBuilder<T, F extends string> {
 
   /** Items to skip before the page. Default 0. */
   skip(skip: number): this {
-    if (!Number.isInteger(skip) || skip < 0) throw new SdkArgumentRangeError(`${this.#spec.name}.skip(): must be a non-negative integer; got ${describe(skip)}`);
+    if (!Number.isInteger(skip) || skip < 0)
+      throw new SdkArgumentRangeError(`${this.#spec.name}.skip(): must be a non-negative integer; got ${describe(skip)}`);
     return this.#with({ skip });
   }
 
@@ -412,8 +399,7 @@ export class QueryBuilder<T, F extends string> {
       query: this,
       hasNext: () => hasNext,
       hasPrev: () => skip > 0,
-      next: (opts) =>
-        hasNext ? this.skip(skip + limit).find(opts) : Promise.reject(new RangeError(`${this.#spec.name}: there is no next page`)),
+      next: (opts) => (hasNext ? this.skip(skip + limit).find(opts) : Promise.reject(new RangeError(`${this.#spec.name}: there is no next page`))),
       prev: (opts) =>
         skip > 0 ? this.skip(Math.max(0, skip - limit)).find(opts) : Promise.reject(new RangeError(`${this.#spec.name}: there is no previous page`)),
     };

@@ -91,10 +91,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   try {
     await import("better-sqlite3" as string);
   } catch (err) {
-    throw new Error(
-      "@contacts-api/sdk/testing needs better-sqlite3 (version 12), an optional peer dependency: npm install --save-dev better-sqlite3",
-      { cause: err },
-    );
+    throw new Error("@contacts-api/sdk/testing needs better-sqlite3 (version 12), an optional peer dependency: npm install --save-dev better-sqlite3", {
+      cause: err,
+    });
   }
   const { startServer, DEFAULTS } = await loadServer();
   const log = await loadLogger(options.logLevel ?? "silent");

@@ -158,10 +158,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
     spec(LabelsService, labelsHandlers(deps)),
     spec(ExtendedFieldsService, extendedFieldsHandlers(deps)),
     spec(ContactsService, contactsHandlers(deps)),
-    spec(
-      EventsService,
-      eventsHandlers(deps, watch),
-    ),
+    spec(EventsService, eventsHandlers(deps, watch)),
     spec(
       WebhooksService,
       webhooksHandlers(deps, {
@@ -172,11 +169,13 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
     ),
   ];
   const apiServices = api.map((s) => s.service);
-  const health = healthService(dbHealth, apiServices.map((s) => s.typeName));
-  const reflection = reflectionServices(
-    [...apiServices, health.service],
-    [file_google_rpc_error_details, file_google_rpc_status],
-  ).map((r) => spec(r.service, r.impl as Partial<ServiceImpl<typeof r.service>>));
+  const health = healthService(
+    dbHealth,
+    apiServices.map((s) => s.typeName),
+  );
+  const reflection = reflectionServices([...apiServices, health.service], [file_google_rpc_error_details, file_google_rpc_status]).map((r) =>
+    spec(r.service, r.impl as Partial<ServiceImpl<typeof r.service>>),
+  );
   const services = [...api, spec(health.service, health.impl), ...reflection];
 
   const shutdown = new AbortController();
@@ -242,10 +241,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
         // flight finish within the grace period; stragglers are then aborted.
         dbHealth.close();
         draining.abort();
-        await Promise.all([
-          closeGrpcGracefully(grpcServer, config.shutdownGraceMs),
-          closeGracefully(httpServer, config.shutdownGraceMs),
-        ]);
+        await Promise.all([closeGrpcGracefully(grpcServer, config.shutdownGraceMs), closeGracefully(httpServer, config.shutdownGraceMs)]);
         shutdown.abort();
         // The batches in flight commit and the jobs' leases are given up, for another server (or
         // this one, restarted) to take over at once.

@@ -242,7 +242,10 @@ function authFromEnv(env: NodeJS.ProcessEnv): AuthConfig | undefined {
     ...(env.AUTH_ISSUER ? { issuer: env.AUTH_ISSUER } : {}),
     ...(env.AUTH_AUDIENCE ? { audience: env.AUTH_AUDIENCE } : {}),
     clockToleranceS: int(env, "AUTH_CLOCK_TOLERANCE_S", 30),
-    jwksAlgorithms: (env.AUTH_JWT_ALGORITHMS || "RS256,ES256").split(",").map((a) => a.trim()).filter(Boolean),
+    jwksAlgorithms: (env.AUTH_JWT_ALGORITHMS || "RS256,ES256")
+      .split(",")
+      .map((a) => a.trim())
+      .filter(Boolean),
   };
 }
 

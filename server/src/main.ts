@@ -16,10 +16,7 @@ async function main(): Promise<void> {
     );
   }
   const server = await startServer(config, log);
-  log.info(
-    { grpc: `${config.host}:${server.grpcPort}`, http: `${config.host}:${server.httpPort}`, store: server.storeName },
-    "contacts-api listening",
-  );
+  log.info({ grpc: `${config.host}:${server.grpcPort}`, http: `${config.host}:${server.httpPort}`, store: server.storeName }, "contacts-api listening");
 
   let stopping = false;
   const stop = (signal: string) => {

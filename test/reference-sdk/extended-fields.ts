@@ -10,8 +10,7 @@ const { extendedFields } = createClient({ baseUrl: "http://127.0.0.1:1", tenantI
 
 /** Every function of the reference module, with arguments of its input types. */
 export const calls = {
-  findOrCreateExtendedField: (displayName: string, dataType: ref.FieldDataTypeWithLiterals) =>
-    extendedFields.findOrCreateExtendedField(displayName, dataType),
+  findOrCreateExtendedField: (displayName: string, dataType: ref.FieldDataTypeWithLiterals) => extendedFields.findOrCreateExtendedField(displayName, dataType),
   getExtendedField: (key: string) => extendedFields.getExtendedField(key),
   listExtendedFields: (options?: ref.ListExtendedFieldsOptions) => extendedFields.listExtendedFields(options),
   queryExtendedFields: () => extendedFields.queryExtendedFields(),

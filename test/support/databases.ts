@@ -67,9 +67,7 @@ export async function createTestDatabase(prefix = ""): Promise<TestDatabase> {
   const name = testDatabaseName(prefix);
   const conn = await serverConnection(server);
   try {
-    await conn.query(
-      `CREATE DATABASE ${conn.escapeId(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
-    );
+    await conn.query(`CREATE DATABASE ${conn.escapeId(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   } finally {
     await conn.end();
   }
@@ -98,9 +96,7 @@ export async function dropStaleTestDatabases(server = serverUrl(), maxAgeMs = 60
   const conn = await serverConnection(server);
   const dropped: string[] = [];
   try {
-    const [rows] = await conn.query<mysql.RowDataPacket[]>(
-      "SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 't\\_%'",
-    );
+    const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 't\\_%'");
     const cutoff = Date.now() - maxAgeMs;
     for (const row of rows) {
       const name = String(row.name);

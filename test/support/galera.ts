@@ -149,7 +149,9 @@ export class GaleraCluster {
       const deadline = Date.now() + 120_000;
       while ((await this.state(i)) !== 4 && child.exitCode === null && Date.now() < deadline) await sleep(250);
       if ((await this.state(i)) === 4) return;
-      const log = existsSync(join(node.dir, "error.log")) ? readFileSync(join(node.dir, "error.log"), "utf8").split("\n").slice(-25).join("\n") : "(no error.log)";
+      const log = existsSync(join(node.dir, "error.log"))
+        ? readFileSync(join(node.dir, "error.log"), "utf8").split("\n").slice(-25).join("\n")
+        : "(no error.log)";
       const failure = `${node.name} did not reach Synced (exit ${child.exitCode}); the end of its error.log:\n${log}`;
       if (attempt >= 2 || child.exitCode === null) throw new Error(failure);
       console.warn(`${failure}\nstarting ${node.name} once more`);
@@ -182,11 +184,16 @@ export class GaleraCluster {
     try {
       const c = await mysql.createConnection({ socketPath: node.socket, user: "root", connectTimeout: 1000 });
       try {
-        const [rows] = (await c.query("show status where Variable_name in ('wsrep_local_state', 'wsrep_cluster_status', 'wsrep_cluster_size', 'wsrep_cluster_conf_id')")) as unknown as [
-          { Variable_name: string; Value: string }[],
-        ];
+        const [rows] = (await c.query(
+          "show status where Variable_name in ('wsrep_local_state', 'wsrep_cluster_status', 'wsrep_cluster_size', 'wsrep_cluster_conf_id')",
+        )) as unknown as [{ Variable_name: string; Value: string }[]];
         const v = Object.fromEntries(rows.map((r) => [r.Variable_name, r.Value]));
-        return { state: Number(v.wsrep_local_state), primary: v.wsrep_cluster_status === "Primary", size: Number(v.wsrep_cluster_size), confId: String(v.wsrep_cluster_conf_id) };
+        return {
+          state: Number(v.wsrep_local_state),
+          primary: v.wsrep_cluster_status === "Primary",
+          size: Number(v.wsrep_cluster_size),
+          confId: String(v.wsrep_cluster_conf_id),
+        };
       } finally {
         await c.end();
       }
@@ -229,7 +236,7 @@ export class GaleraCluster {
     const check = join(this.dir, "wsrep-check.sh");
     writeFileSync(
       check,
-      '#!/bin/sh\n# HAProxy external check: $3 $4 are the node\'s address and port. Up when Synced; a node that does not answer within 1 s (frozen, or its network) is down.\n' +
+      "#!/bin/sh\n# HAProxy external check: $3 $4 are the node's address and port. Up when Synced; a node that does not answer within 1 s (frozen, or its network) is down.\n" +
         'state=$(timeout 1 mariadb --no-defaults -h "$3" -P "$4" -uroot --connect-timeout=1 -N -e "show status like \'wsrep_local_state\'" 2>/dev/null | cut -f2)\n' +
         '[ "$state" = 4 ]\n',
       { mode: 0o755 },

@@ -73,13 +73,7 @@ export async function probeMysql(url: string, timeoutMs = 2000): Promise<void> {
 }
 
 function findExecutable(name: string): string | undefined {
-  const dirs = [
-    ...(process.env.PATH ?? "").split(delimiter).filter(Boolean),
-    "/usr/sbin",
-    "/usr/bin",
-    "/usr/local/sbin",
-    "/usr/local/bin",
-  ];
+  const dirs = [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), "/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
   for (const dir of dirs) {
     const candidate = join(dir, name);
     try {
@@ -304,8 +298,7 @@ export async function resolveMysqlServer(): Promise<MysqlServer> {
       return await startThrowawayMariadb();
     } catch (err) {
       throw new Error(
-        `No MySQL server for the tests: 127.0.0.1:3306 ${localError}, and starting a throwaway ` +
-          `mariadbd failed: ${errorText(err)}\n${INSTALL_HINT}`,
+        `No MySQL server for the tests: 127.0.0.1:3306 ${localError}, and starting a throwaway ` + `mariadbd failed: ${errorText(err)}\n${INSTALL_HINT}`,
       );
     }
   }

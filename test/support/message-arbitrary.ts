@@ -17,7 +17,25 @@ const LIMIT_LENGTHS = [2, 3, 25, 26, 50, 51, 64, 65, 80, 81, 100, 101, 150, 151,
 /** Characters that change length when lower-cased or encoded, and plain ones. */
 const LIMIT_CHARS = ["a", "1", " ", "İ", "ß", "😀", "𝐀", "\u0000", "@", "."];
 
-export const FILTER_OPERATORS = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$startsWith", "$hasSome", "$hasAll", "$and", "$or", "$not", "$date", "$regex"];
+export const FILTER_OPERATORS = [
+  "$eq",
+  "$ne",
+  "$gt",
+  "$gte",
+  "$lt",
+  "$lte",
+  "$in",
+  "$nin",
+  "$exists",
+  "$startsWith",
+  "$hasSome",
+  "$hasAll",
+  "$and",
+  "$or",
+  "$not",
+  "$date",
+  "$regex",
+];
 export const FIELD_PATHS = [
   "id",
   "revision",
@@ -88,7 +106,10 @@ const int32Arb = fc.oneof(fc.constantFrom(...INT32_EDGES), fc.integer({ min: -(2
 const uint32Arb = fc.oneof(fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 31), fc.integer({ min: 0, max: 2 ** 32 - 1 }));
 const int64Arb = fc.oneof(fc.constantFrom(0n, -1n, 2n ** 63n - 1n, -(2n ** 63n)), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }));
 const uint64Arb = fc.oneof(fc.constantFrom(0n, 2n ** 64n - 1n), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
-const doubleArb = fc.oneof(fc.double({ noNaN: true }), fc.constantFrom(0, -0, 1, -1, 90, 90.0000001, -180.5, 1e308, -1e308, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY));
+const doubleArb = fc.oneof(
+  fc.double({ noNaN: true }),
+  fc.constantFrom(0, -0, 1, -1, 90, 90.0000001, -180.5, 1e308, -1e308, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY),
+);
 
 function scalarArb(type: ScalarType, longAsString: boolean, d: Dictionary, small = false): fc.Arbitrary<unknown> {
   switch (type) {
@@ -170,7 +191,9 @@ function valueArb(d: Dictionary): fc.Arbitrary<Value> {
       stringArb(d).map((s) => create(ValueSchema, { kind: { case: "stringValue", value: s } })),
       fc.boolean().map((b) => create(ValueSchema, { kind: { case: "boolValue", value: b } })),
       fc.array(tie("value"), { maxLength: 3 }).map((values) => create(ValueSchema, { kind: { case: "listValue", value: { values } } })),
-      fc.dictionary(fc.string({ maxLength: 6 }), tie("value"), { maxKeys: 3 }).map((fields) => create(ValueSchema, { kind: { case: "structValue", value: { fields } } })),
+      fc
+        .dictionary(fc.string({ maxLength: 6 }), tie("value"), { maxKeys: 3 })
+        .map((fields) => create(ValueSchema, { kind: { case: "structValue", value: { fields } } })),
     ),
   }));
   return value;

@@ -94,8 +94,7 @@ export class QueryModel {
       if (key === "$not") return !this.matches(c, value as { [key: string]: Json });
       const field = this.fields.get(key);
       if (!field) throw new Error(`model: unknown field ${key}`);
-      const isOps =
-        typeof value === "object" && value !== null && !Array.isArray(value) && !(Object.keys(value).length === 1 && "$date" in value);
+      const isOps = typeof value === "object" && value !== null && !Array.isArray(value) && !(Object.keys(value).length === 1 && "$date" in value);
       const ops = isOps ? Object.entries(value as { [key: string]: Json }) : [["$eq", value] as const];
       return ops.every(([op, operand]) => this.condition(c, field, op, operand));
     });

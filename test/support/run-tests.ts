@@ -28,13 +28,7 @@ const tmp = mkdtempSync(join(tmpdir(), "contacts-vitest-"));
 const reportPath = join(tmp, "report.json");
 const userArgs = process.argv.slice(2);
 const userChoseReporter = userArgs.some((a) => a === "--reporter" || a.startsWith("--reporter="));
-const args = [
-  "run",
-  ...(userChoseReporter ? [] : ["--reporter=default"]),
-  "--reporter=json",
-  `--outputFile.json=${reportPath}`,
-  ...userArgs,
-];
+const args = ["run", ...(userChoseReporter ? [] : ["--reporter=default"]), "--reporter=json", `--outputFile.json=${reportPath}`, ...userArgs];
 
 const auditDir = join(tmp, "tenant-audit");
 mkdirSync(auditDir);

@@ -51,7 +51,10 @@ export async function startTestServer(store: StoreName, overrides: Partial<Confi
     ...overrides,
   };
   // TEST_LOG_LEVEL=error TEST_LOG_FILE=/tmp/x.log keeps the servers' logs of a run to read.
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }, process.env.TEST_LOG_FILE ? pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true, append: true }) : undefined);
+  const log = pino(
+    { level: process.env.TEST_LOG_LEVEL ?? "silent" },
+    process.env.TEST_LOG_FILE ? pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true, append: true }) : undefined,
+  );
   const server = await startServer(config, log, hooks);
   // RELIABILITY scenario 9 over the whole suite: every server a test starts is audited, and
   // run-tests.ts adds up what each one saw.

@@ -202,9 +202,7 @@ export function auditStatement(rawSql: string): Verdict {
       tables.push(ref.table);
       if (qualified.has(ref.name)) continue;
       if (bare && refs.length === 1) continue;
-      problems.push(
-        bare ? `${ref.table} shares a bare tenant_id predicate with another table` : `${ref.table} has no tenant_id predicate`,
-      );
+      problems.push(bare ? `${ref.table} shares a bare tenant_id predicate with another table` : `${ref.table} has no tenant_id predicate`);
     }
   }
 

@@ -5,11 +5,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type ReceiverMode =
-  | { kind: "ok" }
-  | { kind: "status"; status: number }
-  | { kind: "slow"; delayMs: number }
-  | { kind: "redirect"; location: string };
+export type ReceiverMode = { kind: "ok" } | { kind: "status"; status: number } | { kind: "slow"; delayMs: number } | { kind: "redirect"; location: string };
 
 export interface ReceivedRequest {
   at: number;

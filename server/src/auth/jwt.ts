@@ -69,10 +69,7 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
         ...(config.audience ? { audience: config.audience } : {}),
       };
       // One call site per key kind: jose overloads jwtVerify on the key's type.
-      payload =
-        key instanceof Uint8Array
-          ? (await jwtVerify(match[1], key, options)).payload
-          : (await jwtVerify(match[1], key, options)).payload;
+      payload = key instanceof Uint8Array ? (await jwtVerify(match[1], key, options)).payload : (await jwtVerify(match[1], key, options)).payload;
     } catch (err) {
       if (err instanceof errors.JWTExpired) throw unauthenticated("TOKEN_EXPIRED", "the token has expired");
       if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError) || err.code === "ERR_JOSE_GENERIC") {

@@ -3,14 +3,7 @@
  * tenant-scoped service is listed; a method missing here is refused, so a new RPC cannot ship
  * unprotected by accident (a test checks the table covers the whole contract).
  */
-export type Scope =
-  | "contacts.read"
-  | "contacts.manage"
-  | "labels.manage"
-  | "extended-fields.manage"
-  | "members.manage"
-  | "webhooks.manage"
-  | "contacts.admin";
+export type Scope = "contacts.read" | "contacts.manage" | "labels.manage" | "extended-fields.manage" | "members.manage" | "webhooks.manage" | "contacts.admin";
 
 export const SCOPES: readonly Scope[] = [
   "contacts.read",

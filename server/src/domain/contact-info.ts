@@ -5,13 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js/max";
-import type {
-  AddressJson,
-  ContactAddressJson,
-  ContactEmailJson,
-  ContactInfoJson,
-  ContactPhoneJson,
-} from "../../../gen/contacts/v1/contact_pb.js";
+import type { AddressJson, ContactAddressJson, ContactEmailJson, ContactInfoJson, ContactPhoneJson } from "../../../gen/contacts/v1/contact_pb.js";
 import { DomainError, invalidField } from "./errors.js";
 
 export const CONTACT_LIMITS = {
@@ -91,13 +85,9 @@ function ensureId(id: string | undefined, keep: ReadonlySet<string>): string {
 function normalisePrimary<T extends { primary?: boolean }>(items: T[], field: string): T[] {
   const flagged = items.filter((i) => i.primary === true).length;
   if (flagged > 1) {
-    throw new DomainError(
-      "invalid_argument",
-      "CANNOT_HAVE_MULTIPLE_PRIMARY_INFO",
-      `${field}: at most one item may be primary`,
-      {},
-      [{ field, description: "at most one item may be primary" }],
-    );
+    throw new DomainError("invalid_argument", "CANNOT_HAVE_MULTIPLE_PRIMARY_INFO", `${field}: at most one item may be primary`, {}, [
+      { field, description: "at most one item may be primary" },
+    ]);
   }
   const primaryIndex = flagged === 1 ? items.findIndex((i) => i.primary === true) : 0;
   return items.map((item, i) => ({ ...item, primary: i === primaryIndex }));
@@ -330,7 +320,11 @@ function toSnake(path: string): string {
 /** Checks field mask paths; accepts `info.jobTitle` and `info.job_title`, and `info.extended_fields.<key>`. */
 export function parseFieldMask(paths: readonly string[]): string[] {
   return paths.map((raw, i) => {
-    const path = raw.startsWith("info.extendedFields.") ? `info.extended_fields.${raw.slice(20)}` : raw.startsWith("info.extended_fields.") ? raw : toSnake(raw);
+    const path = raw.startsWith("info.extendedFields.")
+      ? `info.extended_fields.${raw.slice(20)}`
+      : raw.startsWith("info.extended_fields.")
+        ? raw
+        : toSnake(raw);
     const allowed = (MASKABLE_PATHS as readonly string[]).includes(path) || /^info\.extended_fields\.[^.\s]+\..+$/.test(path);
     if (!allowed) {
       throw invalidField("INVALID_FIELD_MASK", `field_mask.paths[${i}]`, `"${raw}" is not an updatable path of info`);

@@ -64,7 +64,12 @@ const phoneSubscription = (c: ContactJson) => {
   return p.e164Phone ? "NOT_SET" : "NO_SUBSCRIPTION_STATUS";
 };
 
-function field(path: string, type: ValueType, operators: readonly Operator[], rest: Omit<ContactField, "path" | "type" | "operators" | "sortable"> & { sortable?: boolean }): ContactField {
+function field(
+  path: string,
+  type: ValueType,
+  operators: readonly Operator[],
+  rest: Omit<ContactField, "path" | "type" | "operators" | "sortable"> & { sortable?: boolean },
+): ContactField {
   return { path, type, operators, sortable: rest.sortable ?? false, ...rest };
 }
 
@@ -219,9 +224,7 @@ const FIXED = new Map(CONTACT_FIELDS.map((f) => [f.path, f]));
 export type ContactSchema = Omit<QuerySchema, "field"> & { field(path: string): ContactField | undefined };
 
 export function contactSchema(customFields: readonly ExtendedField[]): ContactSchema {
-  const custom = new Map(
-    customFields.filter((f) => f.fieldType !== "SYSTEM").map((f) => [`${EXT_PREFIX}${f.key}`, customFieldSpec(f)]),
-  );
+  const custom = new Map(customFields.filter((f) => f.fieldType !== "SYSTEM").map((f) => [`${EXT_PREFIX}${f.key}`, customFieldSpec(f)]));
   return { field: (path) => FIXED.get(path) ?? custom.get(path), codes: CONTACT_QUERY_CODES, maxSort: 1 };
 }
 

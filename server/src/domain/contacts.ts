@@ -4,13 +4,7 @@
  * email and phone and the system extended fields are computed on every read, never stored twice.
  */
 import type { JsonValue } from "@bufbuild/protobuf";
-import type {
-  ContactActivityTypeJson,
-  ContactInfoJson,
-  ContactJson,
-  ContactSourceJson,
-  MemberInfoJson,
-} from "../../../gen/contacts/v1/contact_pb.js";
+import type { ContactActivityTypeJson, ContactInfoJson, ContactJson, ContactSourceJson, MemberInfoJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { Caller } from "./caller.js";
 import { CONTACT_LIMITS, dropEmpty, isCalendarDate, primaryEmail, primaryPhone } from "./contact-info.js";
 import { DomainError, failedPrecondition } from "./errors.js";
@@ -152,9 +146,7 @@ export function presentContact(stored: StoredContact, stripped: Stripped = NOTHI
       ...(phone.e164Phone ? { e164Phone: phone.e164Phone } : {}),
       ...(phone.formattedPhone ? { formattedPhone: phone.formattedPhone } : {}),
       subscriptionStatus: valid ? "SUBSCRIPTION_STATUS_NOT_SET" : "SUBSCRIPTION_STATUS_NO_SUBSCRIPTION_STATUS",
-      deliverabilityStatus: valid
-        ? "PHONE_DELIVERABILITY_STATUS_NOT_SET"
-        : "PHONE_DELIVERABILITY_STATUS_NO_PHONE_DELIVERABILITY_STATUS",
+      deliverabilityStatus: valid ? "PHONE_DELIVERABILITY_STATUS_NOT_SET" : "PHONE_DELIVERABILITY_STATUS_NO_PHONE_DELIVERABILITY_STATUS",
     };
   }
   if (c.memberInfo) out.memberInfo = c.memberInfo;
@@ -163,9 +155,7 @@ export function presentContact(stored: StoredContact, stripped: Stripped = NOTHI
 
 function invalidValue(key: string, path: string, description: string): DomainError {
   const field = `${path}.extended_fields.items["${key}"]`;
-  return new DomainError("invalid_argument", "INVALID_EXTENDED_FIELD_VALUE", `${field}: ${description}`, { key }, [
-    { field, description },
-  ]);
+  return new DomainError("invalid_argument", "INVALID_EXTENDED_FIELD_VALUE", `${field}: ${description}`, { key }, [{ field, description }]);
 }
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
@@ -243,11 +233,9 @@ export function assertDeletable(c: StoredContact): void {
   const member = protectingMembership(c);
   if (!member) return;
   if (member.role === "MEMBER_ROLE_OWNER" || member.role === "MEMBER_ROLE_CONTRIBUTOR") {
-    throw failedPrecondition(
-      "CANNOT_DELETE_MEMBER_OWNER_OR_CONTRIBUTOR",
-      "the contact is the site's owner or a contributor and cannot be deleted",
-      { contactId: c.id },
-    );
+    throw failedPrecondition("CANNOT_DELETE_MEMBER_OWNER_OR_CONTRIBUTOR", "the contact is the site's owner or a contributor and cannot be deleted", {
+      contactId: c.id,
+    });
   }
   throw failedPrecondition("CANNOT_DELETE_MEMBER", "the contact is a site member; delete the member first", {
     contactId: c.id,
@@ -260,11 +248,9 @@ export function assertMemberEmailUnchanged(before: StoredContact, after: Contact
   const was = primaryEmail(before.info)?.email?.toLowerCase();
   const now = primaryEmail(after)?.email?.toLowerCase();
   if (was !== now) {
-    throw failedPrecondition(
-      "CANNOT_UPDATE_MEMBER_EMAIL",
-      "the contact is a site member: its primary email is managed by the membership system",
-      { contactId: before.id },
-    );
+    throw failedPrecondition("CANNOT_UPDATE_MEMBER_EMAIL", "the contact is a site member: its primary email is managed by the membership system", {
+      contactId: before.id,
+    });
   }
 }
 

@@ -34,15 +34,8 @@ export class DomainError extends Error {
 }
 
 /** A validation failure of one field: INVALID_ARGUMENT with a BadRequest violation for `field`. */
-export function invalidField(
-  reason: string,
-  field: string,
-  description: string,
-  metadata: Record<string, string> = {},
-): DomainError {
-  return new DomainError("invalid_argument", reason, `${field}: ${description}`, metadata, [
-    { field, description },
-  ]);
+export function invalidField(reason: string, field: string, description: string, metadata: Record<string, string> = {}): DomainError {
+  return new DomainError("invalid_argument", reason, `${field}: ${description}`, metadata, [{ field, description }]);
 }
 
 export function notFound(reason: string, message: string, metadata: Record<string, string> = {}) {

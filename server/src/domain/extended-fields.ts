@@ -37,23 +37,11 @@ function system(key: string, displayName: string, description: string, dataType:
 export const SYSTEM_FIELDS: readonly ExtendedField[] = [
   system("contacts.displayByFirstName", "Display Name (start with first)", "First name, then last name"),
   system("contacts.displayByLastName", "Display Name (start with last)", "Last name, then first name"),
-  system(
-    "emailSubscriptions.subscriptionStatus",
-    "Effective Subscription Status",
-    "Marketing subscription status of the effective email",
-  ),
-  system(
-    "emailSubscriptions.deliverabilityStatus",
-    "Effective Deliverability Status",
-    "Deliverability status of the effective email",
-  ),
-  system(
-    "emailSubscriptions.effectiveEmail",
-    "Effective Email",
-    "The email marketing messages go to",
-  ),
+  system("emailSubscriptions.subscriptionStatus", "Effective Subscription Status", "Marketing subscription status of the effective email"),
+  system("emailSubscriptions.deliverabilityStatus", "Effective Deliverability Status", "Deliverability status of the effective email"),
+  system("emailSubscriptions.effectiveEmail", "Effective Email", "The email marketing messages go to"),
   system("members.membershipStatus", "Membership Status", "APPROVED, PENDING, DENIED or INACTIVE, from the contact's member info"),
-  system("members.mobile", "Mobile flag", "\"true\" when the member uses the mobile app, else \"false\""),
+  system("members.mobile", "Mobile flag", '"true" when the member uses the mobile app, else "false"'),
   system("invoices.vatId", "VAT ID", "Government VAT ID, for invoices"),
   system("ecom.numOfPurchases", "# of Purchases", "Purchases made, written by the store (contacts.admin)", "NUMBER"),
   system("ecom.totalSpentAmount", "Total Spent Amount", "Amount spent, in ecom.totalSpentCurrency, written by the store (contacts.admin)", "NUMBER"),
@@ -79,6 +67,9 @@ export const STORED_SYSTEM_FIELDS: ReadonlyMap<string, StoredSystemField> = new 
   ["invoices.vatId", { writer: "manage" }],
   ["ecom.numOfPurchases", { writer: "admin", check: (v) => (Number.isSafeInteger(v) && Number(v) >= 0 ? undefined : "must be a whole number, 0 or more") }],
   ["ecom.totalSpentAmount", { writer: "admin", check: (v) => (Number(v) >= 0 ? undefined : "must be 0 or more") }],
-  ["ecom.totalSpentCurrency", { writer: "admin", check: (v) => (/^[A-Z]{3}$/.test(String(v)) ? undefined : "must be an ISO-4217 code of three capital letters") }],
+  [
+    "ecom.totalSpentCurrency",
+    { writer: "admin", check: (v) => (/^[A-Z]{3}$/.test(String(v)) ? undefined : "must be an ISO-4217 code of three capital letters") },
+  ],
   ["ecom.lastPurchaseDate", { writer: "admin" }],
 ]);

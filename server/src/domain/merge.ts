@@ -4,12 +4,7 @@
  * extended field values fill only what the target lacks, the first source that has one winning;
  * labels are united. The target's primary flags are kept; appended items are not primary.
  */
-import type {
-  ContactAddressJson,
-  ContactEmailJson,
-  ContactInfoJson,
-  ContactPhoneJson,
-} from "../../../gen/contacts/v1/contact_pb.js";
+import type { ContactAddressJson, ContactEmailJson, ContactInfoJson, ContactPhoneJson } from "../../../gen/contacts/v1/contact_pb.js";
 import { CONTACT_LIMITS, dropEmpty, emailKey, phoneKey } from "./contact-info.js";
 import { protectingMembership, type StoredContact } from "./contacts.js";
 import { DomainError, failedPrecondition, invalidField } from "./errors.js";
@@ -91,9 +86,21 @@ export function mergeInfo(target: ContactInfoJson, sources: readonly ContactInfo
     sources.map((s) => s.addresses?.items ?? []),
     (a) => JSON.stringify(a.address ?? {}),
   );
-  const labelKeys = appendUnique(target.labelKeys?.items ?? [], sources.map((s) => s.labelKeys?.items ?? []), (k) => k);
-  const locations = appendUnique(target.locations?.items ?? [], sources.map((s) => s.locations?.items ?? []), (k) => k);
-  const assigned = appendUnique(target.assignedUserIds?.items ?? [], sources.map((s) => s.assignedUserIds?.items ?? []), (k) => k);
+  const labelKeys = appendUnique(
+    target.labelKeys?.items ?? [],
+    sources.map((s) => s.labelKeys?.items ?? []),
+    (k) => k,
+  );
+  const locations = appendUnique(
+    target.locations?.items ?? [],
+    sources.map((s) => s.locations?.items ?? []),
+    (k) => k,
+  );
+  const assigned = appendUnique(
+    target.assignedUserIds?.items ?? [],
+    sources.map((s) => s.assignedUserIds?.items ?? []),
+    (k) => k,
+  );
   limit("info.emails", emails, CONTACT_LIMITS.items);
   limit("info.phones", phones, CONTACT_LIMITS.items);
   limit("info.addresses", addresses, CONTACT_LIMITS.items);
@@ -113,7 +120,10 @@ export function mergeInfo(target: ContactInfoJson, sources: readonly ContactInfo
   Object.assign(extended, target.extendedFields?.items ?? {});
 
   return dropEmpty({
-    name: { ...(first((i) => i.name?.first) ? { first: first((i) => i.name?.first) } : {}), ...(first((i) => i.name?.last) ? { last: first((i) => i.name?.last) } : {}) },
+    name: {
+      ...(first((i) => i.name?.first) ? { first: first((i) => i.name?.first) } : {}),
+      ...(first((i) => i.name?.last) ? { last: first((i) => i.name?.last) } : {}),
+    },
     emails: { items: keepPrimary(emails, target.emails?.items?.length ?? 0) },
     phones: { items: keepPrimary(phones, target.phones?.items?.length ?? 0) },
     addresses: { items: addresses },

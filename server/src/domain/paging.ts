@@ -3,9 +3,7 @@ import { invalidField } from "./errors.js";
 import type { Scalar } from "./query.js";
 
 /** A page request after defaults and limits: by offset, or after a cursor. */
-export type PageSpec =
-  | { kind: "offset"; limit: number; offset: number }
-  | { kind: "cursor"; limit: number; cursor?: string };
+export type PageSpec = { kind: "offset"; limit: number; offset: number } | { kind: "cursor"; limit: number; cursor?: string };
 
 /** What a page says about itself (PagingMetadata on the wire). */
 export interface PageInfo {

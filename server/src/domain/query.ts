@@ -5,34 +5,9 @@
  */
 import { DomainError, invalidField } from "./errors.js";
 
-export type Operator =
-  | "$eq"
-  | "$ne"
-  | "$gt"
-  | "$gte"
-  | "$lt"
-  | "$lte"
-  | "$in"
-  | "$nin"
-  | "$exists"
-  | "$startsWith"
-  | "$hasSome"
-  | "$hasAll";
+export type Operator = "$eq" | "$ne" | "$gt" | "$gte" | "$lt" | "$lte" | "$in" | "$nin" | "$exists" | "$startsWith" | "$hasSome" | "$hasAll";
 
-const OPERATORS = new Set<string>([
-  "$eq",
-  "$ne",
-  "$gt",
-  "$gte",
-  "$lt",
-  "$lte",
-  "$in",
-  "$nin",
-  "$exists",
-  "$startsWith",
-  "$hasSome",
-  "$hasAll",
-]);
+const OPERATORS = new Set<string>(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$startsWith", "$hasSome", "$hasAll"]);
 
 /** The type of a field's values, which decides how filter values are read. */
 export type ValueType =
@@ -175,11 +150,7 @@ function parseOperator(field: FieldSpec, op: string, operand: Json, schema: Quer
   const codes = schema.codes;
   if (!OPERATORS.has(op)) throw invalidField(codes.unsupportedOperator, path, `unknown operator ${op}`);
   if (!field.operators.includes(op as Operator)) {
-    throw invalidField(
-      codes.unsupportedOperator,
-      path,
-      `${op} is not supported on ${field.path}; use one of ${field.operators.join(" ")}`,
-    );
+    throw invalidField(codes.unsupportedOperator, path, `${op} is not supported on ${field.path}; use one of ${field.operators.join(" ")}`);
   }
   switch (op) {
     case "$eq":
@@ -267,11 +238,7 @@ function isObject(value: Json): value is { [key: string]: Json } {
 }
 
 /** Validates sort entries; an empty list means the schema's default, decided by the caller. */
-export function parseSort(
-  entries: readonly { fieldName: string; descending: boolean }[],
-  schema: QuerySchema,
-  where = "query.sort",
-): Sort[] {
+export function parseSort(entries: readonly { fieldName: string; descending: boolean }[], schema: QuerySchema, where = "query.sort"): Sort[] {
   const codes = schema.codes;
   if (entries.length > schema.maxSort) {
     throw invalidField(codes.badSort, where, `at most ${schema.maxSort} sort entr${schema.maxSort === 1 ? "y" : "ies"}`);
@@ -299,13 +266,7 @@ export interface PagingRules {
 }
 
 /** Applies defaults and limits to a requested page size and offset. */
-export function resolvePage(
-  limit: number | undefined,
-  offset: number | undefined,
-  rules: PagingRules,
-  codes: QueryErrorCodes,
-  where: string,
-): PageRequest {
+export function resolvePage(limit: number | undefined, offset: number | undefined, rules: PagingRules, codes: QueryErrorCodes, where: string): PageRequest {
   let size = limit ?? rules.defaultLimit;
   if (size < 0) throw invalidField(codes.illegalLimit, `${where}.limit`, "must not be negative");
   if (size === 0) size = rules.defaultLimit;

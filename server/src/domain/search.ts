@@ -29,7 +29,10 @@ const TOKEN_MAX = 100;
 export const EMAIL_MARK = "@";
 
 function words(text: string): string[] {
-  return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  return text
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
 }
 
 /** The first TOKEN_MAX characters (code points: a surrogate pair is never cut in two). */

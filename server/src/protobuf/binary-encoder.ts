@@ -28,9 +28,7 @@ const IMPLICIT = 2;
 const LEGACY_REQUIRED = 3;
 
 const STRUCT = "google.protobuf.Struct";
-const WRAPPERS = new Set(
-  ["Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes"].map((t) => `google.protobuf.${t}Value`),
-);
+const WRAPPERS = new Set(["Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes"].map((t) => `google.protobuf.${t}Value`));
 
 /** Thrown while measuring a value this encoder leaves to toBinary. */
 class Unencodable extends Error {}
@@ -414,7 +412,10 @@ function emitField(f: DescField, fn: (d: DescMessage) => number): Emitted {
             set,
             `for (const k of Object.keys(v)) { const at = reserve(); let e = 1 + sstr(k); const vat = reserve(); e += 1 + settle(vat, s${i}(v[k])); s += ${tag.size} + settle(at, e); }`,
           ),
-          write: guarded(set, `for (const k of Object.keys(v)) { ${tag.write} wv32(L[li++]); buf[pos++] = 10; wstr(k); buf[pos++] = 18; wv32(L[li++]); w${i}(v[k]); }`),
+          write: guarded(
+            set,
+            `for (const k of Object.keys(v)) { ${tag.write} wv32(L[li++]); buf[pos++] = 10; wstr(k); buf[pos++] = 18; wv32(L[li++]); w${i}(v[k]); }`,
+          ),
         };
       }
       const type = f.mapKind === "enum" ? ScalarType.INT32 : f.scalar;
@@ -424,7 +425,10 @@ function emitField(f: DescField, fn: (d: DescMessage) => number): Emitted {
           set,
           `for (const k of Object.keys(v)) { const at = reserve(); let e = 1 + sstr(k) + 1; const x = v[k]; ${sizeScalar(type, "x", "e")} s += ${tag.size} + settle(at, e); }`,
         ),
-        write: guarded(set, `for (const k of Object.keys(v)) { ${tag.write} wv32(L[li++]); buf[pos++] = 10; wstr(k); buf[pos++] = ${valueTag}; const x = v[k]; ${writeScalar(type, "x")} }`),
+        write: guarded(
+          set,
+          `for (const k of Object.keys(v)) { ${tag.write} wv32(L[li++]); buf[pos++] = 10; wstr(k); buf[pos++] = ${valueTag}; const x = v[k]; ${writeScalar(type, "x")} }`,
+        ),
       };
     }
   }

@@ -314,7 +314,13 @@ function generateReader(root: DescMessage): Reader | null {
   const parts: string[] = [];
   for (const [i, d] of types.entries()) {
     const zero = d.members
-      .map((m) => (m.kind === "oneof" ? `${JSON.stringify(m.localName)}: { case: undefined }` : zeroOf(m) === undefined ? undefined : `${JSON.stringify(m.localName)}: ${zeroOf(m)}`))
+      .map((m) =>
+        m.kind === "oneof"
+          ? `${JSON.stringify(m.localName)}: { case: undefined }`
+          : zeroOf(m) === undefined
+            ? undefined
+            : `${JSON.stringify(m.localName)}: ${zeroOf(m)}`,
+      )
       .filter((s) => s !== undefined);
     const cases: string[] = [];
     for (const f of d.fields) {
@@ -337,7 +343,7 @@ function generateReader(root: DescMessage): Reader | null {
     parts.push(
       `// ${d.typeName}`,
       `function r${i}(j, d) {`,
-      "  if (typeof j !== \"object\" || j === null || Array.isArray(j) || d > MAX_DEPTH) throw ELSEWHERE;",
+      '  if (typeof j !== "object" || j === null || Array.isArray(j) || d > MAX_DEPTH) throw ELSEWHERE;',
       `  const m = { $typeName: ${JSON.stringify(d.typeName)}${zero.map((z) => `, ${z}`).join("")} };`,
       "  for (const key of Object.keys(j)) {",
       "    const v = j[key];",

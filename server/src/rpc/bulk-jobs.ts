@@ -24,13 +24,7 @@ import { mutationMeta, pagingMetadata } from "./common.js";
 import { callerOf, depsFor } from "./context.js";
 import { infoToJson } from "./contacts.js";
 
-type BulkMethods =
-  | "bulkDeleteContacts"
-  | "bulkUpdateContacts"
-  | "bulkLabelAndUnlabelContacts"
-  | "getBulkJob"
-  | "listBulkJobs"
-  | "cancelBulkJob";
+type BulkMethods = "bulkDeleteContacts" | "bulkUpdateContacts" | "bulkLabelAndUnlabelContacts" | "getBulkJob" | "listBulkJobs" | "cancelBulkJob";
 
 const JOB_ID_MAX = 100;
 const LABEL_KEYS_MAX = 100;

@@ -7,11 +7,7 @@ const NAMESPACE = { min: 3, max: 25 };
  * The simple filters of ListLabels and ListExtendedFields (`namespace`, case-sensitive
  * `starts_with`) as query-language filters, validated like the reference does.
  */
-export function catalogListFilter(
-  req: { namespace?: string; startsWith?: string },
-  schema: QuerySchema,
-  displayNameMax: number,
-): Filter[] {
+export function catalogListFilter(req: { namespace?: string; startsWith?: string }, schema: QuerySchema, displayNameMax: number): Filter[] {
   const filters: Filter[] = [];
   if (req.namespace !== undefined) {
     const n = [...req.namespace].length;

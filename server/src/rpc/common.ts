@@ -3,14 +3,7 @@ import { createHash } from "node:crypto";
 import { create, type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
-import {
-  type CursorPaging,
-  type Paging,
-  PagingMetadataSchema,
-  type PagingMetadata,
-  SortOrder,
-  type Sorting,
-} from "../../../gen/contacts/v1/common_pb.js";
+import { type CursorPaging, type Paging, PagingMetadataSchema, type PagingMetadata, SortOrder, type Sorting } from "../../../gen/contacts/v1/common_pb.js";
 import { invalidField } from "../domain/errors.js";
 import type { PageInfo, PageSpec } from "../domain/paging.js";
 import { type PagingRules, type QueryErrorCodes, resolvePage } from "../domain/query.js";
@@ -22,11 +15,7 @@ const REQUEST_ID_MAX = 64;
  * The idempotency identity of a mutation: its method, the client's request id and a hash of
  * the request without that id.
  */
-export function mutationMeta<Desc extends DescMessage>(
-  ctx: HandlerContext,
-  schema: Desc,
-  req: MessageShape<Desc> & { requestId: string },
-): MutationMeta {
+export function mutationMeta<Desc extends DescMessage>(ctx: HandlerContext, schema: Desc, req: MessageShape<Desc> & { requestId: string }): MutationMeta {
   const method = `${ctx.service.typeName}/${ctx.method.name}`;
   if (req.requestId.length > REQUEST_ID_MAX) {
     throw invalidField("INVALID_REQUEST_ID", "request_id", `must be at most ${REQUEST_ID_MAX} characters`);

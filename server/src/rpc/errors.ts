@@ -97,9 +97,7 @@ export function toConnectError(err: unknown): { error: ConnectError; bug: boolea
       details.push({
         desc: BadRequestSchema,
         value: create(BadRequestSchema, {
-          fieldViolations: err.violations
-            .slice(0, MAX_VIOLATIONS)
-            .map((v) => ({ field: clip(v.field), description: clip(v.description), reason: err.reason })),
+          fieldViolations: err.violations.slice(0, MAX_VIOLATIONS).map((v) => ({ field: clip(v.field), description: clip(v.description), reason: err.reason })),
         }),
       });
     }

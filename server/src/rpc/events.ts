@@ -1,14 +1,7 @@
 import { create, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
 import type { ServiceImpl } from "@connectrpc/connect";
-import {
-  ContactMergedSchema,
-  type Event,
-  EventSchema,
-  type EventsService,
-  IdentityType,
-  WatchStart,
-} from "../../../gen/contacts/v1/events_service_pb.js";
+import { ContactMergedSchema, type Event, EventSchema, type EventsService, IdentityType, WatchStart } from "../../../gen/contacts/v1/events_service_pb.js";
 import type { StoredEvent } from "../domain/events.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { encodeEventCursor, type WatchOptions, watchEvents } from "../services/events.js";

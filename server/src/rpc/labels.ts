@@ -63,12 +63,7 @@ export function labelsHandlers(deps: ServiceDeps): ServiceImpl<typeof LabelsServ
         filters.push({ kind: "compare", field: labelTypeField, op: "$eq", value: LabelType[req.labelType] });
       }
       const sorts = parseSort(req.sort ? sortEntries([req.sort]) : [], schema, "sort");
-      const page = pageSpec(
-        req.paging ? { case: "paging", value: req.paging } : { case: undefined },
-        LABEL_PAGING,
-        schema.codes,
-        "",
-      );
+      const page = pageSpec(req.paging ? { case: "paging", value: req.paging } : { case: undefined }, LABEL_PAGING, schema.codes, "");
       const result = await labels.queryLabels(depsFor(deps, ctx), callerOf(ctx), {
         filter: { kind: "and", filters },
         sorts,

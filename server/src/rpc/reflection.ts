@@ -117,15 +117,11 @@ export function reflectionServices(services: DescService[], extraFiles: DescFile
 
   const v1Impl: ServiceImpl<typeof v1.ServerReflection> = {
     serverReflectionInfo: (reqs) =>
-      stream(reqs, (req, messageResponse) =>
-        create(v1.ServerReflectionResponseSchema, { validHost: req.host, originalRequest: req, messageResponse }),
-      ),
+      stream(reqs, (req, messageResponse) => create(v1.ServerReflectionResponseSchema, { validHost: req.host, originalRequest: req, messageResponse })),
   };
   const v1alphaImpl: ServiceImpl<typeof v1alpha.ServerReflection> = {
     serverReflectionInfo: (reqs) =>
-      stream(reqs, (req, messageResponse) =>
-        create(v1alpha.ServerReflectionResponseSchema, { validHost: req.host, originalRequest: req, messageResponse }),
-      ),
+      stream(reqs, (req, messageResponse) => create(v1alpha.ServerReflectionResponseSchema, { validHost: req.host, originalRequest: req, messageResponse })),
   };
   return [
     { service: v1.ServerReflection, impl: v1Impl },

@@ -242,7 +242,12 @@ export class BulkJobRunner {
     });
     const last = page.keys.at(-1);
     return this.locked(job, async (trx) => {
-      await jobs.insertItems(trx, job.tenant_id, job.id, page.contacts.map((c) => c.id));
+      await jobs.insertItems(
+        trx,
+        job.tenant_id,
+        job.id,
+        page.contacts.map((c) => c.id),
+      );
       await jobs.updateJob(trx, job.tenant_id, job.id, {
         total_items: Number(job.total_items) + page.contacts.length,
         load_cursor: last ? JSON.stringify(last) : job.load_cursor,

@@ -28,10 +28,7 @@ import type { ServiceDeps } from "./deps.js";
 import { type MutationMeta, runMutation } from "./mutation.js";
 
 /** What a job does to each contact. */
-export type BulkChange =
-  | { kind: "delete" }
-  | { kind: "update"; info: ContactInfoJson; mask?: string[] }
-  | { kind: "labels"; add: string[]; remove: string[] };
+export type BulkChange = { kind: "delete" } | { kind: "update"; info: ContactInfoJson; mask?: string[] } | { kind: "labels"; add: string[]; remove: string[] };
 
 /** A job's request, stored with it (bulk_jobs.params). */
 export interface BulkJobParams {
@@ -193,12 +190,7 @@ export async function getBulkJob(deps: ServiceDeps, caller: Caller, id: string):
 }
 
 /** A page of the tenant's jobs, newest first, without their errors. */
-export async function listBulkJobs(
-  deps: ServiceDeps,
-  caller: Caller,
-  offset: number,
-  limit: number,
-): Promise<{ jobs: BulkJob[]; total: number }> {
+export async function listBulkJobs(deps: ServiceDeps, caller: Caller, offset: number, limit: number): Promise<{ jobs: BulkJob[]; total: number }> {
   const [rows, total] = await Promise.all([jobs.listJobs(deps.db, caller.tenantId, offset, limit), jobs.countJobs(deps.db, caller.tenantId)]);
   return { jobs: rows.map((r) => jobFromRow(r)), total };
 }

@@ -89,12 +89,7 @@ export async function findOrCreate<T extends CatalogEntity, Row extends object>(
   });
 }
 
-export async function get<T extends CatalogEntity, Row extends object>(
-  deps: ServiceDeps,
-  kind: CatalogKind<T, Row>,
-  caller: Caller,
-  key: string,
-): Promise<T> {
+export async function get<T extends CatalogEntity, Row extends object>(deps: ServiceDeps, kind: CatalogKind<T, Row>, caller: Caller, key: string): Promise<T> {
   await deps.tenants.ensure(caller.tenantId);
   const row = await catalog.getByKey<Row>(deps.db, kind.table, caller.tenantId, key);
   if (!row) throw notFound(kind.reasons.notFound, `${kind.noun} "${key}" not found`, { key });
@@ -133,12 +128,7 @@ export async function rename<T extends CatalogEntity, Row extends object>(
       await catalog.rename(trx, kind.table, caller.tenantId, key, displayName, nameKey(displayName), renamed.updatedDate?.getTime() ?? 0);
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
-      throw new DomainError(
-        "already_exists",
-        kind.reasons.duplicateName,
-        `another ${kind.noun} is already named "${displayName}"`,
-        { displayName },
-      );
+      throw new DomainError("already_exists", kind.reasons.duplicateName, `another ${kind.noun} is already named "${displayName}"`, { displayName });
     }
     await appendEvents(trx, caller, [
       {
@@ -165,9 +155,7 @@ export async function remove<T extends CatalogEntity, Row extends object>(
     const entity = await getForWrite(trx, kind, caller, key);
     await catalog.deleteByKey(trx, kind.table, caller.tenantId, key);
     await addCleanupJob(trx, caller.tenantId, kind.cleanupKind, key, deps.cleanups.lease());
-    await appendEvents(trx, caller, [
-      { eventType: kind.events.deleted, entityFqdn: kind.fqdn, slug: "deleted", entityId: key, payload: kind.payload(entity) },
-    ]);
+    await appendEvents(trx, caller, [{ eventType: kind.events.deleted, entityFqdn: kind.fqdn, slug: "deleted", entityId: key, payload: kind.payload(entity) }]);
     return null;
   });
   // Small uses finish within the call; large ones go on in the background (and resume after a
@@ -206,10 +194,7 @@ export async function query<T extends CatalogEntity, Row extends object>(
   const last = result.rows[result.rows.length - 1] as Record<string, Scalar> | undefined;
   const nextCursor =
     page.kind === "cursor" && result.hasNext && last
-      ? encodeCursor(
-          [...sorts.map((s) => last[kind.columns[s.field.path]?.column ?? ""] as Scalar), last.key as Scalar],
-          queryHash,
-        )
+      ? encodeCursor([...sorts.map((s) => last[kind.columns[s.field.path]?.column ?? ""] as Scalar), last.key as Scalar], queryHash)
       : undefined;
   return {
     items,

@@ -171,13 +171,7 @@ export interface Facet {
 }
 
 /** The facets of one status field: one per value, each counting the contacts with that value. */
-function statusFacets(
-  facetType: FacetType,
-  namespace: string,
-  namespaceDisplayName: string,
-  path: string,
-  values: readonly (readonly [string, string])[],
-) {
+function statusFacets(facetType: FacetType, namespace: string, namespaceDisplayName: string, path: string, values: readonly (readonly [string, string])[]) {
   return {
     path,
     values,
@@ -238,7 +232,15 @@ export async function facets(deps: ServiceDeps, caller: Caller, filterJson: Json
     deps.db("labels").where({ tenant_id: caller.tenantId }).orderBy("display_name") as Promise<LabelRow[]>,
   ]);
   const out: Facet[] = [
-    { facetType: "ALL_CONTACTS", namespace: "contacts", namespaceDisplayName: "Contacts", facetKey: "all", facetDisplayName: "All contacts", count: all, queryFilter: {} },
+    {
+      facetType: "ALL_CONTACTS",
+      namespace: "contacts",
+      namespaceDisplayName: "Contacts",
+      facetKey: "all",
+      facetDisplayName: "All contacts",
+      count: all,
+      queryFilter: {},
+    },
     {
       facetType: "NOT_LABELED",
       namespace: "contacts",

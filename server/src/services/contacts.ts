@@ -91,12 +91,7 @@ export async function assertLabelsExist(db: Knex | Knex.Transaction, caller: Cal
 }
 
 /** Validates the extended field values that `next` sets differently from `previous`. */
-async function checkExtendedFields(
-  db: Knex | Knex.Transaction,
-  caller: Caller,
-  next: ContactInfoJson,
-  previous: ContactInfoJson,
-): Promise<ContactInfoJson> {
+async function checkExtendedFields(db: Knex | Knex.Transaction, caller: Caller, next: ContactInfoJson, previous: ContactInfoJson): Promise<ContactInfoJson> {
   const kept = keepAdminValues(caller, next, previous);
   const changed = changedFieldValues(kept, previous);
   if (Object.keys(changed).length === 0) return kept;
@@ -119,9 +114,10 @@ function keepAdminValues(caller: Caller, next: ContactInfoJson, previous: Contac
 /** The extended field values `next` sets differently from `previous`. */
 function changedFieldValues(next: ContactInfoJson, previous: ContactInfoJson): Record<string, JsonValue> {
   const before = previous.extendedFields?.items ?? {};
-  return Object.fromEntries(
-    Object.entries(next.extendedFields?.items ?? {}).filter(([k, v]) => JSON.stringify(before[k]) !== JSON.stringify(v)),
-  ) as Record<string, JsonValue>;
+  return Object.fromEntries(Object.entries(next.extendedFields?.items ?? {}).filter(([k, v]) => JSON.stringify(before[k]) !== JSON.stringify(v))) as Record<
+    string,
+    JsonValue
+  >;
 }
 
 /** `next` with its changed values validated against their fields' definitions (`defs`). */
@@ -142,9 +138,7 @@ function withValidFieldValues(
 }
 
 function insufficient(reason: string, message: string): DomainError {
-  return new DomainError("invalid_argument", reason, message, {}, [
-    { field: "info", description: "needs a name, an email or a phone" },
-  ]);
+  return new DomainError("invalid_argument", reason, message, {}, [{ field: "info", description: "needs a name, an email or a phone" }]);
 }
 
 export async function createContact(
@@ -187,11 +181,7 @@ export async function createContact(
 }
 
 /** A contact by id; a merged-away id resolves to the contact it was merged into. */
-export async function getContact(
-  deps: ServiceDeps,
-  caller: Caller,
-  id: string,
-): Promise<{ contact: ContactJson; merged: boolean }> {
+export async function getContact(deps: ServiceDeps, caller: Caller, id: string): Promise<{ contact: ContactJson; merged: boolean }> {
   await deps.tenants.ensure(caller.tenantId);
   const found = await store.getContactAndStripped(deps.db, caller.tenantId, id);
   if (found) return { contact: presentContact(found.contact, found.stripped), merged: false };
@@ -286,7 +276,11 @@ export async function updatedInfo(
     await checkDuplicates(trx, caller, givenKeys(before.info, next), update.allowDuplicates, before.id);
   }
   const previousLabels = new Set(before.info.labelKeys?.items ?? []);
-  await assertLabelsExist(trx, caller, (next.labelKeys?.items ?? []).filter((k) => !previousLabels.has(k)));
+  await assertLabelsExist(
+    trx,
+    caller,
+    (next.labelKeys?.items ?? []).filter((k) => !previousLabels.has(k)),
+  );
   return checkExtendedFields(trx, caller, next, before.info);
 }
 

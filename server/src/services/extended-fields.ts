@@ -49,12 +49,10 @@ export const fieldKind: CatalogKind<ExtendedField, ExtendedFieldRow> = {
   },
   quota: (deps) => deps.config.fieldsQuota,
   quotaError: (quota, current) =>
-    new DomainError(
-      "resource_exhausted",
-      "FIELDS_QUOTA_EXCEEDED",
-      `the tenant already has ${current} of ${quota} custom extended fields`,
-      { fieldsQuota: String(quota), fieldsCurrentTotal: String(current) },
-    ),
+    new DomainError("resource_exhausted", "FIELDS_QUOTA_EXCEEDED", `the tenant already has ${current} of ${quota} custom extended fields`, {
+      fieldsQuota: String(quota),
+      fieldsCurrentTotal: String(current),
+    }),
   cleanupKind: "field",
   schema: fieldSchema,
   columns: {
@@ -75,13 +73,7 @@ export const fieldKind: CatalogKind<ExtendedField, ExtendedFieldRow> = {
  * caller passes undefined when the request had none, and gets an error only if a field would be
  * created.
  */
-export function findOrCreateExtendedField(
-  deps: ServiceDeps,
-  caller: Caller,
-  displayName: string,
-  dataType: FieldDataType | undefined,
-  meta: MutationMeta,
-) {
+export function findOrCreateExtendedField(deps: ServiceDeps, caller: Caller, displayName: string, dataType: FieldDataType | undefined, meta: MutationMeta) {
   return catalogService.findOrCreate(deps, fieldKind, caller, displayName, meta, (key, now) => {
     if (!dataType) {
       throw new DomainError("invalid_argument", "INVALID_DATA_TYPE", "data_type: is required to create a field", {}, [

@@ -21,12 +21,7 @@ export interface MutationMeta {
  * transaction: a repeat returns the first response and changes nothing, and a concurrent repeat
  * waits for the first to commit. A failed write claims nothing, so its retry runs again.
  */
-export async function runMutation<T>(
-  deps: ServiceDeps,
-  caller: Caller,
-  meta: MutationMeta,
-  work: (trx: Knex.Transaction) => Promise<T>,
-): Promise<T> {
+export async function runMutation<T>(deps: ServiceDeps, caller: Caller, meta: MutationMeta, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
   await deps.tenants.ensure(caller.tenantId);
   const result = await inTransaction(deps.db, async (trx) => {
     const requestId = meta.requestId;
@@ -40,11 +35,7 @@ export async function runMutation<T>(
       });
       if (!claim.claimed) {
         if (claim.row.method !== meta.method || claim.row.fingerprint !== meta.fingerprint) {
-          throw invalidField(
-            "REQUEST_ID_REUSED",
-            "request_id",
-            "was already used for a different request within the last 24 hours",
-          );
+          throw invalidField("REQUEST_ID_REUSED", "request_id", "was already used for a different request within the last 24 hours");
         }
         return decodeJson<T>(claim.row.response);
       }

@@ -106,7 +106,10 @@ export async function bulkUpsertContacts(
       const path = `contacts[${i}]`;
       try {
         const missing = (item.labelKeys?.items ?? []).find((k) => !labels.has(k));
-        if (missing) throw new DomainError("not_found", "LABEL_NOT_FOUND", `${path}: label "${missing}" not found`, { labelKey: missing }, [{ field: `${path}.label_keys`, description: `no label "${missing}"` }]);
+        if (missing)
+          throw new DomainError("not_found", "LABEL_NOT_FOUND", `${path}: label "${missing}" not found`, { labelKey: missing }, [
+            { field: `${path}.label_keys`, description: `no label "${missing}"` },
+          ]);
         const values = validateExtendedFieldValues((item.extendedFields?.items ?? {}) as Record<string, JsonValue>, fields, caller, path);
         const info: ContactInfoJson = { ...item, ...(item.extendedFields ? { extendedFields: { items: values } } : {}) };
         const id = matchOf(keysOf.get(i) as { emails: string[]; phones: string[] }, ownerOf);

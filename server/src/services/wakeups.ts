@@ -59,7 +59,8 @@ export class NatsWakeups {
         this.connection = undefined;
         if (!this.closed) this.log.warn("wake-ups: the NATS connection closed; watchers poll until it is back");
       } catch (err) {
-        if (attempt === 0 || attempt % 60 === 0) this.log.warn(`wake-ups: cannot reach NATS at ${this.url} (${(err as Error).message}); watchers poll meanwhile`);
+        if (attempt === 0 || attempt % 60 === 0)
+          this.log.warn(`wake-ups: cannot reach NATS at ${this.url} (${(err as Error).message}); watchers poll meanwhile`);
         await new Promise((r) => setTimeout(r, 1000).unref());
       }
     }

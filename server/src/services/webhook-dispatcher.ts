@@ -206,7 +206,14 @@ export class WebhookDispatcher {
     });
     const now = Date.now();
     if (result.delivered) {
-      const change = { cursor_seq: event.seq, failures: 0, failing_since: null, next_attempt_at: 0, last_delivered_at: now, lease_until: now + this.options.leaseMs };
+      const change = {
+        cursor_seq: event.seq,
+        failures: 0,
+        failing_since: null,
+        next_attempt_at: 0,
+        last_delivered_at: now,
+        lease_until: now + this.options.leaseMs,
+      };
       Object.assign(hook, change);
       return store.updateLeased(db, hook.tenant_id, hook.id, this.options.owner, change);
     }

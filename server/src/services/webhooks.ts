@@ -171,7 +171,10 @@ export async function rotateWebhookSecret(deps: ServiceDeps, caller: Caller, set
 /** Makes a disabled subscription active again, from where it stopped or (skipPending) from now. */
 export async function enableWebhook(deps: ServiceDeps, caller: Caller, id: string, skipPending: boolean): Promise<Webhook> {
   const enabled = await inTransaction(deps.db, async (trx) => {
-    const row = (await trx("webhooks").where({ tenant_id: caller.tenantId, id: validateId(id) }).forUpdate().first()) as WebhookRow | undefined;
+    const row = (await trx("webhooks")
+      .where({ tenant_id: caller.tenantId, id: validateId(id) })
+      .forUpdate()
+      .first()) as WebhookRow | undefined;
     if (!row) throw notFound("WEBHOOK_NOT_FOUND", `webhook ${id} not found`, { id });
     if (row.status === "ACTIVE" && !skipPending) return row;
     const positions = await eventPositions(trx, caller.tenantId);

@@ -110,8 +110,16 @@ export async function finishItems(
   failed: readonly { contactId: string; code: string; message: string }[],
 ): Promise<void> {
   const key = { tenant_id: tenantId, job_id: jobId };
-  if (done.length > 0) await trx("bulk_job_items").where(key).whereIn("contact_id", [...done]).update({ state: ItemState.done });
-  if (skipped.length > 0) await trx("bulk_job_items").where(key).whereIn("contact_id", [...skipped]).update({ state: ItemState.skipped });
+  if (done.length > 0)
+    await trx("bulk_job_items")
+      .where(key)
+      .whereIn("contact_id", [...done])
+      .update({ state: ItemState.done });
+  if (skipped.length > 0)
+    await trx("bulk_job_items")
+      .where(key)
+      .whereIn("contact_id", [...skipped])
+      .update({ state: ItemState.skipped });
   for (const f of failed) {
     await trx("bulk_job_items")
       .where({ ...key, contact_id: f.contactId })
@@ -143,5 +151,8 @@ export async function deleteJob(db: Executor, tenantId: string, id: string): Pro
     if (ids.length === 0) break;
     await db("bulk_job_items").where({ tenant_id: tenantId, job_id: id }).whereIn("contact_id", ids).delete();
   }
-  await db("bulk_jobs").where({ tenant_id: tenantId, id }).whereIn("status", [...FINISHED]).delete();
+  await db("bulk_jobs")
+    .where({ tenant_id: tenantId, id })
+    .whereIn("status", [...FINISHED])
+    .delete();
 }

@@ -12,12 +12,7 @@ export async function getByKey<Row>(db: Executor, table: CatalogTable, tenantId:
   return (await db(table).where({ tenant_id: tenantId, key }).first()) as Row | undefined;
 }
 
-export async function getByNameKey<Row>(
-  db: Executor,
-  table: CatalogTable,
-  tenantId: string,
-  nameKey: string,
-): Promise<Row | undefined> {
+export async function getByNameKey<Row>(db: Executor, table: CatalogTable, tenantId: string, nameKey: string): Promise<Row | undefined> {
   return (await db(table).where({ tenant_id: tenantId, name_key: nameKey }).first()) as Row | undefined;
 }
 
@@ -29,12 +24,7 @@ export async function keysWithPrefix(db: Executor, table: CatalogTable, tenantId
   return rows.map((r: { key: string }) => r.key);
 }
 
-export async function countWhere(
-  db: Executor,
-  table: CatalogTable,
-  tenantId: string,
-  where: Record<string, string>,
-): Promise<number> {
+export async function countWhere(db: Executor, table: CatalogTable, tenantId: string, where: Record<string, string>): Promise<number> {
   const row = await db(table)
     .where({ tenant_id: tenantId, ...where })
     .count({ n: "*" })
@@ -55,9 +45,7 @@ export async function rename(
   nameKey: string,
   updatedAt: number,
 ): Promise<void> {
-  await db(table)
-    .where({ tenant_id: tenantId, key })
-    .update({ display_name: displayName, name_key: nameKey, updated_at: updatedAt });
+  await db(table).where({ tenant_id: tenantId, key }).update({ display_name: displayName, name_key: nameKey, updated_at: updatedAt });
 }
 
 export async function deleteByKey(db: Executor, table: CatalogTable, tenantId: string, key: string): Promise<number> {

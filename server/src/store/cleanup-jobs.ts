@@ -4,13 +4,7 @@ import type { Executor } from "./db.js";
 export type CleanupKind = "label" | "field";
 
 /** Records that contacts still use a deleted label or field (in the deleting transaction), leased to its server. */
-export async function addCleanupJob(
-  trx: Executor,
-  tenantId: string,
-  kind: CleanupKind,
-  key: string,
-  lease: { owner: string; until: number },
-): Promise<void> {
+export async function addCleanupJob(trx: Executor, tenantId: string, kind: CleanupKind, key: string, lease: { owner: string; until: number }): Promise<void> {
   await trx("cleanup_jobs")
     .insert({ tenant_id: tenantId, kind, key, created_at: Date.now(), lease_owner: lease.owner, lease_until: lease.until })
     .onConflict(["tenant_id", "kind", "key"])
@@ -27,7 +21,15 @@ export async function expiredCleanupJobs(db: Executor, now: number, limit: numbe
 }
 
 /** Takes a job whose lease has run out; true when `owner` now holds it. */
-export async function claimCleanupJob(db: Executor, tenantId: string, kind: CleanupKind, key: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
+export async function claimCleanupJob(
+  db: Executor,
+  tenantId: string,
+  kind: CleanupKind,
+  key: string,
+  owner: string,
+  now: number,
+  leaseMs: number,
+): Promise<boolean> {
   const n = await db("cleanup_jobs")
     .where({ tenant_id: tenantId, kind, key })
     .andWhere("lease_until", "<", now)

@@ -133,7 +133,11 @@ export function searchSource(c: StoredContact): string {
 
 /** A contact's index rows; with `tables`, only those tables' (the others empty). */
 export function indexRows(tenantId: string, c: StoredContact, tables: readonly IndexTable[] = INDEX_TABLE_NAMES): IndexRows {
-  const rows = allIndexRows(tenantId, c, tables.some((t) => SEARCH_TABLES.includes(t)));
+  const rows = allIndexRows(
+    tenantId,
+    c,
+    tables.some((t) => SEARCH_TABLES.includes(t)),
+  );
   if (tables === INDEX_TABLE_NAMES) return rows;
   for (const table of INDEX_TABLE_NAMES) if (!tables.includes(table)) rows[table] = [];
   return rows;

@@ -130,9 +130,7 @@ function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: 
   let keyed: KeyRows | undefined;
   const search = q.search ? searchTerms(q.search) : [];
   if (q.sort?.field.path === "createdDate") {
-    const i = parts.findIndex(
-      (f) => f.kind === "has" && f.field.path === "info.labelKeys" && f.values.length > 0 && (f.all || f.values.length === 1),
-    );
+    const i = parts.findIndex((f) => f.kind === "has" && f.field.path === "info.labelKeys" && f.values.length > 0 && (f.all || f.values.length === 1));
     const has = parts[i];
     if (has?.kind === "has") {
       keyed = { table: "contact_labels", column: "label_key", key: String(has.values[0]) };
@@ -397,7 +395,8 @@ const MERGE_MAX_DEPTH = 2000;
  * two-letter prefix) or a walk of every contact in creation order testing the search.
  */
 async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): Promise<Runs | undefined> {
-  if (!isMysql(cx.db) || q.sort?.field.path !== "createdDate" || plan.keyed !== undefined || plan.driver !== undefined || plan.word !== undefined) return undefined;
+  if (!isMysql(cx.db) || q.sort?.field.path !== "createdDate" || plan.keyed !== undefined || plan.driver !== undefined || plan.word !== undefined)
+    return undefined;
   if (plan.ranges.length > 0 || plan.ids || (q.offset ?? 0) + q.limit + 1 > MERGE_MAX_DEPTH) return undefined;
   const f = plan.rest;
   let source: RunSource | undefined;
@@ -502,7 +501,9 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
     if (order.join) {
       const field = order.join.key;
       inner.leftJoin("contact_field_values as sv", (j) => {
-        j.on("sv.contact_id", "=", "c.id").andOn("sv.tenant_id", "=", "c.tenant_id").andOn("sv.field_key", "=", db.raw("?", [field]));
+        j.on("sv.contact_id", "=", "c.id")
+          .andOn("sv.tenant_id", "=", "c.tenant_id")
+          .andOn("sv.field_key", "=", db.raw("?", [field]));
       });
     }
   }
@@ -597,7 +598,10 @@ function mergedRuns(cx: CompileContext, runs: Runs, q: ContactPageQuery, dir: "a
       const cmp = q.sort.descending ? "<" : ">";
       b.where((w) => w.where(created, cmp, value as Knex.Value).orWhere((e) => e.where(created, value as Knex.Value).where(db.raw(runs.id), cmp, id)));
     }
-    return b.select(db.raw(`${runs.id} as id`), db.raw(`${created} as sort_value`)).orderByRaw(`${created} ${dir}, ${runs.id} ${dir}`).limit(depth);
+    return b
+      .select(db.raw(`${runs.id} as id`), db.raw(`${created} as sort_value`))
+      .orderByRaw(`${created} ${dir}, ${runs.id} ${dir}`)
+      .limit(depth);
   });
   // A contact in several runs is in each at its creation date: the union keeps it once, and a
   // run's first `depth` rows still hold every one of its contacts among the merge's first `depth`.
@@ -644,7 +648,7 @@ async function countUpTo(cx: CompileContext, plan: Plan, cap: number): Promise<n
         : only && plan.intersect && plan.ranges.length === 0
           ? // Search words alone: their intersection on the token table.
             tokenIntersection(db, tenantId, plan.search)
-        : source(cx, plan).select(db.raw("1"));
+          : source(cx, plan).select(db.raw("1"));
   capped.limit(cap + 1);
   const counted = await db.count({ n: "*" }).from(capped.as("m")).first();
   return Number(counted?.n ?? 0);
@@ -677,7 +681,10 @@ export async function countByLabel(cx: CompileContext, filter: Filter): Promise<
  */
 export async function matchingIds(cx: CompileContext, filter: Filter, search: string | undefined, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const qb = cx.db("contacts as c").select("c.id").whereIn("c.id", [...ids]);
+  const qb = cx
+    .db("contacts as c")
+    .select("c.id")
+    .whereIn("c.id", [...ids]);
   matching(qb, planQuery({ filter, search, sort: undefined as never }, cx), cx);
   const rows = (await qb) as { id: string }[];
   return new Set(rows.map((r) => r.id));

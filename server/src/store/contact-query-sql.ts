@@ -30,8 +30,7 @@ type Target =
 const same = (col: string): Text => ({ raw: col, lc: col, key: col });
 const triple = (col: string): Text => ({ raw: `c.${col}`, lc: `c.${col}_lc`, key: `c.${col}_key` });
 const EMAIL_STATUS = "(case when c.primary_email is null then null else 'NOT_SET' end)";
-const PHONE_STATUS =
-  "(case when c.primary_phone is null then null when c.primary_phone_e164 is null then 'NO_SUBSCRIPTION_STATUS' else 'NOT_SET' end)";
+const PHONE_STATUS = "(case when c.primary_phone is null then null when c.primary_phone_e164 is null then 'NO_SUBSCRIPTION_STATUS' else 'NOT_SET' end)";
 
 /** domain/contacts.ts membershipStatus, in SQL. */
 const MEMBERSHIP_STATUS =
@@ -159,14 +158,7 @@ function keyHead(lc: string): string {
 }
 
 /** `c.id in (select contact_id from <table> where tenant_id = ? and …)`. */
-function inTable(
-  qb: Knex.QueryBuilder,
-  db: Knex,
-  tenantId: string,
-  table: string,
-  negate: boolean,
-  where: (sub: Knex.QueryBuilder) => void,
-): void {
+function inTable(qb: Knex.QueryBuilder, db: Knex, tenantId: string, table: string, negate: boolean, where: (sub: Knex.QueryBuilder) => void): void {
   const sub = db(table).select("contact_id").where(`${table}.tenant_id`, tenantId);
   where(sub);
   if (negate) qb.whereNotIn("c.id", sub);
@@ -228,13 +220,7 @@ function applyCondition(qb: Knex.QueryBuilder, f: Condition, cx: CompileContext)
   }
 }
 
-function applyPositive(
-  qb: Knex.QueryBuilder,
-  f: Condition,
-  field: ContactField,
-  t: Target,
-  cx: CompileContext,
-): void {
+function applyPositive(qb: Knex.QueryBuilder, f: Condition, field: ContactField, t: Target, cx: CompileContext): void {
   const values = (vs: Scalar[]) => vs.map((v) => norm(field, v));
   switch (t.kind) {
     case "text":

@@ -24,12 +24,7 @@ function fromRow(row: { doc: string }): StoredContact {
 }
 
 /** One contact by id; `lock` takes its row lock for the rest of the transaction. */
-export async function getContact(
-  db: Executor,
-  tenantId: string,
-  id: string,
-  lock = false,
-): Promise<StoredContact | undefined> {
+export async function getContact(db: Executor, tenantId: string, id: string, lock = false): Promise<StoredContact | undefined> {
   if (!lock) {
     const [row] = await selectRows<ContactRow>(db, "select doc from contacts where tenant_id = ? and id = ? limit 1", [tenantId, id]);
     return row ? fromRow(row) : undefined;
@@ -44,11 +39,7 @@ export async function getContact(
  * 014): the list is read only when there are some, so a read costs no second round trip.
  * Undefined when there is no such contact.
  */
-export async function getContactAndStripped(
-  db: Executor,
-  tenantId: string,
-  id: string,
-): Promise<{ contact: StoredContact; stripped: Stripped } | undefined> {
+export async function getContactAndStripped(db: Executor, tenantId: string, id: string): Promise<{ contact: StoredContact; stripped: Stripped } | undefined> {
   const [row] = await selectRows<{ doc: string; cleanups: number | string }>(
     db,
     "select c.doc, t.cleanups from contacts c join tenants t on t.tenant_id = c.tenant_id where t.tenant_id = ? and c.tenant_id = ? and c.id = ? limit 1",
@@ -66,7 +57,11 @@ export async function getContactsForUpdate(trx: Executor, tenantId: string, ids:
 /** Several contacts by id (in id order); `lock` takes their row locks in that order. */
 export async function getContacts(db: Executor, tenantId: string, ids: readonly string[], lock = false): Promise<StoredContact[]> {
   if (ids.length === 0) return [];
-  const q = db("contacts").where({ tenant_id: tenantId }).whereIn("id", [...ids]).orderBy("id").select("doc");
+  const q = db("contacts")
+    .where({ tenant_id: tenantId })
+    .whereIn("id", [...ids])
+    .orderBy("id")
+    .select("doc");
   if (lock) q.forUpdate();
   return ((await q) as ContactRow[]).map(fromRow);
 }
@@ -76,7 +71,10 @@ export async function getContacts(db: Executor, tenantId: string, ids: readonly 
  * pointed at a source now point at the target, so chains (A→B, then B→C) resolve in one step.
  */
 export async function redirectToTarget(trx: Executor, tenantId: string, sourceIds: readonly string[], targetId: string): Promise<void> {
-  await trx("contact_redirects").where({ tenant_id: tenantId }).whereIn("target_id", [...sourceIds]).update({ target_id: targetId });
+  await trx("contact_redirects")
+    .where({ tenant_id: tenantId })
+    .whereIn("target_id", [...sourceIds])
+    .update({ target_id: targetId });
   const now = Date.now();
   await trx("contact_redirects").insert(sourceIds.map((source_id) => ({ tenant_id: tenantId, source_id, target_id: targetId, created_at: now })));
 }
@@ -106,7 +104,13 @@ function deleteIndexRows(
   const idsOf = new Map<string, string[]>();
   for (const [id, tables] of byContact) for (const table of tables) if (!(table in KEYED_TABLES)) idsOf.set(table, [...(idsOf.get(table) ?? []), id]);
   for (const [table, ids] of idsOf) {
-    for (let i = 0; i < ids.length; i += 500) out.push(trx(table).where({ tenant_id: tenantId }).whereIn("contact_id", ids.slice(i, i + 500)).delete());
+    for (let i = 0; i < ids.length; i += 500)
+      out.push(
+        trx(table)
+          .where({ tenant_id: tenantId })
+          .whereIn("contact_id", ids.slice(i, i + 500))
+          .delete(),
+      );
   }
   for (const table of Object.keys(KEYED_TABLES) as KeyedTable[]) {
     const rows = keyed[table];
@@ -187,7 +191,13 @@ export async function updateContacts(trx: Executor, tenantId: string, changes: r
     // One multi-row upsert on the primary key: every row exists and is locked by the caller, so
     // each one is an update.
     const columns = Object.keys(rows[0] as ContactRow).filter((k) => k !== "tenant_id" && k !== "id");
-    for (let i = 0; i < rows.length; i += 200) statements.push(trx("contacts").insert(rows.slice(i, i + 200)).onConflict(["tenant_id", "id"]).merge(columns));
+    for (let i = 0; i < rows.length; i += 200)
+      statements.push(
+        trx("contacts")
+          .insert(rows.slice(i, i + 200))
+          .onConflict(["tenant_id", "id"])
+          .merge(columns),
+      );
   }
   const cleared = new Map<string, string[]>();
   const gone = noKeyedRows();
@@ -226,7 +236,13 @@ export async function deleteContacts(trx: Executor, tenantId: string, contacts: 
   if (contacts.length === 0) return;
   const ids = contacts.map((c) => c.id);
   const statements: Knex.QueryBuilder[] = [];
-  for (let i = 0; i < ids.length; i += 500) statements.push(trx("contacts").where({ tenant_id: tenantId }).whereIn("id", ids.slice(i, i + 500)).delete());
+  for (let i = 0; i < ids.length; i += 500)
+    statements.push(
+      trx("contacts")
+        .where({ tenant_id: tenantId })
+        .whereIn("id", ids.slice(i, i + 500))
+        .delete(),
+    );
   const keyed = noKeyedRows();
   for (const c of contacts) {
     const rows = indexRows(tenantId, c);
@@ -273,7 +289,9 @@ export function duplicateQuery(db: Executor, tenantId: string, keys: DuplicateKe
   const [table, column, values] =
     keys.emails.length > 0 ? (["contact_emails", "email_key", keys.emails] as const) : (["contact_phones", "phone_key", keys.phones] as const);
   if (values.length === 0) return undefined;
-  const q = db(table).where({ tenant_id: tenantId }).whereIn(column, [...values]);
+  const q = db(table)
+    .where({ tenant_id: tenantId })
+    .whereIn(column, [...values]);
   if (excludeId) q.whereNot("contact_id", excludeId);
   return q.select("contact_id", column).limit(1);
 }
@@ -287,25 +305,18 @@ export function duplicateOf(rows: readonly DuplicateRow[]): Duplicate | undefine
 /** Removes the label's (or the field's) index rows of these contacts, whose documents no longer have it. */
 export async function dropKeyRows(trx: Executor, tenantId: string, kind: "label" | "field", key: string, ids: readonly string[]): Promise<void> {
   const [table, column] = kind === "label" ? ["contact_labels", "label_key"] : ["contact_field_values", "field_key"];
-  await trx(table).where({ tenant_id: tenantId, [column]: key }).whereIn("contact_id", [...ids]).delete();
+  await trx(table)
+    .where({ tenant_id: tenantId, [column]: key })
+    .whereIn("contact_id", [...ids])
+    .delete();
 }
 
 /** Up to `limit` ids of contacts that have the label (or a value of the field). */
-export async function contactIdsUsing(
-  db: Executor,
-  tenantId: string,
-  kind: "label" | "field",
-  key: string,
-  limit: number,
-): Promise<string[]> {
+export async function contactIdsUsing(db: Executor, tenantId: string, kind: "label" | "field", key: string, limit: number): Promise<string[]> {
   const rows =
     kind === "label"
       ? await db("contact_labels").where({ tenant_id: tenantId, label_key: key }).orderBy("contact_id").limit(limit).select("contact_id")
-      : await db("contact_field_values")
-          .where({ tenant_id: tenantId, field_key: key })
-          .orderBy("contact_id")
-          .limit(limit)
-          .select("contact_id");
+      : await db("contact_field_values").where({ tenant_id: tenantId, field_key: key }).orderBy("contact_id").limit(limit).select("contact_id");
   return rows.map((r: { contact_id: string }) => r.contact_id);
 }
 
@@ -324,7 +335,12 @@ export async function existingLabelKeys(db: Executor, tenantId: string, keys: re
 
 /** The read existingLabelKeys makes (none without keys), to send with others. */
 export function labelKeysQuery(db: Executor, tenantId: string, keys: readonly string[]): Knex.QueryBuilder | undefined {
-  return keys.length === 0 ? undefined : db("labels").where({ tenant_id: tenantId }).whereIn("key", [...keys]).select("key");
+  return keys.length === 0
+    ? undefined
+    : db("labels")
+        .where({ tenant_id: tenantId })
+        .whereIn("key", [...keys])
+        .select("key");
 }
 
 /**
@@ -334,14 +350,22 @@ export function labelKeysQuery(db: Executor, tenantId: string, keys: readonly st
 export async function keyOwners(db: Executor, tenantId: string, emails: readonly string[], phones: readonly string[]): Promise<Map<string, string>> {
   const owners = new Map<string, string>();
   if (emails.length > 0) {
-    const rows = (await db("contact_emails").where({ tenant_id: tenantId }).whereIn("email_key", [...emails]).orderBy("contact_id").select("contact_id", "email_key")) as {
+    const rows = (await db("contact_emails")
+      .where({ tenant_id: tenantId })
+      .whereIn("email_key", [...emails])
+      .orderBy("contact_id")
+      .select("contact_id", "email_key")) as {
       contact_id: string;
       email_key: string;
     }[];
     for (const r of rows) if (!owners.has(`e:${r.email_key}`)) owners.set(`e:${r.email_key}`, r.contact_id);
   }
   if (phones.length > 0) {
-    const rows = (await db("contact_phones").where({ tenant_id: tenantId }).whereIn("phone_key", [...phones]).orderBy("contact_id").select("contact_id", "phone_key")) as {
+    const rows = (await db("contact_phones")
+      .where({ tenant_id: tenantId })
+      .whereIn("phone_key", [...phones])
+      .orderBy("contact_id")
+      .select("contact_id", "phone_key")) as {
       contact_id: string;
       phone_key: string;
     }[];

@@ -53,7 +53,9 @@ export async function appendEvents(
     const rows = out.map((e, i) => ({ ...eventToRow(e), seq: trx.raw("last_insert_id() - ?", [n - 1 - i]) }));
     const results = await sendTogether(trx, [
       ...pending,
-      trx("tenants").where({ tenant_id: caller.tenantId }).update({ event_seq: trx.raw("last_insert_id(event_seq + ?)", [n]) }),
+      trx("tenants")
+        .where({ tenant_id: caller.tenantId })
+        .update({ event_seq: trx.raw("last_insert_id(event_seq + ?)", [n]) }),
       trx("events").insert(rows),
     ]);
     const header = results[pending.length] as { affectedRows?: number; insertId?: number | string } | undefined;
@@ -116,7 +118,11 @@ async function newestEntityEvents(trx: Executor, tenantId: string, events: reado
         .where({ tenant_id: tenantId, entity_fqdn: fqdn })
         .whereIn("entity_id", all.slice(i, i + 500))
         .groupBy("entity_id")
-        .select("entity_id", trx.raw("max(entity_seq) as entity_seq"), trx.raw("max(seq) as seq"))) as { entity_id: string; entity_seq: number | string; seq: number | string }[];
+        .select("entity_id", trx.raw("max(entity_seq) as entity_seq"), trx.raw("max(seq) as seq"))) as {
+        entity_id: string;
+        entity_seq: number | string;
+        seq: number | string;
+      }[];
       for (const r of rows) {
         next.set(`${fqdn}\u0000${r.entity_id}`, Number(r.entity_seq) + 1);
         pruned ??= (await eventPositions(trx, tenantId)).pruned;
@@ -182,9 +188,9 @@ export async function eventPositions(db: Executor, tenantId: string): Promise<{ 
  */
 export async function eventPositionsCausal(db: Executor, tenantId: string): Promise<{ last: number; pruned: number }> {
   if (!isMysql(db)) return eventPositions(db, tenantId);
-  const [rows] = (await db.raw("SET STATEMENT wsrep_sync_wait = 1 FOR SELECT event_seq, events_pruned_seq FROM tenants WHERE tenant_id = ?", [tenantId])) as unknown as [
-    { event_seq: number | string; events_pruned_seq: number | string }[],
-  ];
+  const [rows] = (await db.raw("SET STATEMENT wsrep_sync_wait = 1 FOR SELECT event_seq, events_pruned_seq FROM tenants WHERE tenant_id = ?", [
+    tenantId,
+  ])) as unknown as [{ event_seq: number | string; events_pruned_seq: number | string }[]];
   const row = rows[0];
   return { last: Number(row?.event_seq ?? 0), pruned: Number(row?.events_pruned_seq ?? 0) };
 }
@@ -210,37 +216,37 @@ export async function pruneEvents(db: Executor, tenantId: string, cutoff: number
   // The first event (in time) that is still young marks the boundary; one index seek. Event
   // times follow positions closely but not exactly (a time is taken before the tenant lock),
   // so an event a few milliseconds younger than the cutoff may go with its older neighbours.
-  const young = (await db("events")
-    .where({ tenant_id: tenantId })
-    .andWhere("created_at", ">=", cutoff)
-    .orderBy("created_at", "asc")
-    .first("seq")) as Pick<EventRow, "seq"> | undefined;
+  const young = (await db("events").where({ tenant_id: tenantId }).andWhere("created_at", ">=", cutoff).orderBy("created_at", "asc").first("seq")) as
+    | Pick<EventRow, "seq">
+    | undefined;
   const through = young ? Number(young.seq) - 1 : last;
   if (through <= before) return 0;
   await db("tenants").where({ tenant_id: tenantId }).andWhere("events_pruned_seq", "<", through).update({ events_pruned_seq: through });
   let removed = 0;
   let floor = before;
   for (;;) {
-    const seqs = ((await db("events as e")
-      .where("e.tenant_id", tenantId)
-      .andWhere("e.seq", ">", floor)
-      .andWhere("e.seq", "<=", through)
-      .andWhere((q) =>
-        q
-          .whereExists((sub) =>
-            sub
-              .select(db.raw("1"))
-              .from("events as n")
-              .where("n.tenant_id", tenantId)
-              .andWhereRaw("n.entity_fqdn = e.entity_fqdn")
-              .andWhereRaw("n.entity_id = e.entity_id")
-              .andWhereRaw("n.entity_seq > e.entity_seq"),
-          )
-          .orWhere((d) => d.where("e.entity_fqdn", ENTITY_FQDN.contact).andWhere("e.slug", "deleted")),
-      )
-      .orderBy("e.seq")
-      .limit(PRUNE_BATCH)
-      .pluck("e.seq")) as (number | string)[]).map(Number);
+    const seqs = (
+      (await db("events as e")
+        .where("e.tenant_id", tenantId)
+        .andWhere("e.seq", ">", floor)
+        .andWhere("e.seq", "<=", through)
+        .andWhere((q) =>
+          q
+            .whereExists((sub) =>
+              sub
+                .select(db.raw("1"))
+                .from("events as n")
+                .where("n.tenant_id", tenantId)
+                .andWhereRaw("n.entity_fqdn = e.entity_fqdn")
+                .andWhereRaw("n.entity_id = e.entity_id")
+                .andWhereRaw("n.entity_seq > e.entity_seq"),
+            )
+            .orWhere((d) => d.where("e.entity_fqdn", ENTITY_FQDN.contact).andWhere("e.slug", "deleted")),
+        )
+        .orderBy("e.seq")
+        .limit(PRUNE_BATCH)
+        .pluck("e.seq")) as (number | string)[]
+    ).map(Number);
     if (seqs.length === 0) break;
     removed += await db("events").where({ tenant_id: tenantId }).whereIn("seq", seqs).delete();
     floor = seqs.at(-1) ?? through;
@@ -251,10 +257,6 @@ export async function pruneEvents(db: Executor, tenantId: string, cutoff: number
 
 /** Events of a tenant after position `afterSeq`, oldest first. */
 export async function eventsAfter(db: Executor, tenantId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
-  const rows = (await db("events")
-    .where({ tenant_id: tenantId })
-    .andWhere("seq", ">", afterSeq)
-    .orderBy("seq", "asc")
-    .limit(limit)) as EventRow[];
+  const rows = (await db("events").where({ tenant_id: tenantId }).andWhere("seq", ">", afterSeq).orderBy("seq", "asc").limit(limit)) as EventRow[];
   return rows.map(eventFromRow);
 }

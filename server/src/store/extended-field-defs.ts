@@ -12,7 +12,12 @@ export async function extendedFieldsByKey(db: Executor, tenantId: string, keys: 
 
 /** The read extendedFieldsByKey makes (none without keys), to send with others. */
 export function extendedFieldsQuery(db: Executor, tenantId: string, keys: readonly string[]): Knex.QueryBuilder | undefined {
-  return keys.length === 0 ? undefined : db("extended_fields").where({ tenant_id: tenantId }).whereIn("key", [...keys]).select("*");
+  return keys.length === 0
+    ? undefined
+    : db("extended_fields")
+        .where({ tenant_id: tenantId })
+        .whereIn("key", [...keys])
+        .select("*");
 }
 
 export function extendedFieldsFromRows(rows: readonly ExtendedFieldRow[]): Map<string, ExtendedField> {

@@ -77,13 +77,7 @@ export function applySort(qb: Knex.QueryBuilder, sorts: readonly Sort[], columns
  * Keyset condition for cursor paging: rows strictly after `after` in the order
  * (sort columns…, tieBreaker). Written as an OR of prefixes so every direction mix works.
  */
-export function applyAfter(
-  qb: Knex.QueryBuilder,
-  sorts: readonly Sort[],
-  columns: ColumnMap,
-  tieBreaker: string,
-  after: readonly Scalar[],
-): void {
+export function applyAfter(qb: Knex.QueryBuilder, sorts: readonly Sort[], columns: ColumnMap, tieBreaker: string, after: readonly Scalar[]): void {
   const keys = [
     ...sorts.map((s) => ({ column: column(columns, s.field.path).column, descending: s.descending })),
     { column: tieBreaker, descending: sorts[sorts.length - 1]?.descending ?? false },

@@ -12,10 +12,7 @@ export type Claim = { claimed: true } | { claimed: false; row: IdempotencyKeyRow
  * uncommitted, the insert waits for it (InnoDB) or the database is serialised (SQLite), so two
  * racing requests never both run. A claim older than the window is taken over.
  */
-export async function claimRequestId(
-  trx: Executor,
-  row: Omit<IdempotencyKeyRow, "response">,
-): Promise<Claim> {
+export async function claimRequestId(trx: Executor, row: Omit<IdempotencyKeyRow, "response">): Promise<Claim> {
   try {
     await trx("idempotency_keys").insert({ ...row, response: "" });
     return { claimed: true };

@@ -8,12 +8,7 @@ import { labelToRow } from "./labels.js";
  * Creates the tenant's row and its system labels and fields if they are missing. Idempotent and
  * safe to race: every insert ignores existing rows.
  */
-export async function ensureTenant(
-  db: Executor,
-  tenantId: string,
-  systemLabels: readonly Label[],
-  systemFields: readonly ExtendedField[],
-): Promise<void> {
+export async function ensureTenant(db: Executor, tenantId: string, systemLabels: readonly Label[], systemFields: readonly ExtendedField[]): Promise<void> {
   await db("tenants").insert({ tenant_id: tenantId, event_seq: 0, created_at: Date.now() }).onConflict("tenant_id").ignore();
   await db("labels")
     .insert(systemLabels.map((l) => labelToRow(tenantId, l)))

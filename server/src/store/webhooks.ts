@@ -16,7 +16,9 @@ export async function getWebhook(db: Executor, tenantId: string, id: string): Pr
 }
 
 export async function listWebhooks(db: Executor, tenantId: string): Promise<WebhookRow[]> {
-  return (await db("webhooks").where({ tenant_id: tenantId }).orderBy([{ column: "created_at" }, { column: "id" }])) as WebhookRow[];
+  return (await db("webhooks")
+    .where({ tenant_id: tenantId })
+    .orderBy([{ column: "created_at" }, { column: "id" }])) as WebhookRow[];
 }
 
 export async function countWebhooks(db: Executor, tenantId: string): Promise<number> {

@@ -31,17 +31,8 @@ import type { DescMessage, DescService, Message } from "@bufbuild/protobuf";
 import { anyPack, AnySchema } from "@bufbuild/protobuf/wkt";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
-import type {
-  HandlerContext,
-  Interceptor,
-  MethodImplSpec,
-  ServiceImplSpec,
-} from "@connectrpc/connect";
-import {
-  createAsyncIterable,
-  invokeUnaryImplementation,
-  transformInvokeImplementation,
-} from "@connectrpc/connect/protocol";
+import type { HandlerContext, Interceptor, MethodImplSpec, ServiceImplSpec } from "@connectrpc/connect";
+import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import * as grpc from "@grpc/grpc-js";
 import { StatusSchema } from "../../../../gen/google/rpc/status_pb.js";
 import { encodeBinary } from "../../protobuf/binary-encoder.js";
@@ -78,9 +69,7 @@ type GrpcCallObject =
   | grpc.ServerWritableStream<Buffer, Buffer>
   | grpc.ServerDuplexStream<Buffer, Buffer>;
 
-type WritableCall =
-  | grpc.ServerWritableStream<Buffer, Buffer>
-  | grpc.ServerDuplexStream<Buffer, Buffer>;
+type WritableCall = grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
 
 type StatusOut = { code: grpc.status; details: string; metadata: grpc.Metadata };
 
@@ -297,11 +286,7 @@ class RpcCall {
     }
     this.flushResponseHeader();
     const t = this.ctx.responseTrailer;
-    (this.unaryCallback as grpc.sendUnaryData<Buffer>)(
-      null,
-      bytes,
-      isEmpty(t) ? undefined : headersToMetadata(t),
-    );
+    (this.unaryCallback as grpc.sendUnaryData<Buffer>)(null, bytes, isEmpty(t) ? undefined : headersToMetadata(t));
     this.callSignal.complete();
   }
 
@@ -324,9 +309,7 @@ class RpcCall {
 }
 
 function shutdownError(reason: unknown): ConnectError {
-  return reason instanceof ConnectError
-    ? reason
-    : new ConnectError("the server is shutting down", Code.Unavailable);
+  return reason instanceof ConnectError ? reason : new ConnectError("the server is shutting down", Code.Unavailable);
 }
 
 /**
@@ -348,9 +331,7 @@ export function createGrpcServer(services: ServiceImplSpec[], opts: GrpcServerOp
     deadlines: new DeadlineQueue(),
     parseError: (desc, e) => {
       const reason = e instanceof Error ? e.message : String(e);
-      return opts.parseError
-        ? opts.parseError(desc.typeName, reason)
-        : new ConnectError(`cannot parse ${desc.typeName}: ${reason}`, Code.InvalidArgument);
+      return opts.parseError ? opts.parseError(desc.typeName, reason) : new ConnectError(`cannot parse ${desc.typeName}: ${reason}`, Code.InvalidArgument);
     },
   };
   const sig = opts.shutdownSignal;
@@ -378,12 +359,7 @@ export function createGrpcServer(services: ServiceImplSpec[], opts: GrpcServerOp
 // our handler lets a bad response message become a proper INTERNAL.
 const passThrough = (b: Buffer): Buffer => b;
 
-function registerMethod(
-  server: grpc.Server,
-  state: ServerState,
-  service: DescService,
-  spec: MethodImplSpec,
-): void {
+function registerMethod(server: grpc.Server, state: ServerState, service: DescService, spec: MethodImplSpec): void {
   const method = spec.method;
   const path = `/${service.typeName}/${method.name}`;
   switch (spec.kind) {
@@ -406,11 +382,7 @@ function callUrl(call: GrpcCallObject, path: string): string {
   return `http://${call.getHost()}${path}`;
 }
 
-function unaryHandler(
-  state: ServerState,
-  spec: MethodImplSpec & { kind: "unary" },
-  path: string,
-): grpc.handleUnaryCall<Buffer, Buffer> {
+function unaryHandler(state: ServerState, spec: MethodImplSpec & { kind: "unary" }, path: string): grpc.handleUnaryCall<Buffer, Buffer> {
   const input = spec.method.input;
   const output = spec.method.output;
   return (call, callback) => {
@@ -439,7 +411,10 @@ function streamHandler(
   state: ServerState,
   spec: MethodImplSpec,
   path: string,
-): (call: grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer>, callback?: grpc.sendUnaryData<Buffer>) => void {
+): (
+  call: grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer>,
+  callback?: grpc.sendUnaryData<Buffer>,
+) => void {
   const inputDesc = spec.method.input;
   return (call, callback?: grpc.sendUnaryData<Buffer>) => {
     let input: AsyncIterable<Message>;
@@ -464,11 +439,7 @@ function streamHandler(
   };
 }
 
-async function* readRequests(
-  call: grpc.ServerReadableStream<Buffer, Buffer>,
-  desc: DescMessage,
-  state: ServerState,
-): AsyncGenerator<Message> {
+async function* readRequests(call: grpc.ServerReadableStream<Buffer, Buffer>, desc: DescMessage, state: ServerState): AsyncGenerator<Message> {
   // destroyOnReturn: false — an implementation that stops reading early must
   // not destroy the duplex, or its writable side (responses) dies with it.
   for await (const chunk of call.iterator({ destroyOnReturn: false })) {
@@ -496,12 +467,7 @@ async function finishClientStream(c: RpcCall, out: AsyncIterable<Message>, outpu
   if (c.finish()) c.sendUnary(output, res);
 }
 
-async function pumpResponses(
-  c: RpcCall,
-  call: WritableCall,
-  out: AsyncIterable<Message>,
-  output: DescMessage,
-): Promise<void> {
+async function pumpResponses(c: RpcCall, call: WritableCall, out: AsyncIterable<Message>, output: DescMessage): Promise<void> {
   const it = out[Symbol.asyncIterator]();
   try {
     for (;;) {
@@ -570,10 +536,7 @@ function isEmpty(h: Headers): boolean {
  * mirroring connect's setTrailerStatus.
  */
 function errorToStatus(e: unknown, trailer: Headers | undefined): StatusOut {
-  const err =
-    e instanceof ConnectError
-      ? e
-      : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+  const err = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
   const md = trailer !== undefined && !isEmpty(trailer) ? headersToMetadata(trailer) : new grpc.Metadata();
   err.metadata.forEach((value, key) => {
     addMetadata(md, key, value, true);
@@ -583,10 +546,7 @@ function errorToStatus(e: unknown, trailer: Headers | undefined): StatusOut {
       code: err.code,
       message: err.rawMessage,
       details: err.details.map(
-        (d): Any =>
-          "desc" in d
-            ? anyPack(d.desc, create(d.desc, d.value))
-            : create(AnySchema, { typeUrl: `type.googleapis.com/${d.type}`, value: d.value }),
+        (d): Any => ("desc" in d ? anyPack(d.desc, create(d.desc, d.value)) : create(AnySchema, { typeUrl: `type.googleapis.com/${d.type}`, value: d.value })),
       ),
     });
     md.set("grpc-status-details-bin", toBuffer(toBinary(StatusSchema, status)));

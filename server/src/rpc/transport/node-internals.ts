@@ -156,4 +156,3 @@ export const streamEndWorks = ((): boolean => {
 export function inputEnded(stream: NodeJS.ReadableStream & { readableEnded?: boolean }): boolean {
   return stream.readableEnded === true || (streamEndWorks && endedFlag(stream) === true);
 }
-

@@ -81,10 +81,7 @@ function isByteStream(body: UniversalServerRequest["body"]): body is AsyncIterab
 }
 
 /** Reads the body until it ends or passes `max` bytes; `rest` is the unread remainder then. */
-async function readUpTo(
-  body: AsyncIterable<Uint8Array>,
-  max: number,
-): Promise<{ bytes: Uint8Array; rest?: AsyncIterator<Uint8Array> }> {
+async function readUpTo(body: AsyncIterable<Uint8Array>, max: number): Promise<{ bytes: Uint8Array; rest?: AsyncIterator<Uint8Array> }> {
   const it = body[Symbol.asyncIterator]();
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -12,7 +12,10 @@ const PREFIX_MAX = 4;
 export async function eachContactBatch(knex: Knex, size: number, work: (tenantId: string, ids: string[]) => Promise<void>): Promise<void> {
   let after: { tenant_id: string; id: string } | undefined;
   for (;;) {
-    const page = knex("contacts").select("tenant_id", "id").orderBy([{ column: "tenant_id" }, { column: "id" }]).limit(size);
+    const page = knex("contacts")
+      .select("tenant_id", "id")
+      .orderBy([{ column: "tenant_id" }, { column: "id" }])
+      .limit(size);
     const from = after;
     if (from) page.where((w) => w.where("tenant_id", ">", from.tenant_id).orWhere((e) => e.where("tenant_id", from.tenant_id).where("id", ">", from.id)));
     const rows = (await page) as { tenant_id: string; id: string }[];

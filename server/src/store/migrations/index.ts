@@ -21,7 +21,22 @@ interface Migration {
 }
 
 /** Every migration, in order. Imported statically so that tsx and the compiled build agree. */
-const migrations: readonly Migration[] = [initial, contacts, widen, nameCreated, fieldValuesCreated, searchTokensCreated, companyExact, emailTokensMarked, searchTokenWords, searchPrefixes, namePrefixes, bulkJobs, webhooks, cleanups];
+const migrations: readonly Migration[] = [
+  initial,
+  contacts,
+  widen,
+  nameCreated,
+  fieldValuesCreated,
+  searchTokensCreated,
+  companyExact,
+  emailTokensMarked,
+  searchTokenWords,
+  searchPrefixes,
+  namePrefixes,
+  bulkJobs,
+  webhooks,
+  cleanups,
+];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...migrations],
