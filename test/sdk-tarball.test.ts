@@ -1,17 +1,18 @@
 /**
- * The SDK as its users get it: `npm pack` of sdk/ (which builds it), the tarball installed into
- * an empty project, then — from that project — the README's quick start against a server this
- * test started, `@contacts-api/sdk/testing` with its own in-process server, and a TypeScript
- * consumer type-checked against the shipped declarations.
+ * The SDK as its users get it: `npm pack` of sdk/ and of testing/ (which build them), the SDK's
+ * tarball alone installed into an empty project (what it brings: only the protobuf and Connect
+ * runtimes), then the testing package's beside it, and — from that project — the README's quick
+ * start against a server this test started, `@contacts-api/testing` with its own in-process
+ * server, and a TypeScript consumer type-checked against the shipped declarations.
  *
- * better-sqlite3, the optional peer dependency of `./testing`, is not installed from the
+ * better-sqlite3, the peer dependency of `@contacts-api/testing`, is not installed from the
  * registry: that would compile its native addon (about 75 s) wherever no prebuilt binary fits.
  * The project gets a symlink to the repository's already-built copy instead, as an app's own
  * `npm install --save-dev better-sqlite3` would provide it. Everything else comes from the
  * tarball and its declared dependencies (from the npm cache when it has them).
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -21,6 +22,7 @@ import { startTestServer, type TestServer } from "./support/server.js";
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "..");
 const sdkDir = join(root, "sdk");
+const testingDir = join(root, "testing");
 
 /** The environment without npm's per-run variables: `npm test` sets npm_config_* (prefix, …) that must not steer the child npm. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -38,6 +40,22 @@ async function sh(cmd: string, args: string[], cwd: string, env = cleanEnv()): P
   }
 }
 
+/** The packages under a project's node_modules (scoped ones by their full name) and their bytes on disk. */
+function installed(project: string): { packages: string[]; bytes: number } {
+  const modules = join(project, "node_modules");
+  const packages: string[] = [];
+  for (const entry of readdirSync(modules)) {
+    if (entry.startsWith(".")) continue;
+    if (entry.startsWith("@")) for (const sub of readdirSync(join(modules, entry))) packages.push(`${entry}/${sub}`);
+    else packages.push(entry);
+  }
+  const size = (path: string): number => {
+    const st = lstatSync(path);
+    return st.isDirectory() ? readdirSync(path).reduce((n, e) => n + size(join(path, e)), 0) : st.size;
+  };
+  return { packages: packages.sort(), bytes: size(modules) };
+}
+
 /** The README's quick start: the first ```js block after the quick-start marker. */
 function quickStart(): string {
   const readme = readFileSync(join(sdkDir, "README.md"), "utf8");
@@ -48,7 +66,7 @@ function quickStart(): string {
 
 const APP_SCRIPT = `
 import { createClient, ContactsApiError, AlreadyExistsError } from "@contacts-api/sdk";
-import { startTestServer } from "@contacts-api/sdk/testing";
+import { startTestServer } from "@contacts-api/testing";
 
 const out = {};
 const server = await startTestServer({ tenantId: "app" });
@@ -77,7 +95,7 @@ console.log(JSON.stringify(out));
 
 const APP_TS = `
 import { createClient, type Contact, ContactsApiError, type ContactsQueryResult } from "@contacts-api/sdk";
-import { startTestServer, type TestServer } from "@contacts-api/sdk/testing";
+import { startTestServer, type TestServer } from "@contacts-api/testing";
 
 export async function typed(server: TestServer): Promise<string> {
   const { contacts, labels } = createClient({ baseUrl: server.url, tenantId: "t" });
@@ -100,6 +118,8 @@ describe("the SDK tarball in an empty project", () => {
   let app: string;
   let server: TestServer;
   let packedFiles: string[] = [];
+  let testingFiles: string[] = [];
+  let sdkOnly: { packages: string[]; bytes: number } = { packages: [], bytes: 0 };
   const timings: Record<string, number> = {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
     const started = Date.now();
@@ -115,13 +135,22 @@ describe("the SDK tarball in an empty project", () => {
     app = join(work, "app");
     mkdirSync(app);
     server = await startTestServer("sqlite");
-    // `npm pack` runs the package's prepack script: a clean build to sdk/dist.
-    const packed = await timed("pack", () => sh("npm", ["pack", "--json", "--pack-destination", work], sdkDir));
-    const pack = (JSON.parse(packed) as { filename: string; files: { path: string }[] }[])[0];
-    packedFiles = (pack?.files ?? []).map((f) => f.path);
-    const tarball = join(work, pack?.filename ?? "");
+    // `npm pack` runs each package's prepack script: a clean build to its dist/.
+    const pack = async (dir: string) => {
+      const packed = await sh("npm", ["pack", "--json", "--pack-destination", work], dir);
+      const info = (JSON.parse(packed) as { filename: string; files: { path: string }[] }[])[0];
+      return { tarball: join(work, info?.filename ?? ""), files: (info?.files ?? []).map((f) => f.path) };
+    };
+    const sdk = await timed("pack", () => pack(sdkDir));
+    const testing = await timed("pack testing", () => pack(testingDir));
+    packedFiles = sdk.files;
+    testingFiles = testing.files;
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }, null, 2));
-    await timed("install", () => sh("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts", "--loglevel=error", tarball], app));
+    const install = (...tarballs: string[]) =>
+      sh("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts", "--loglevel=error", ...tarballs], app);
+    await timed("install", () => install(sdk.tarball));
+    sdkOnly = installed(app);
+    await timed("install testing", () => install(sdk.tarball, testing.tarball));
     symlinkSync(join(root, "node_modules", "better-sqlite3"), join(app, "node_modules", "better-sqlite3"), "dir");
   }, 240_000);
 
@@ -137,15 +166,27 @@ describe("the SDK tarball in an empty project", () => {
 
   it("ships only dist/, the README and package.json, and declares its exports", () => {
     expect(packedFiles.filter((f) => !f.startsWith("dist/") && f !== "README.md" && f !== "package.json")).toEqual([]);
-    expect(packedFiles).toEqual(
-      expect.arrayContaining(["dist/index.js", "dist/index.d.ts", "dist/testing.js", "dist/testing.d.ts", "dist/server/server/src/app.js"]),
-    );
+    expect(packedFiles).toEqual(expect.arrayContaining(["dist/index.js", "dist/index.d.ts", "dist/index.browser.js"]));
+    expect(packedFiles.filter((f) => f.includes("server/"))).toEqual([]);
+    expect(testingFiles).toEqual(expect.arrayContaining(["dist/index.js", "dist/index.d.ts", "dist/server/server/src/app.js"]));
     const manifest = JSON.parse(readFileSync(join(app, "node_modules", "@contacts-api", "sdk", "package.json"), "utf8"));
-    expect(manifest.exports["."]).toEqual({ types: "./dist/index.d.ts", import: "./dist/index.js" });
-    expect(manifest.exports["./testing"]).toEqual({ types: "./dist/testing.d.ts", import: "./dist/testing.js" });
-    expect(manifest.dependencies["@connectrpc/connect"]).toBe("2.1.2");
-    expect(manifest.dependencies["@bufbuild/protobuf"]).toBe("2.13.0");
-    expect(manifest.peerDependenciesMeta["better-sqlite3"]).toEqual({ optional: true });
+    expect(manifest.exports["."]).toEqual({ types: "./dist/index.d.ts", browser: "./dist/index.browser.js", import: "./dist/index.js" });
+    expect(Object.keys(manifest.dependencies).sort()).toEqual([
+      "@bufbuild/protobuf",
+      "@connectrpc/connect",
+      "@connectrpc/connect-node",
+      "@connectrpc/connect-web",
+    ]);
+    const testingManifest = JSON.parse(readFileSync(join(app, "node_modules", "@contacts-api", "testing", "package.json"), "utf8"));
+    expect(testingManifest.dependencies["@contacts-api/sdk"]).toBe("0.1.0");
+    expect(testingManifest.peerDependencies["better-sqlite3"]).toBe("^12.0.0");
+  });
+
+  it("installs with the protobuf and Connect runtimes only", () => {
+    console.log(
+      `[sdk tarball] the SDK alone installs ${sdkOnly.packages.length} packages, ${(sdkOnly.bytes / 1024 / 1024).toFixed(1)} MiB: ${sdkOnly.packages.join(", ")}`,
+    );
+    expect(sdkOnly.packages.filter((p) => !/^@bufbuild\/protobuf$|^@connectrpc\/connect(-node|-web)?$|^@contacts-api\/sdk$|^undici$/.test(p))).toEqual([]);
   });
 
   it("runs the README quick start against a running server", { timeout: 60_000 }, async () => {
@@ -159,7 +200,7 @@ describe("the SDK tarball in an empty project", () => {
     expect(first).toBe("Ada");
   });
 
-  it("imports @contacts-api/sdk and @contacts-api/sdk/testing, runs the test server, and calls a server started by the test", { timeout: 60_000 }, async () => {
+  it("imports @contacts-api/sdk and @contacts-api/testing, runs the test server, and calls a server started by the test", { timeout: 60_000 }, async () => {
     writeFileSync(join(app, "main.mjs"), APP_SCRIPT);
     const stdout = await timed("app script", () => sh("node", ["main.mjs"], app, cleanEnv({ CONTACTS_URL: server.grpcUrl })));
     expect(JSON.parse(stdout.trim().split("\n").pop() ?? "{}")).toEqual({

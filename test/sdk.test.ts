@@ -32,7 +32,7 @@ import {
 } from "../sdk/src/index.js";
 import { CONTACT_FIELDS as SDK_CONTACT_FIELDS, EXTENDED_FIELD_FIELDS, LABEL_FIELDS as SDK_LABEL_FIELDS } from "../sdk/src/query-fields.js";
 import type { QueryField } from "../sdk/src/query.js";
-import { startTestServer as startSdkTestServer } from "../sdk/src/testing.js";
+import { startTestServer as startSdkTestServer } from "../testing/src/index.js";
 import { startServer } from "../server/src/app.js";
 import { DEFAULTS } from "../server/src/config.js";
 import { CONTACT_FIELDS as SERVER_CONTACT_FIELDS } from "../server/src/domain/contact-query.js";
@@ -684,7 +684,7 @@ describe("SDK deadlines, signals and retries", () => {
     expect(() => createClient({ baseUrl: t.grpcUrl, timeoutMs: -1 })).toThrow(/timeoutMs/);
   });
 
-  it("@contacts-api/sdk/testing starts an in-process server on in-memory SQLite", async () => {
+  it("@contacts-api/testing starts an in-process server on in-memory SQLite", async () => {
     const server = await startSdkTestServer({ tenantId: "app" });
     try {
       const { contact } = await server.client.contacts.createContact({ name: { first: "Tess" } });

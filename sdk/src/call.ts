@@ -4,7 +4,6 @@
  * exponential backoff and jitter, reusing the request_id so that a retried write is applied
  * once.
  */
-import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { apiError, type ContactsApiError, InvalidSdkArgumentError, toApiError } from "./errors.js";
 
@@ -100,7 +99,7 @@ export function runMutation<Req, T>(
   build: (requestId: string) => Req,
   send: (req: Req, opts: ConnectCallOptions) => Promise<T>,
 ): Promise<T> {
-  const requestId = options?.requestId ?? randomUUID();
+  const requestId = options?.requestId ?? crypto.randomUUID();
   if (typeof requestId !== "string" || requestId.length === 0 || requestId.length > 64) {
     throw new InvalidSdkArgumentError("options.requestId must be a string of 1–64 characters");
   }

@@ -1,6 +1,5 @@
-/** `createClient`: one connection, five modules. */
+/** A client: one connection, six modules; the transport is Node's (transport-node.ts) or the browser's (transport-web.ts). */
 import type { Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { type BulkJobsModule, bulkJobsModule } from "./bulk-jobs.js";
 import { type WebhooksModule, webhooksModule } from "./webhooks.js";
 import { type CallContext, DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, type RetryOptions } from "./call.js";
@@ -61,15 +60,11 @@ export interface ContactsClient {
   close(): void;
 }
 
-/**
- * Creates a client.
- *
- * @example
- * import { createClient } from "@contacts-api/sdk";
- * const { contacts, labels } = createClient({ baseUrl: "http://127.0.0.1:50051", tenantId: "acme" });
- * const { contact } = await contacts.createContact({ name: { first: "Ada" } });
- */
-export function createClient(options: ClientOptions): ContactsClient {
+/** Makes the transport of `createClient` from its options, and what closes it. */
+export type TransportMaker = (options: ClientOptions) => { transport: Transport; close: () => void };
+
+/** `createClient` over the transports `makeTransport` makes. */
+export function buildClient(options: ClientOptions, makeTransport: TransportMaker): ContactsClient {
   if (typeof options !== "object" || options === null) throw new InvalidSdkArgumentError("createClient(): options must be an object");
   if (options.token !== undefined && options.tenantId !== undefined) {
     throw new InvalidSdkArgumentError("createClient(): pass either token (servers with authentication) or tenantId (dev mode), not both");
@@ -90,36 +85,7 @@ export function createClient(options: ClientOptions): ContactsClient {
   if (!Number.isInteger(retry.maxAttempts) || retry.maxAttempts < 1)
     throw new InvalidSdkArgumentError("createClient(): retry.maxAttempts must be a positive integer");
 
-  let sessionManager: Http2SessionManager | undefined;
-  let transport = options.transport;
-  if (!transport) {
-    if (typeof options.baseUrl !== "string" || !/^https?:\/\//.test(options.baseUrl)) {
-      throw new InvalidSdkArgumentError(`createClient(): baseUrl must be an http:// or https:// URL; got ${JSON.stringify(options.baseUrl)}`);
-    }
-    const protocol = options.protocol ?? "grpc";
-    const httpVersion = protocol === "grpc" ? "2" : (options.httpVersion ?? "2");
-    if (httpVersion === "2") sessionManager = new Http2SessionManager(options.baseUrl);
-    const common = { baseUrl: options.baseUrl, ...(sessionManager ? { sessionManager } : {}) };
-    switch (protocol) {
-      case "grpc":
-        transport = createGrpcTransport(common);
-        break;
-      case "connect":
-        transport =
-          httpVersion === "2"
-            ? createConnectTransport({ ...common, httpVersion: "2" })
-            : createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1" });
-        break;
-      case "grpc-web":
-        transport =
-          httpVersion === "2"
-            ? createGrpcWebTransport({ ...common, httpVersion: "2" })
-            : createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion: "1.1" });
-        break;
-      default:
-        throw new InvalidSdkArgumentError(`createClient(): protocol must be "grpc", "connect" or "grpc-web"; got ${JSON.stringify(protocol)}`);
-    }
-  }
+  const { transport, close } = options.transport ? { transport: options.transport, close: () => {} } : makeTransport(options);
   const ctx: CallContext = { headers, timeoutMs, retry };
   const runtime = { transport, ctx };
   return {
@@ -129,8 +95,14 @@ export function createClient(options: ClientOptions): ContactsClient {
     bulkJobs: bulkJobsModule(runtime),
     events: eventsModule(runtime),
     webhooks: webhooksModule(runtime),
-    close() {
-      sessionManager?.abort();
-    },
+    close,
   };
+}
+
+/** The `baseUrl` option, checked. */
+export function requireBaseUrl(options: ClientOptions): string {
+  if (typeof options.baseUrl !== "string" || !/^https?:\/\//.test(options.baseUrl)) {
+    throw new InvalidSdkArgumentError(`createClient(): baseUrl must be an http:// or https:// URL; got ${JSON.stringify(options.baseUrl)}`);
+  }
+  return options.baseUrl;
 }

@@ -9,7 +9,6 @@
  * nothing, and an import resumed at the batch it was sending when it was killed creates nothing
  * twice.
  */
-import { createHash, randomUUID } from "node:crypto";
 import type { CallOptions } from "./call.js";
 import { ADDRESS_PROTO, type AddressPart, describeTarget, normaliseHeader, parseTarget, recognise, splitListCell, type Target, tagWord } from "./columns.js";
 import type { BulkUpsertContactsOptions, BulkUpsertContactsResponse } from "./contacts.js";
@@ -625,11 +624,13 @@ function columnOfField(field: string | undefined, sources: ReadonlyMap<string, s
 }
 
 /** A batch's request id: the same for the same import, first row and contacts, and at most 64 characters. */
-function batchRequestId(importId: string, firstRow: number, contacts: readonly ContactInfo[]): string {
-  const digest = createHash("sha256")
-    .update(`${importId}\n${firstRow}\n${JSON.stringify(contacts)}`)
-    .digest("base64url");
-  return `import-${digest}`;
+async function batchRequestId(importId: string, firstRow: number, contacts: readonly ContactInfo[]): Promise<string> {
+  const text = new TextEncoder().encode(`${importId}\n${firstRow}\n${JSON.stringify(contacts)}`);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", text));
+  // base64url without padding, as Node's digest("base64url") spells it (request ids of imports
+  // begun with earlier versions stay the same).
+  const base64 = btoa(String.fromCharCode(...digest));
+  return `import-${base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
 }
 
 /** `importContacts` over the modules of one client. */
@@ -652,7 +653,7 @@ export async function importContacts(deps: ImportDeps, rows: ImportRows, options
   const dateOrder = options.dateOrder ?? "MDY";
   if (dateOrder !== "MDY" && dateOrder !== "DMY")
     throw new InvalidSdkArgumentError(`${fn}: options.dateOrder must be "MDY" or "DMY"; got ${JSON.stringify(dateOrder)}`);
-  const importId = options.importId ?? randomUUID();
+  const importId = options.importId ?? crypto.randomUUID();
   if (typeof importId !== "string" || importId.length === 0) throw new InvalidSdkArgumentError(`${fn}: options.importId must be a non-empty string`);
   const defaultCountry = options.defaultCountry === undefined ? undefined : countryCodeOf(String(options.defaultCountry));
   if (options.defaultCountry !== undefined && !defaultCountry) {
@@ -717,7 +718,7 @@ export async function importContacts(deps: ImportDeps, rows: ImportRows, options
     }
     if (sendable.length > 0) {
       const contacts = sendable.map((p) => p.mapped.info);
-      const res = await deps.bulkUpsertContacts(contacts, { requestId: batchRequestId(importId, batchFirst, contacts), ...call });
+      const res = await deps.bulkUpsertContacts(contacts, { requestId: await batchRequestId(importId, batchFirst, contacts), ...call });
       for (const result of res.results) {
         const item = sendable[result.originalIndex];
         if (!item) continue;

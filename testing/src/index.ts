@@ -1,14 +1,15 @@
 /**
- * `@contacts-api/sdk/testing`: a real Contacts API server in your test process, on an in-memory
+ * `@contacts-api/testing`: a real Contacts API server in your test process, on an in-memory
  * SQLite database — no MySQL, no ports to configure, nothing left behind.
  *
  * The server is the real one (server/src, compiled into this package under dist/server), so
- * tests see the same validation, errors and events as production. It needs the optional peer
+ * tests see the same validation, errors and events as production. A package of its own, so that
+ * `@contacts-api/sdk` carries none of the server's runtime (knex, pino, jose, grpc-js, …). It needs the optional peer
  * dependency `better-sqlite3` (version 12): `npm install --save-dev better-sqlite3`.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { type ClientOptions, type ContactsClient, createClient } from "./client.js";
+import { type ClientOptions, type ContactsClient, createClient } from "@contacts-api/sdk";
 
 /** Options of `startTestServer`. */
 export interface TestServerOptions {
@@ -69,7 +70,7 @@ async function loadServer(): Promise<ServerModules> {
     ]);
     return { startServer: appModule.startServer, DEFAULTS: configModule.DEFAULTS };
   }
-  throw new Error("@contacts-api/sdk/testing: the bundled server is missing (dist/server); reinstall the package");
+  throw new Error("@contacts-api/testing: the bundled server is missing (dist/server); reinstall the package");
 }
 
 async function loadLogger(level: string): Promise<unknown> {
@@ -82,7 +83,7 @@ async function loadLogger(level: string): Promise<unknown> {
  * and returns a ready client.
  *
  * @example
- * import { startTestServer } from "@contacts-api/sdk/testing";
+ * import { startTestServer } from "@contacts-api/testing";
  * const server = await startTestServer();
  * const { contact } = await server.client.contacts.createContact({ name: { first: "Ada" } });
  * await server.close();
@@ -91,7 +92,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   try {
     await import("better-sqlite3" as string);
   } catch (err) {
-    throw new Error("@contacts-api/sdk/testing needs better-sqlite3 (version 12), an optional peer dependency: npm install --save-dev better-sqlite3", {
+    throw new Error("@contacts-api/testing needs better-sqlite3 (version 12), an optional peer dependency: npm install --save-dev better-sqlite3", {
       cause: err,
     });
   }
