@@ -209,6 +209,7 @@ export async function startServer(config: Config, log: Logger, hooks: ServerHook
     writeMaxBytes: config.maxMessageBytes,
     maxTimeoutMs: config.maxTimeoutMs,
     maxConcurrentStreams: config.maxConcurrentStreams,
+    corsOrigins: config.corsOrigins,
     shutdownSignal: shutdown.signal,
     parseError: malformedRequest,
     ...(tlsFiles ? { tls: tlsFiles } : {}),

@@ -25,6 +25,8 @@ export interface Config {
   maxTimeoutMs: number;
   /** HTTP/2 streams per connection. `MAX_CONCURRENT_STREAMS`, default 100. */
   maxConcurrentStreams: number;
+  /** Origins whose pages may call the Connect port from a browser (`*`: any). `CORS_ORIGINS`, comma-separated; default none. */
+  corsOrigins: string[];
   /** How long SIGTERM waits for in-flight calls. `SHUTDOWN_GRACE_MS`, default 10000. */
   shutdownGraceMs: number;
   /** Custom labels per tenant. `LABELS_QUOTA`, default 1000. */
@@ -118,6 +120,7 @@ export const DEFAULTS: Config = {
   maxMessageBytes: 4 * 1024 * 1024,
   maxTimeoutMs: 30_000,
   maxConcurrentStreams: 100,
+  corsOrigins: [],
   shutdownGraceMs: 10_000,
   labelsQuota: 1000,
   fieldsQuota: 100,
@@ -182,6 +185,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Config {
     maxMessageBytes: int(env, "MAX_MESSAGE_BYTES", DEFAULTS.maxMessageBytes),
     maxTimeoutMs: int(env, "MAX_TIMEOUT_MS", DEFAULTS.maxTimeoutMs),
     maxConcurrentStreams: int(env, "MAX_CONCURRENT_STREAMS", DEFAULTS.maxConcurrentStreams),
+    corsOrigins: (env.CORS_ORIGINS ?? "")
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULTS.shutdownGraceMs),
     labelsQuota: int(env, "LABELS_QUOTA", DEFAULTS.labelsQuota),
     fieldsQuota: int(env, "FIELDS_QUOTA", DEFAULTS.fieldsQuota),

@@ -18,6 +18,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { Code, ConnectError, createConnectRouter, type Interceptor, type MethodImpl, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { corsHandler } from "./cors.js";
 import { guardRequestBodies, parseGuardInterceptor } from "./parse-guard.js";
 import { inputEnded } from "./node-internals.js";
 
@@ -38,6 +39,8 @@ export interface HttpServerOptions {
    * INTERNAL); see parse-guard.ts. Unset: connect-node's behaviour.
    */
   parseError?: (typeName: string, reason: string) => ConnectError;
+  /** Origins whose pages may call this port from a browser (`*`: any); see cors.ts. */
+  corsOrigins?: readonly string[];
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -66,7 +69,9 @@ function requestHandler(services: ServiceImplSpec[], opts: HttpServerOptions): (
     for (const m of Object.values(svc.methods)) router.rpc(m.method, m.impl as MethodImpl<typeof m.method>);
   }
   const paths = new Map(router.handlers.map((h) => [h.requestPath, parseError ? guardRequestBodies(h, opts.readMaxBytes) : h]));
+  const cors = opts.corsOrigins?.length ? corsHandler(opts.corsOrigins) : undefined;
   return (req, res) => {
+    if (cors?.(req, res)) return;
     const h = paths.get(req.url?.split("?", 2)[0] ?? "");
     if (!h) {
       res.writeHead(404);
