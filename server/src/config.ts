@@ -21,7 +21,7 @@ export interface Config {
   dbPoolMax: number;
   /** Largest request or response message. `MAX_MESSAGE_BYTES`, default 4 MiB. */
   maxMessageBytes: number;
-  /** Deadline cap of unary calls, and the deadline of those that set none (response streams are not capped on the gRPC port). `MAX_TIMEOUT_MS`, default 30000. */
+  /** Deadline cap of unary calls, and the deadline of those that set none (response streams are not capped), on both ports. `MAX_TIMEOUT_MS`, default 30000. */
   maxTimeoutMs: number;
   /** HTTP/2 streams per connection. `MAX_CONCURRENT_STREAMS`, default 100. */
   maxConcurrentStreams: number;

@@ -25,7 +25,7 @@ import { inputEnded } from "./node-internals.js";
 export interface HttpServerOptions {
   readMaxBytes: number;
   writeMaxBytes: number;
-  /** connect-node rejects a client timeout above this with INVALID_ARGUMENT. */
+  /** Deadline cap of unary calls, and the deadline of those that send none; streams are not capped (capTimeout). */
   maxTimeoutMs: number;
   /** http2 SETTINGS_MAX_CONCURRENT_STREAMS for h2c connections. */
   maxConcurrentStreams: number;
@@ -70,14 +70,17 @@ function requestHandler(services: ServiceImplSpec[], opts: HttpServerOptions): (
   }
   const paths = new Map(router.handlers.map((h) => [h.requestPath, parseError ? guardRequestBodies(h, opts.readMaxBytes) : h]));
   const cors = opts.corsOrigins?.length ? corsHandler(opts.corsOrigins) : undefined;
+  const streaming = new Set(router.handlers.filter((h) => h.method.methodKind !== "unary").map((h) => h.requestPath));
   return (req, res) => {
     if (cors?.(req, res)) return;
-    const h = paths.get(req.url?.split("?", 2)[0] ?? "");
+    const path = req.url?.split("?", 2)[0] ?? "";
+    const h = paths.get(path);
     if (!h) {
       res.writeHead(404);
       res.end();
       return;
     }
+    capTimeout(req.headers, opts.maxTimeoutMs, streaming.has(path));
     h(universalRequestFromNodeRequest(req, res, undefined, undefined))
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((reason: unknown) => {
@@ -87,6 +90,38 @@ function requestHandler(services: ServiceImplSpec[], opts: HttpServerOptions): (
       });
   };
 }
+
+/**
+ * Deadlines as the gRPC port treats them (grpc-server.ts): a unary call without one gets
+ * `maxTimeoutMs`, and one above it is capped to it; a stream's is left to the client alone (a
+ * watch lasts as long as its client wants). connect-node would refuse a deadline above the cap
+ * with INVALID_ARGUMENT and give none to a call without one; the timeout headers are rewritten
+ * before it reads them. `grpc-timeout` is `<digits><unit>` (gRPC and gRPC-Web);
+ * `connect-timeout-ms` is milliseconds (Connect). test/conformance.test.ts keeps the ports alike.
+ */
+function capTimeout(headers: http.IncomingHttpHeaders, maxTimeoutMs: number, stream: boolean): void {
+  if (!stream && headers["grpc-timeout"] === undefined && headers["connect-timeout-ms"] === undefined) {
+    if (String(headers["content-type"] ?? "").startsWith("application/grpc")) headers["grpc-timeout"] = `${maxTimeoutMs}m`;
+    else headers["connect-timeout-ms"] = String(maxTimeoutMs);
+    return;
+  }
+  const grpcTimeout = headers["grpc-timeout"];
+  if (typeof grpcTimeout === "string") {
+    const m = /^(\d{1,8})([HMSmun])$/.exec(grpcTimeout);
+    const ms = m ? Number(m[1]) * GRPC_TIMEOUT_UNIT_MS[m[2] as keyof typeof GRPC_TIMEOUT_UNIT_MS] : 0;
+    if (ms > maxTimeoutMs) {
+      if (stream) delete headers["grpc-timeout"];
+      else headers["grpc-timeout"] = `${maxTimeoutMs}m`;
+    }
+  }
+  const connectTimeout = headers["connect-timeout-ms"];
+  if (typeof connectTimeout === "string" && /^\d{1,10}$/.test(connectTimeout) && Number(connectTimeout) > maxTimeoutMs) {
+    if (stream) delete headers["connect-timeout-ms"];
+    else headers["connect-timeout-ms"] = String(maxTimeoutMs);
+  }
+}
+
+const GRPC_TIMEOUT_UNIT_MS = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 } as const;
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
