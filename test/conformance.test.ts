@@ -130,8 +130,7 @@ describe("one gRPC behaviour on both ports", () => {
     for (const service of SERVICES) {
       for (const method of service.methods) {
         for (const c of CASES) {
-          const headers: Record<string, string> =
-            c === "no token" ? {} : { authorization: `Bearer ${c === "forged token" ? forged : token}` };
+          const headers: Record<string, string> = c === "no token" ? {} : { authorization: `Bearer ${c === "forged token" ? forged : token}` };
           const outcomes = {} as Record<Port, string>;
           for (const port of PORTS) outcomes[port] = await outcome(transports[port], method, c, headers);
           rows.push({ call: `${service.name}/${method.name} × ${c}`, outcomes });

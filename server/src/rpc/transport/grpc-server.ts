@@ -26,17 +26,16 @@
  * - `ctx.signal` is an AbortSignal that is cheaper to create (see CallSignal); its
  *   abort on normal completion happens only if something listens to it.
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import type { DescMessage, DescService, Message } from "@bufbuild/protobuf";
-import { anyPack, AnySchema } from "@bufbuild/protobuf/wkt";
-import type { Any } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import type { HandlerContext, Interceptor, MethodImplSpec, ServiceImplSpec } from "@connectrpc/connect";
 import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import * as grpc from "@grpc/grpc-js";
-import { StatusSchema } from "../../../../gen/google/rpc/status_pb.js";
 import { encodeBinary } from "../../protobuf/binary-encoder.js";
 import { CallSignal } from "./call-signal.js";
+import { DeadlineQueue } from "./deadline-queue.js";
+import { errorToStatus, headersToMetadata, isEmpty, MetadataHeaders } from "./grpc-status.js";
 
 export interface GrpcServerOptions {
   /** Connect interceptors applied to every call, exactly as connect-node applies them (use the same code path). */
@@ -71,71 +70,18 @@ type GrpcCallObject =
 
 type WritableCall = grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
 
-type StatusOut = { code: grpc.status; details: string; metadata: grpc.Metadata };
-
 interface ServerState {
   interceptors: Interceptor[];
   maxTimeoutMs: number;
   shutdownSignal: AbortSignal | undefined;
   /** Only maintained when there is a shutdownSignal to fan out. */
   active: Set<RpcCall> | undefined;
-  deadlines: DeadlineQueue;
+  deadlines: DeadlineQueue<RpcCall>;
   parseError: (desc: DescMessage, e: unknown) => ConnectError;
 }
 
 // Pre-built: constructing a DOMException per call (stack capture) showed up in
 // profiles of connect-node.
-
-/**
- * Server-side deadlines for calls without a (small enough) client deadline.
- * They all get `now + maxTimeoutMs`, so insertion order is deadline order: an
- * intrusive doubly-linked FIFO with one timer replaces a setTimeout /
- * clearTimeout pair per call (~3-4 us in profiles).
- */
-class DeadlineQueue {
-  private head: RpcCall | undefined;
-  private tail: RpcCall | undefined;
-  private timer: NodeJS.Timeout | undefined;
-
-  add(c: RpcCall): void {
-    c.qPrev = this.tail;
-    c.qNext = undefined;
-    if (this.tail !== undefined) this.tail.qNext = c;
-    else this.head = c;
-    this.tail = c;
-    c.queued = true;
-    if (this.timer === undefined) this.arm(c.deadline);
-  }
-
-  remove(c: RpcCall): void {
-    if (!c.queued) return;
-    c.queued = false;
-    const { qPrev, qNext } = c;
-    if (qPrev !== undefined) qPrev.qNext = qNext;
-    else this.head = qNext;
-    if (qNext !== undefined) qNext.qPrev = qPrev;
-    else this.tail = qPrev;
-    c.qPrev = undefined;
-    c.qNext = undefined;
-  }
-
-  private arm(deadline: number): void {
-    this.timer = setTimeout(this.fire, Math.max(1, deadline - Date.now()));
-    this.timer.unref();
-  }
-
-  private readonly fire = (): void => {
-    this.timer = undefined;
-    const now = Date.now();
-    let c = this.head;
-    while (c !== undefined && c.deadline <= now) {
-      this.remove(c);
-      c.onOwnDeadline();
-      c = this.head;
-    }
-    if (c !== undefined) this.arm(c.deadline);
-  };
-}
 
 /**
  * Per-call state. The HandlerContext is a plain object with own enumerable
@@ -517,168 +463,6 @@ function waitDrain(c: RpcCall, call: WritableCall): Promise<void> {
 /** All-defaults requests are common (empty List/Check) and need no reader. */
 function parseRequest(desc: DescMessage, bytes: Buffer): Message {
   return bytes.length === 0 ? create(desc) : fromBinary(desc, bytes);
-}
-
-function toBuffer(u: Uint8Array): Buffer {
-  // A copy into Buffer's pool, not a view: small Uint8Arrays live on V8's heap
-  // and reading `.buffer` forces a costly off-heap materialization.
-  return Buffer.from(u);
-}
-
-function isEmpty(h: Headers): boolean {
-  // Cheapest emptiness probe on undici's Headers (~10 ns vs ~50 ns for has()).
-  return h.keys().next().done === true;
-}
-
-/**
- * ConnectError → grpc-js status, with response trailers, error metadata and
- * a `grpc-status-details-bin` google.rpc.Status when the error has details,
- * mirroring connect's setTrailerStatus.
- */
-function errorToStatus(e: unknown, trailer: Headers | undefined): StatusOut {
-  const err = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
-  const md = trailer !== undefined && !isEmpty(trailer) ? headersToMetadata(trailer) : new grpc.Metadata();
-  err.metadata.forEach((value, key) => {
-    addMetadata(md, key, value, true);
-  });
-  if (err.details.length > 0) {
-    const status = create(StatusSchema, {
-      code: err.code,
-      message: err.rawMessage,
-      details: err.details.map(
-        (d): Any => ("desc" in d ? anyPack(d.desc, create(d.desc, d.value)) : create(AnySchema, { typeUrl: `type.googleapis.com/${d.type}`, value: d.value })),
-      ),
-    });
-    md.set("grpc-status-details-bin", toBuffer(toBinary(StatusSchema, status)));
-  }
-  return { code: err.code as number as grpc.status, details: err.rawMessage, metadata: md };
-}
-
-function metadataValue(v: grpc.MetadataValue): string {
-  return typeof v === "string" ? v : v.toString("base64");
-}
-
-/**
- * Request headers backed by the call's grpc-js metadata. `get`/`has` — all
- * that tenancy/auth interceptors typically use — read the metadata directly;
- * anything else copies it into the real Headers first. Building a full
- * Headers from metadata per call cost ~4 us (undici validates every name and
- * value).
- */
-class MetadataHeaders extends Headers {
-  #md: grpc.Metadata | undefined;
-
-  constructor(md: grpc.Metadata) {
-    super();
-    this.#md = md;
-  }
-
-  #fill(): void {
-    const md = this.#md;
-    if (md === undefined) return;
-    this.#md = undefined;
-    const obj = md.toJSON();
-    for (const key in obj) {
-      for (const v of obj[key] ?? []) super.append(key, metadataValue(v));
-    }
-  }
-
-  override get(name: string): string | null {
-    const md = this.#md;
-    if (md === undefined) return super.get(name);
-    const vs = md.get(name);
-    if (vs.length === 0) return null;
-    if (vs.length === 1) return metadataValue(vs[0] as grpc.MetadataValue);
-    return vs.map(metadataValue).join(", ");
-  }
-
-  override has(name: string): boolean {
-    const md = this.#md;
-    return md === undefined ? super.has(name) : md.get(name).length > 0;
-  }
-
-  override append(name: string, value: string): void {
-    this.#fill();
-    super.append(name, value);
-  }
-
-  override set(name: string, value: string): void {
-    this.#fill();
-    super.set(name, value);
-  }
-
-  override delete(name: string): void {
-    this.#fill();
-    super.delete(name);
-  }
-
-  override getSetCookie(): string[] {
-    this.#fill();
-    return super.getSetCookie();
-  }
-
-  override forEach(cb: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
-    this.#fill();
-    super.forEach(cb, thisArg);
-  }
-
-  override entries(): HeadersIterator<[string, string]> {
-    this.#fill();
-    return super.entries();
-  }
-
-  override keys(): HeadersIterator<string> {
-    this.#fill();
-    return super.keys();
-  }
-
-  override values(): HeadersIterator<string> {
-    this.#fill();
-    return super.values();
-  }
-
-  override [Symbol.iterator](): HeadersIterator<[string, string]> {
-    this.#fill();
-    return super[Symbol.iterator]();
-  }
-}
-
-// Set by grpc-js itself, or not valid as gRPC metadata.
-const reservedMetadata = new Set([
-  "content-type",
-  "content-length",
-  "te",
-  "host",
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "upgrade",
-  "grpc-status",
-  "grpc-message",
-  "grpc-timeout",
-  "grpc-encoding",
-  "grpc-accept-encoding",
-]);
-
-function headersToMetadata(h: Headers): grpc.Metadata {
-  const md = new grpc.Metadata();
-  h.forEach((value, key) => {
-    addMetadata(md, key, value, false);
-  });
-  return md;
-}
-
-function addMetadata(md: grpc.Metadata, key: string, value: string, fromError: boolean): void {
-  if (reservedMetadata.has(key)) return;
-  if (!fromError && key === "grpc-status-details-bin") return;
-  try {
-    if (key.endsWith("-bin")) md.add(key, Buffer.from(value, "base64"));
-    else md.add(key, value);
-  } catch {
-    // grpc-js rejects keys/values that are illegal in HTTP/2 metadata; a
-    // header an interceptor could set on connect-node but not send here is
-    // dropped rather than failing the call.
-  }
 }
 
 /**
