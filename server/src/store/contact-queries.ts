@@ -40,6 +40,7 @@ import { applyContactFilter, CMP, type CompileContext, sortExpression } from "./
 import { type NameField, SORT_KEY_LENGTH } from "./contact-index.js";
 import { getContacts } from "./contacts.js";
 import { isMysql, likeEscape, whereStartsWith, whereStartsWithRange } from "./db.js";
+import { whereAfter } from "./keyset.js";
 
 export interface ContactPageQuery {
   filter: Filter;
@@ -511,9 +512,15 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   if (plan.word !== undefined) inner.distinct(db.raw(`${key.id} as id`), db.raw(`${key.sort} as sort_value`));
   else inner.select(db.raw(`${key.id} as id`), db.raw(`${key.sort} as sort_value`));
   if (q.after) {
-    const [value, id] = q.after;
-    const cmp = q.sort.descending ? "<" : ">";
-    inner.where((w) => w.whereRaw(`${key.sort} ${cmp} ?`, [value]).orWhere((e) => e.whereRaw(`${key.sort} = ?`, [value]).where(db.raw(key.id), cmp, id)));
+    const descending = q.sort.descending;
+    whereAfter(
+      inner,
+      [
+        { key: db.raw(key.sort), descending },
+        { key: db.raw(key.id), descending },
+      ],
+      q.after,
+    );
   }
   inner.orderByRaw(`${key.sort} ${dir}, ${key.id} ${dir}`).limit(q.limit + 1);
   if (q.offset) inner.offset(q.offset);
@@ -594,9 +601,15 @@ function mergedRuns(cx: CompileContext, runs: Runs, q: ContactPageQuery, dir: "a
   const branches = runs.keys.map((k) => {
     const b = db.from(db.raw(runs.from)).where(`${runs.alias}.tenant_id`, tenantId).whereRaw(`${runs.key} = ?`, [k]);
     if (q.after) {
-      const [value, id] = q.after;
-      const cmp = q.sort.descending ? "<" : ">";
-      b.where((w) => w.where(created, cmp, value as Knex.Value).orWhere((e) => e.where(created, value as Knex.Value).where(db.raw(runs.id), cmp, id)));
+      const descending = q.sort.descending;
+      whereAfter(
+        b,
+        [
+          { key: created, descending },
+          { key: db.raw(runs.id), descending },
+        ],
+        q.after,
+      );
     }
     return b
       .select(db.raw(`${runs.id} as id`), db.raw(`${created} as sort_value`))

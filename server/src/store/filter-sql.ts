@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { whereStartsWith } from "./db.js";
+import { whereAfter } from "./keyset.js";
 
 /** Where a queryable field lives: its column, and the lower-cased column `$startsWith` searches. */
 export interface ColumnMap {
@@ -73,21 +74,11 @@ export function applySort(qb: Knex.QueryBuilder, sorts: readonly Sort[], columns
   qb.orderBy(tieBreaker, last?.descending ? "desc" : "asc");
 }
 
-/**
- * Keyset condition for cursor paging: rows strictly after `after` in the order
- * (sort columns…, tieBreaker). Written as an OR of prefixes so every direction mix works.
- */
+/** The keyset condition of cursor paging (keyset.ts) over sort columns and the tie-breaker. */
 export function applyAfter(qb: Knex.QueryBuilder, sorts: readonly Sort[], columns: ColumnMap, tieBreaker: string, after: readonly Scalar[]): void {
   const keys = [
-    ...sorts.map((s) => ({ column: column(columns, s.field.path).column, descending: s.descending })),
-    { column: tieBreaker, descending: sorts[sorts.length - 1]?.descending ?? false },
+    ...sorts.map((s) => ({ key: column(columns, s.field.path).column, descending: s.descending })),
+    { key: tieBreaker, descending: sorts[sorts.length - 1]?.descending ?? false },
   ];
-  qb.where((outer) => {
-    keys.forEach((key, i) => {
-      outer.orWhere((sub) => {
-        for (let j = 0; j < i; j++) sub.where(keys[j]?.column as string, after[j] as Scalar);
-        sub.where(key.column, key.descending ? "<" : ">", after[i] as Scalar);
-      });
-    });
-  });
+  whereAfter(qb, keys, after);
 }
