@@ -4,32 +4,13 @@
  * by primary key afterwards, so deep offsets do not drag whole rows along.
  *
  * Some query shapes are planned here rather than left to the generic filter compiler, because the
- * optimizer cannot find a good plan for them on its own (bench/RESULTS.md has the plans):
- *  - a label condition under the creation-date sort drives the page from contact_labels, whose
- *    (tenant_id, label_key, created_at, contact_id) index returns a label's contacts already in
- *    page order, instead of reading every contact with the label and sorting them;
- *  - comparisons on one custom NUMBER or DATE field (`{$gt: a, $lt: b}`) become one index range
- *    over contact_field_values instead of one lookup per bound, each of which alone may match
- *    most contacts; when that range matches few contacts under the creation-date sort, the page
- *    comes from the range's rows, which carry the creation date (migration 005), so sorting the
- *    matches reads no contact row;
- *  - under the creation-date sort, a name prefix or a search word of up to four characters alone
- *    is one key of a prefix table (migrations 010, 011), whose rows are its contacts in page
- *    order, like a label's; a longer name prefix alone pages as a merge of each matching name's
- *    run of the name+created index, and one longer search word's matches are sorted off its token rows
- *    (both carry the creation date); several search words are intersected on the token table,
- *    the rarest first, and their matches found once when few;
- *  - company equality under a sort by first name is read off contacts_company_exact_idx in page
- *    order (migration 007) and counted beside the page rather than first;
- *  - a capped count of such a query alone (one label, one field's range, one search word) reads
- *    only that index, and one of all the tenant's contacts reads the narrow creation-date index:
- *    counting fetches no contact row it does not need (each is a random read of a wide row);
- *  - on MariaDB, any other filtered query counts its matches first: up to SELECTIVE of them are
- *    found through the filter's index and sorted, because left to itself the optimizer walks the
- *    sort order's index and tests every row it passes, which for rare matches reads most of
- *    the tenant before the page is full.
- * The rewrites are exact (a contact has one contact_labels row per label and one
- * contact_field_values row per field; the created_at of both is the contact's created_at).
+ * optimizer cannot find a good plan for them on its own: a label, a custom field's range, a short
+ * search word or name prefix under the creation-date sort; several search words; company
+ * equality under a sort by first name; capped counts; and, on MariaDB, the count-first path of a
+ * selective filter. README "Performance" says what each does and why (bench/RESULTS.md has the
+ * plans); planQuery and the functions it calls say how. The rewrites are exact (a contact has one
+ * contact_labels row per label and one contact_field_values row per field; the created_at of
+ * both is the contact's created_at).
  */
 import type { Knex } from "knex";
 import { extendedFieldKeyOf } from "../domain/contact-query.js";
