@@ -17,7 +17,7 @@ import { extendedFieldKeyOf } from "../domain/contact-query.js";
 import type { StoredContact } from "../domain/contacts.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { isPrefix, PREFIX_MAX, searchTerms } from "../domain/search.js";
-import { applyContactFilter, CMP, type CompileContext, sortExpression } from "./contact-query-sql.js";
+import { applyContactFilter, CMP, type CompileContext, namePrefixOf, sortExpression } from "./contact-query-sql.js";
 import { type NameField, SORT_KEY_LENGTH } from "./contact-index.js";
 import { getContacts } from "./contacts.js";
 import { isMysql, likeEscape, whereStartsWith, whereStartsWithRange } from "./db.js";
@@ -100,8 +100,6 @@ interface KeyRows {
   field?: NameField;
 }
 
-const NAME_FIELDS: Readonly<Record<string, NameField>> = { "info.name.first": "first", "info.name.last": "last" };
-
 /** The filter as a list of conditions that must all hold (nested `and`s flattened). */
 function conjuncts(f: Filter): Filter[] {
   return f.kind === "and" ? f.filters.flatMap(conjuncts) : [f];
@@ -163,7 +161,7 @@ function prefixKey(parts: readonly Filter[], search: readonly string[]): KeyRows
     return { table: "contact_search_prefixes", column: "prefix", key: term };
   }
   if (search.length > 0 || parts.length !== 1 || only?.kind !== "startsWith") return undefined;
-  const field = NAME_FIELDS[only.field.path];
+  const field = namePrefixOf(only.field.path);
   const lp = only.prefix.toLowerCase();
   return field && [...lp].length <= PREFIX_MAX && endsAboveSpace(lp) ? { table: "contact_name_prefixes", column: "prefix", key: lp, field } : undefined;
 }
@@ -257,29 +255,6 @@ function matching(qb: Knex.QueryBuilder, plan: Plan, cx: CompileContext): void {
   if (plan.ids) qb.whereIn("c.id", plan.ids);
   if (plan.intersect) qb.whereIn("c.id", tokenIntersection(cx.db, cx.tenantId, plan.search));
   else for (const term of plan.search) qb.whereIn("c.id", termContacts(cx.db, cx.tenantId, term));
-}
-
-/**
- * The contacts index that returns rows in the order of a sort column (migration 002), by column.
- * A selective query must not walk it to skip sorting (see queryContactPage).
- */
-const SORT_INDEX: Readonly<Record<string, string>> = {
-  created_at: "contacts_created_idx",
-  updated_at: "contacts_updated_idx",
-  last_activity_at: "contacts_activity_idx",
-  first_name_key: "contacts_first_name_idx",
-  last_name_key: "contacts_last_name_idx",
-  company_key: "contacts_company_idx",
-  job_title_key: "contacts_job_title_idx",
-  primary_email_key: "contacts_primary_email_idx",
-  birthdate: "contacts_birthdate_idx",
-  primary_phone_formatted_key: "contacts_primary_formatted_idx",
-  primary_phone_country_key: "contacts_primary_country_idx",
-};
-
-function sortIndexOf(sortSql: string): string | undefined {
-  const column = /\bc\.([a-z_]+)/.exec(sortSql)?.[1];
-  return column === undefined ? undefined : SORT_INDEX[column];
 }
 
 /** At most this many matches: find them all by the filter's index and sort them. */
@@ -474,7 +449,7 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
           ? { sort: "t.created_at", id: "t.contact_id" }
           : undefined;
   const order = drivenBy === undefined ? sortExpression(q.sort, cx) : undefined;
-  const avoid = counted !== undefined && counted <= SELECTIVE && order ? sortIndexOf(order.sql) : undefined;
+  const avoid = counted !== undefined && counted <= SELECTIVE ? order?.index : undefined;
   const inner = source(cx, plan, avoid);
   // The sort value and the id, on the driving table's columns (a label's rows carry the
   // contact's created_at, so they come out of contact_labels_key_idx in page order).

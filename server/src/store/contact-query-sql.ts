@@ -10,7 +10,7 @@ import { emailKey } from "../domain/contact-info.js";
 import { type ContactField, extendedFieldKeyOf } from "../domain/contact-query.js";
 import type { ExtendedField } from "../domain/extended-fields.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
-import { SORT_KEY_LENGTH, sortKey } from "./contact-index.js";
+import { type NameField, SORT_KEY_LENGTH, sortKey } from "./contact-index.js";
 import { likeEscape, whereStartsWith } from "./db.js";
 
 /**
@@ -19,7 +19,8 @@ import { likeEscape, whereStartsWith } from "./db.js";
  */
 type Text = { raw: string; lc: string; key: string; exact?: string };
 type Target =
-  | { kind: "text"; cols: Text }
+  /** `namePrefix`: which name's starts contact_name_prefixes holds (migration 011). */
+  | { kind: "text"; cols: Text; namePrefix?: NameField }
   | { kind: "plain"; col: string }
   | { kind: "expr"; sql: string }
   | { kind: "nameExists" }
@@ -59,8 +60,8 @@ const TARGETS: Record<string, Target> = {
     cols: { raw: "c.primary_phone_country", lc: "c.primary_phone_country_key", key: "c.primary_phone_country_key" },
   },
   "primaryPhone.subscriptionStatus": { kind: "expr", sql: PHONE_STATUS },
-  "info.name.first": { kind: "text", cols: triple("first_name") },
-  "info.name.last": { kind: "text", cols: triple("last_name") },
+  "info.name.first": { kind: "text", cols: triple("first_name"), namePrefix: "first" },
+  "info.name.last": { kind: "text", cols: triple("last_name"), namePrefix: "last" },
   "info.company": { kind: "text", cols: { ...triple("company"), exact: "c.company_exact" } },
   "info.jobTitle": { kind: "text", cols: triple("job_title") },
   "info.birthdate": { kind: "plain", col: "c.birthdate" },
@@ -79,6 +80,35 @@ const TARGETS: Record<string, Target> = {
   "info.extendedFields.emailSubscriptions.deliverabilityStatus": { kind: "expr", sql: EMAIL_STATUS },
   "info.extendedFields.emailSubscriptions.effectiveEmail": { kind: "text", cols: triple("primary_email") },
   "info.extendedFields.members.membershipStatus": { kind: "expr", sql: MEMBERSHIP_STATUS },
+};
+
+/** Whether a fixed query path has its SQL here (test/field-registry.test.ts checks every one does). */
+export function hasSqlTarget(path: string): boolean {
+  return TARGETS[path] !== undefined;
+}
+
+/** The name (first, last) whose starts a path's `$startsWith` may read off contact_name_prefixes. */
+export function namePrefixOf(path: string): NameField | undefined {
+  const t = TARGETS[path];
+  return t?.kind === "text" ? t.namePrefix : undefined;
+}
+
+/**
+ * The contacts index that returns rows in the order of a sort column (migration 002), by column.
+ * A selective query must not walk it to skip sorting (store/contact-queries.ts).
+ */
+const SORT_INDEX: Readonly<Record<string, string>> = {
+  "c.created_at": "contacts_created_idx",
+  "c.updated_at": "contacts_updated_idx",
+  "c.last_activity_at": "contacts_activity_idx",
+  "c.first_name_key": "contacts_first_name_idx",
+  "c.last_name_key": "contacts_last_name_idx",
+  "c.company_key": "contacts_company_idx",
+  "c.job_title_key": "contacts_job_title_idx",
+  "c.primary_email_key": "contacts_primary_email_idx",
+  "c.birthdate": "contacts_birthdate_idx",
+  "c.primary_phone_formatted_key": "contacts_primary_formatted_idx",
+  "c.primary_phone_country_key": "contacts_primary_country_idx",
 };
 
 function target(field: ContactField, customTypes: ReadonlyMap<string, ExtendedField["dataType"]>): Target {
@@ -301,14 +331,19 @@ function applyPositive(qb: Knex.QueryBuilder, f: Condition, field: ContactField,
 }
 
 /** The SQL expression a sort orders by (never NULL), plus a join it needs, if any. */
-export function sortExpression(sort: Sort, cx: CompileContext): { sql: string; join?: { key: string } } {
+/**
+ * The SQL a sort orders by, the custom field whose value row it joins (as `sv`), and the contacts
+ * index that holds rows in that order (`index`), if one does.
+ */
+export function sortExpression(sort: Sort, cx: CompileContext): { sql: string; join?: { key: string }; index?: string } {
   const field = sort.field as ContactField;
   const t = target(field, cx.customTypes);
+  const index = (col: string) => (SORT_INDEX[col] ? { index: SORT_INDEX[col] } : {});
   switch (t.kind) {
     case "text":
-      return { sql: t.cols.key };
+      return { sql: t.cols.key, ...index(t.cols.key) };
     case "plain":
-      return { sql: t.col === "c.birthdate" ? "coalesce(c.birthdate, '')" : t.col };
+      return { sql: t.col === "c.birthdate" ? "coalesce(c.birthdate, '')" : t.col, ...index(t.col) };
     case "custom":
       return {
         sql:
