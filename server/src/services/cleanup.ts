@@ -7,6 +7,7 @@
  * (their server died) and finishes them. Meanwhile the entry is invisible on every contact
  * (domain/contacts.ts Stripped).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Knex } from "knex";
 import type { Caller } from "../domain/caller.js";
 import { changedPaths } from "../domain/contact-info.js";
@@ -125,7 +126,7 @@ export class CleanupRunner {
         } catch (err) {
           this.onError(err);
           failures++;
-          await new Promise((r) => setTimeout(r, Math.min(30_000, 250 * 2 ** failures)).unref());
+          await sleep(Math.min(30_000, 250 * 2 ** failures), undefined, { ref: false });
         }
       }
     })().finally(() => this.running.delete(id));

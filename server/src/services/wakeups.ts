@@ -5,6 +5,7 @@
  * outbox stays the one source of truth, and a lost or late wake-up costs latency (the poll still
  * runs), never an event.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "nats";
 import type { EventBus } from "./events.js";
 
@@ -61,7 +62,7 @@ export class NatsWakeups {
       } catch (err) {
         if (attempt === 0 || attempt % 60 === 0)
           this.log.warn(`wake-ups: cannot reach NATS at ${this.url} (${(err as Error).message}); watchers poll meanwhile`);
-        await new Promise((r) => setTimeout(r, 1000).unref());
+        await sleep(1000, undefined, { ref: false });
       }
     }
   }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import knex, { type Knex } from "knex";
 import { migrationSource } from "./migrations/index.js";
 
@@ -256,7 +257,7 @@ export async function inTransaction<T>(db: Db, work: (trx: Knex.Transaction) => 
     } catch (err) {
       const errno = (err as { errno?: number }).errno;
       if (attempt >= TRANSACTION_ATTEMPTS || errno === undefined || !RETRYABLE_MYSQL.has(errno)) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 2 * 2 ** Math.min(8, attempt)));
+      await sleep(Math.random() * 2 * 2 ** Math.min(8, attempt));
     }
   }
 }
