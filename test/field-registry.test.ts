@@ -8,7 +8,7 @@
 import knex from "knex";
 import { describe, expect, it } from "vitest";
 import { CONTACT_FIELDS, extendedFieldKeyOf, QUERYABLE_STORED_FIELDS } from "../server/src/domain/contact-query.js";
-import { hasSqlTarget, namePrefixOf, sortExpression } from "../server/src/store/contact-query-sql.js";
+import { equalityThenSortOf, hasSqlTarget, namePrefixOf, sortExpression } from "../server/src/store/contact-query-sql.js";
 
 const stored = new Set(QUERYABLE_STORED_FIELDS.map((f) => f.key));
 const fixed = CONTACT_FIELDS.filter((f) => !stored.has(extendedFieldKeyOf(f.path) ?? ""));
@@ -34,5 +34,11 @@ describe("the contact query field registry", () => {
       ["info.name.first", "first"],
       ["info.name.last", "last"],
     ]);
+  });
+
+  it("an equality read off an index in a sort's order names a sortable path: company, then first name", () => {
+    const pairs = fixed.filter((f) => equalityThenSortOf(f.path) !== undefined).map((f) => [f.path, equalityThenSortOf(f.path)]);
+    expect(pairs).toEqual([["info.company", "info.name.first"]]);
+    for (const [, sort] of pairs) expect(fixed.find((f) => f.path === sort)?.sortable).toBe(true);
   });
 });

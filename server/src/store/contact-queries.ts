@@ -17,7 +17,7 @@ import { extendedFieldKeyOf } from "../domain/contact-query.js";
 import type { StoredContact } from "../domain/contacts.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { isPrefix, PREFIX_MAX, searchTerms } from "../domain/search.js";
-import { applyContactFilter, CMP, type CompileContext, namePrefixOf, sortExpression } from "./contact-query-sql.js";
+import { applyContactFilter, CMP, type CompileContext, equalityThenSortOf, namePrefixOf, sortExpression } from "./contact-query-sql.js";
 import { type NameField, SORT_KEY_LENGTH } from "./contact-index.js";
 import { getContacts } from "./contacts.js";
 import { isMysql, likeEscape, whereStartsWith, whereStartsWithRange } from "./db.js";
@@ -318,12 +318,17 @@ interface RunSource {
   countFree: boolean;
 }
 
-const NAME_RUNS: Readonly<Record<string, RunSource>> = Object.fromEntries(
-  (["first", "last"] as const).map((n) => [
-    `info.name.${n}`,
-    { from: `contacts as c force index (contacts_${n}_name_created_idx)`, alias: "c", key: `c.${n}_name_key`, id: "c.id", overlapping: false, countFree: true },
-  ]),
-);
+/** A name's runs: its name+created index (migration 004). */
+function nameRuns(n: NameField): RunSource {
+  return {
+    from: `contacts as c force index (contacts_${n}_name_created_idx)`,
+    alias: "c",
+    key: `c.${n}_name_key`,
+    id: "c.id",
+    overlapping: false,
+    countFree: true,
+  };
+}
 const TOKEN_RUNS: RunSource = {
   from: "contact_search_tokens as t force index (contact_search_tokens_created_idx)",
   alias: "t",
@@ -362,7 +367,8 @@ async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): 
     source = TOKEN_RUNS;
     prefix = plan.search[0] as string;
   } else if (plan.search.length === 0 && f.kind === "startsWith") {
-    source = NAME_RUNS[f.field.path];
+    const name = namePrefixOf(f.field.path);
+    source = name ? nameRuns(name) : undefined;
     prefix = f.prefix.toLowerCase();
     // The name key holds the first SORT_KEY_LENGTH characters.
     if ([...prefix].length > SORT_KEY_LENGTH) return undefined;
@@ -383,18 +389,15 @@ async function prefixRuns(cx: CompileContext, plan: Plan, q: ContactPageQuery): 
 }
 
 /**
- * Equality on a field whose index continues with a sort's key serves that sort in index order
- * however many contacts match: company equality under a sort by first name
- * (contacts_company_exact_idx, migration 007).
+ * The filter is one equality (one value) on a field whose index continues with the sort's key
+ * (equalityThenSortOf: company under a sort by first name, contacts_company_exact_idx): the index
+ * serves the sort in index order however many contacts match.
  */
-const EQUALITY_THEN_SORT: Readonly<Record<string, string>> = { "info.company": "info.name.first" };
-
-/** The filter is one such equality (one value) and the sort is the one its index continues with. */
 function sortedByEquality(plan: Plan, sort: Sort): boolean {
   const f = plan.rest;
   const single = (f.kind === "compare" && f.op === "$eq") || (f.kind === "in" && !f.negate && f.values.length === 1);
   if (!single || plan.ranges.length > 0 || plan.search.length > 0 || plan.ids !== undefined) return false;
-  return EQUALITY_THEN_SORT[f.field.path] === sort?.field.path;
+  return equalityThenSortOf(f.field.path) === sort?.field.path;
 }
 
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {

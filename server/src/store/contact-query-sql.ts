@@ -19,8 +19,13 @@ import { likeEscape, whereStartsWith } from "./db.js";
  */
 type Text = { raw: string; lc: string; key: string; exact?: string };
 type Target =
-  /** `namePrefix`: which name's starts contact_name_prefixes holds (migration 011). */
-  | { kind: "text"; cols: Text; namePrefix?: NameField }
+  /**
+   * `namePrefix`: which name's starts contact_name_prefixes holds (migration 011), and whose
+   * name+created index holds its contacts in creation order per name (migration 004).
+   * `equalityThenSort`: the sort (a path) that this field's exact index continues with, so that
+   * equality on it is read off that index in page order (migration 007).
+   */
+  | { kind: "text"; cols: Text; namePrefix?: NameField; equalityThenSort?: string }
   | { kind: "plain"; col: string }
   | { kind: "expr"; sql: string }
   | { kind: "nameExists" }
@@ -62,7 +67,7 @@ const TARGETS: Record<string, Target> = {
   "primaryPhone.subscriptionStatus": { kind: "expr", sql: PHONE_STATUS },
   "info.name.first": { kind: "text", cols: triple("first_name"), namePrefix: "first" },
   "info.name.last": { kind: "text", cols: triple("last_name"), namePrefix: "last" },
-  "info.company": { kind: "text", cols: { ...triple("company"), exact: "c.company_exact" } },
+  "info.company": { kind: "text", cols: { ...triple("company"), exact: "c.company_exact" }, equalityThenSort: "info.name.first" },
   "info.jobTitle": { kind: "text", cols: triple("job_title") },
   "info.birthdate": { kind: "plain", col: "c.birthdate" },
   "info.locale": { kind: "text", cols: same("c.locale") },
@@ -91,6 +96,12 @@ export function hasSqlTarget(path: string): boolean {
 export function namePrefixOf(path: string): NameField | undefined {
   const t = TARGETS[path];
   return t?.kind === "text" ? t.namePrefix : undefined;
+}
+
+/** The sort (a path) whose order the exact index of a path continues with, if any. */
+export function equalityThenSortOf(path: string): string | undefined {
+  const t = TARGETS[path];
+  return t?.kind === "text" ? t.equalityThenSort : undefined;
 }
 
 /**
