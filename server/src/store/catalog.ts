@@ -2,6 +2,7 @@
  * Operations shared by the two catalog tables, `labels` and `extended_fields`: both are
  * (tenant, key)-keyed definitions with a display name matched case-insensitively.
  */
+import type { Knex } from "knex";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { type Executor, whereStartsWith } from "./db.js";
 import { applyAfter, applyFilter, applySort, type ColumnMap } from "./filter-sql.js";
@@ -77,7 +78,7 @@ export async function queryPage<Row>(
 ): Promise<{ rows: Row[]; hasNext: boolean; total?: number }> {
   const base = () => {
     const qb = db(table).where(`${table}.tenant_id`, tenantId);
-    qb.where((sub) => applyFilter(sub, q.filter, columns));
+    qb.where((sub) => applyFilter(sub, q.filter, columns, db as Knex, tenantId));
     return qb;
   };
   const page = base().select("*");

@@ -18,7 +18,7 @@ import { likeEscape, whereStartsWith } from "./db.js";
  * indexed copy of the start of the value as sent (`exact`, null exactly when `raw` is).
  */
 type Text = { raw: string; lc: string; key: string; exact?: string };
-type Target =
+export type Target =
   /**
    * `namePrefix`: which name's starts contact_name_prefixes holds (migration 011), and whose
    * name+created index holds its contacts in creation order per name (migration 004).
@@ -31,7 +31,13 @@ type Target =
   | { kind: "nameExists" }
   | { kind: "list"; table: string; cols: Text }
   | { kind: "has"; table: string; col: string }
-  | { kind: "custom"; key: string; def: ExtendedField["dataType"] };
+  | { kind: "custom"; key: string; def: ExtendedField["dataType"] }
+  /**
+   * A catalog column, by name (labels, extended fields: store/filter-sql.ts): compared as stored;
+   * `$startsWith` on `lower` (lower-cased) when there is one; `zeroIsNone`: a 0 there means
+   * "no date" (system labels and fields), which no comparison matches.
+   */
+  | { kind: "column"; col: string; lower?: string; zeroIsNone?: boolean };
 
 const same = (col: string): Text => ({ raw: col, lc: col, key: col });
 const triple = (col: string): Text => ({ raw: `c.${col}`, lc: `c.${col}_lc`, key: `c.${col}_key` });
@@ -209,6 +215,8 @@ function inTable(qb: Knex.QueryBuilder, db: Knex, tenantId: string, table: strin
 export interface CompileContext {
   db: Knex;
   tenantId: string;
+  /** Where a field lives, for queries on other tables than contacts (default: the contact targets). */
+  targetOf?: (field: ContactField) => Target;
   /** Data types of the tenant's custom extended fields, by key. */
   customTypes: ReadonlyMap<string, ExtendedField["dataType"]>;
   /**
@@ -248,7 +256,7 @@ type Condition = Exclude<Filter, { kind: "and" | "or" | "not" }>;
 
 function applyCondition(qb: Knex.QueryBuilder, f: Condition, cx: CompileContext): void {
   const field = f.field as ContactField;
-  const t = target(field, cx.customTypes);
+  const t = cx.targetOf ? cx.targetOf(field) : target(field, cx.customTypes);
   // A negation is "not (the positive condition)". Positive conditions are two-valued (a NULL
   // column makes them false, never unknown), so for SQL as for the domain a missing value is
   // "not equal", and `$not` works on missing values too; for lists it means "no element matches".
@@ -287,6 +295,28 @@ function applyPositive(qb: Knex.QueryBuilder, f: Condition, field: ContactField,
         else exactIn(qb, col, vs);
       } else if (f.kind === "compare") {
         qb.whereRaw(`${col} ${CMP[f.op as keyof typeof CMP]} ?`, [norm(field, f.value)]);
+      } else {
+        throw new Error(`${f.kind} on ${field.path}`);
+      }
+      return;
+    }
+    case "column": {
+      if (f.kind === "startsWith") {
+        whereStartsWith(qb, t.lower ?? t.col, t.lower ? f.prefix.toLowerCase() : f.prefix);
+        return;
+      }
+      // A column name, quoted (a catalog table has a column named `key`, a reserved word).
+      const col = qb.client.raw("??", [t.col]).toQuery();
+      if (f.kind === "exists") {
+        qb.whereRaw(`${col} is ${f.exists ? "not " : ""}null`);
+        return;
+      }
+      qb.whereRaw(`${col} is not null`);
+      if (t.zeroIsNone && f.kind === "compare") qb.whereRaw(`${col} <> 0`);
+      if (f.kind === "in" || (f.kind === "compare" && f.op === "$eq")) {
+        exactIn(qb, col, f.kind === "in" ? f.values : [f.value]);
+      } else if (f.kind === "compare") {
+        qb.whereRaw(`${col} ${CMP[f.op as keyof typeof CMP]} ?`, [f.value]);
       } else {
         throw new Error(`${f.kind} on ${field.path}`);
       }
@@ -341,7 +371,6 @@ function applyPositive(qb: Knex.QueryBuilder, f: Condition, field: ContactField,
   }
 }
 
-/** The SQL expression a sort orders by (never NULL), plus a join it needs, if any. */
 /**
  * The SQL a sort orders by, the custom field whose value row it joins (as `sv`), and the contacts
  * index that holds rows in that order (`index`), if one does.

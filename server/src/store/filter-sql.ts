@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
+import type { ContactField } from "../domain/contact-query.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
-import { whereStartsWith } from "./db.js";
+import { applyContactFilter, type Target } from "./contact-query-sql.js";
 import { whereAfter } from "./keyset.js";
 
 /** Where a queryable field lives: its column, and the lower-cased column `$startsWith` searches. */
@@ -15,56 +16,22 @@ function column(columns: ColumnMap, path: string): { column: string; lowerColumn
 }
 
 /**
- * Adds `filter` to `qb`. `$ne`/`$nin` also match rows where the column is NULL (a missing value
- * is not equal to anything), like the in-memory semantics of the query language.
+ * Adds `filter` to `qb`, through the one filter compiler (contact-query-sql.ts applyContactFilter)
+ * with each field's column as its target. `$ne`/`$nin` also match rows where the column is NULL
+ * (a missing value is not equal to anything), like the in-memory semantics of the query language;
+ * a 0 in a timestamp column (system labels and fields have no dates) matches no comparison.
  */
-export function applyFilter(qb: Knex.QueryBuilder, filter: Filter, columns: ColumnMap): void {
-  switch (filter.kind) {
-    case "and":
-      for (const f of filter.filters) qb.where((sub) => applyFilter(sub, f, columns));
-      return;
-    case "or":
-      qb.where((outer) => {
-        for (const f of filter.filters) outer.orWhere((sub) => applyFilter(sub, f, columns));
-      });
-      return;
-    case "not":
-      qb.whereNot((sub) => applyFilter(sub, filter.filter, columns));
-      return;
-    case "compare": {
-      const c = column(columns, filter.field.path).column;
-      if (filter.op === "$ne") {
-        qb.where((sub) => sub.whereNot(c, filter.value).orWhereNull(c));
-        return;
-      }
-      // System labels and fields have no dates (stored as 0): no date comparison matches them.
-      if (filter.field.type.kind === "timestamp") qb.where(c, "<>", 0);
-      const sqlOp = { $eq: "=", $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" }[filter.op];
-      qb.where(c, sqlOp, filter.value);
-      return;
-    }
-    case "in": {
-      const c = column(columns, filter.field.path).column;
-      if (filter.negate) qb.where((sub) => sub.whereNotIn(c, filter.values).orWhereNull(c));
-      else qb.whereIn(c, filter.values);
-      return;
-    }
-    case "exists": {
-      const c = column(columns, filter.field.path).column;
-      if (filter.exists) qb.whereNotNull(c);
-      else qb.whereNull(c);
-      return;
-    }
-    case "startsWith": {
-      const c = column(columns, filter.field.path);
-      const target = c.lowerColumn ?? c.column;
-      const prefix = c.lowerColumn ? filter.prefix.toLowerCase() : filter.prefix;
-      whereStartsWith(qb, target, prefix);
-      return;
-    }
-    case "has":
-      throw new Error(`$hasSome/$hasAll are not supported on ${filter.field.path}`);
-  }
+export function applyFilter(qb: Knex.QueryBuilder, filter: Filter, columns: ColumnMap, db: Knex, tenantId: string): void {
+  const targetOf = (field: ContactField): Target => {
+    const c = column(columns, field.path);
+    return {
+      kind: "column",
+      col: c.column,
+      ...(c.lowerColumn ? { lower: c.lowerColumn } : {}),
+      ...(field.type.kind === "timestamp" ? { zeroIsNone: true } : {}),
+    };
+  };
+  applyContactFilter(qb, filter, { db, tenantId, customTypes: new Map(), targetOf });
 }
 
 /** Adds `ORDER BY` for the sorts and a final tie-breaker column in the last sort's direction. */
