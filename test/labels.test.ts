@@ -238,6 +238,9 @@ describe.each(STORES)("LabelsService on %s", (store) => {
         ).labels.map((l) => l.displayName);
       expect(await names({ displayName: { $startsWith: "al" } })).toEqual(["Alpha", "alpine"]);
       expect(await names({ displayName: "beta" })).toEqual(["beta"]);
+      // Compared exactly, trailing spaces included (MariaDB's PAD SPACE collations would say equal).
+      expect(await names({ displayName: "beta " })).toEqual([]);
+      expect(await names({ displayName: { $in: ["beta ", "Gamma"] } })).toEqual(["Gamma"]);
       expect(await names({ displayName: { $in: ["Gamma", "beta", "nope"] } })).toEqual(["Gamma", "beta"]);
       expect(await names({ key: { $in: ["custom.vip-gold", "contacts.customers"] } })).toEqual(["Customers", "VIP Gold"]);
       expect(await names({ key: { $ne: "custom.alpha" }, namespace: "custom" })).toEqual(["Gamma", "VIP Customer", "VIP Gold", "alpine", "beta"]);
