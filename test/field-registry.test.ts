@@ -1,14 +1,14 @@
 /**
  * The contact query fields, one registry seen from both layers: every fixed path the domain
  * validates (domain/contact-query.ts CONTACT_FIELDS) has its SQL in the store
- * (store/contact-query-sql.ts), every sortable one names the contacts index that holds rows in
+ * (store/filter-compiler.ts), every sortable one names the contacts index that holds rows in
  * its order (which the planner tells MariaDB not to walk for a selective filter), and the name
  * fields are the ones contact_name_prefixes serves. Pure functions: no database.
  */
 import knex from "knex";
 import { describe, expect, it } from "vitest";
 import { CONTACT_FIELDS, extendedFieldKeyOf, QUERYABLE_STORED_FIELDS } from "../server/src/domain/contact-query.js";
-import { equalityThenSortOf, hasSqlTarget, namePrefixOf, sortExpression } from "../server/src/store/contact-query-sql.js";
+import { equalityThenSortOf, hasSqlTarget, namePrefixOf, sortExpression } from "../server/src/store/filter-compiler.js";
 
 const stored = new Set(QUERYABLE_STORED_FIELDS.map((f) => f.key));
 const fixed = CONTACT_FIELDS.filter((f) => !stored.has(extendedFieldKeyOf(f.path) ?? ""));

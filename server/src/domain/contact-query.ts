@@ -1,7 +1,7 @@
 /**
  * The contacts query language's fields (reference §5.2): which operators each path takes,
  * which can be sorted, and — as the definition of their meaning — how each reads its value off a
- * contact. The store compiles the same paths to SQL (store/contact-query-sql.ts); the
+ * contact. The store compiles the same paths to SQL (store/filter-compiler.ts); the
  * differential property test checks the two agree.
  */
 import type { ContactJson } from "../../../gen/contacts/v1/contact_pb.js";
@@ -238,7 +238,7 @@ const NOTHING: Filter = { kind: "or", filters: [] };
  * `filter` as if the stripped labels (domain/contacts.ts Stripped) were already removed from
  * every contact: `$hasSome` forgets them (and matches nothing when they were all it named), a
  * `$hasAll` that names one matches nothing. Whether a contact has labels at all is answered by the
- * SQL without their rows (store/contact-query-sql.ts).
+ * SQL without their rows (store/filter-compiler.ts).
  */
 export function withoutStrippedLabels(filter: Filter, labels: ReadonlySet<string>): Filter {
   if (labels.size === 0) return filter;

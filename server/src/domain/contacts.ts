@@ -46,7 +46,7 @@ export type MembershipStatus = (typeof MEMBERSHIP_STATUSES)[number];
 /**
  * A contact's membership status as the reference names it, from its member info: an active
  * member is APPROVED, a pending one PENDING, a blocked one DENIED, an offline or deleted one
- * INACTIVE; a contact that is no member has none. (store/contact-query-sql.ts says the same in SQL.)
+ * INACTIVE; a contact that is no member has none. (store/filter-compiler.ts says the same in SQL.)
  */
 export function membershipStatus(member: MemberInfoJson | undefined): MembershipStatus | undefined {
   switch (member?.status) {

@@ -13,7 +13,7 @@ import { keyCandidate, nameKey, slugify } from "../domain/slug.js";
 import * as catalog from "../store/catalog.js";
 import { isUniqueViolation } from "../store/db.js";
 import { appendEvents } from "../store/events.js";
-import type { ColumnMap } from "../store/filter-sql.js";
+import type { ColumnMap } from "../store/catalog.js";
 import { addCleanupJob, type CleanupKind, keysBeingCleaned } from "../store/cleanup-jobs.js";
 import { lockTenant } from "../store/tenants.js";
 import type { ServiceDeps } from "./deps.js";

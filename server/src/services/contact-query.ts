@@ -23,7 +23,7 @@ import { type Projection, project } from "../domain/projection.js";
 import { type Filter, parseFilter, parseSort, type Scalar } from "../domain/query.js";
 import { SEARCH_MAX } from "../domain/search.js";
 import { strippedKeys } from "../store/cleanup-jobs.js";
-import type { CompileContext } from "../store/contact-query-sql.js";
+import type { CompileContext } from "../store/filter-compiler.js";
 import { countByLabel, countContacts, queryContactPage } from "../store/contact-queries.js";
 import { extendedFieldFromRow } from "../store/extended-fields.js";
 import type { ExtendedFieldRow, LabelRow } from "../store/tables.js";

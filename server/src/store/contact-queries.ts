@@ -17,7 +17,7 @@ import { extendedFieldKeyOf } from "../domain/contact-query.js";
 import type { StoredContact } from "../domain/contacts.js";
 import type { Filter, Scalar, Sort } from "../domain/query.js";
 import { isPrefix, PREFIX_MAX, searchTerms } from "../domain/search.js";
-import { applyContactFilter, CMP, type CompileContext, equalityThenSortOf, namePrefixOf, sortExpression } from "./contact-query-sql.js";
+import { applyContactFilter, CMP, type CompileContext, equalityThenSortOf, namePrefixOf, sortExpression } from "./filter-compiler.js";
 import { type NameField, SORT_KEY_LENGTH } from "./contact-index.js";
 import { getContacts } from "./contacts.js";
 import { isMysql, likeEscape, whereStartsWith, whereStartsWithRange } from "./db.js";

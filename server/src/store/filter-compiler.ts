@@ -1,6 +1,8 @@
 /**
- * Compiles contact queries (domain/contact-query.ts) to SQL over the `contacts` row (alias `c`)
- * and its index tables. Every subquery names the tenant. Text compares exactly on the column as
+ * The one filter compiler: compiles query filters to SQL — contact queries (domain/contact-query.ts)
+ * over the `contacts` row (alias `c`) and its index tables, and the labels' and extended fields'
+ * queries over their own columns (store/catalog.ts, "column" targets). Each field path's SQL,
+ * and what the planner knows of it, is its target here (TARGETS). Every subquery names the tenant. Text compares exactly on the column as
  * sent, with the indexed lower-case key alongside so the index does the work; `$startsWith`
  * compares lower-case prefixes; list fields match when any element does (`$ne`/`$nin`: when
  * none does).
@@ -33,7 +35,7 @@ export type Target =
   | { kind: "has"; table: string; col: string }
   | { kind: "custom"; key: string; def: ExtendedField["dataType"] }
   /**
-   * A catalog column, by name (labels, extended fields: store/filter-sql.ts): compared as stored;
+   * A catalog column, by name (labels, extended fields: store/catalog.ts): compared as stored;
    * `$startsWith` on `lower` (lower-cased) when there is one; `zeroIsNone`: a 0 there means
    * "no date" (system labels and fields), which no comparison matches.
    */
