@@ -54,7 +54,7 @@ interface FieldRange {
 }
 
 /** How a query is run: what drives it, and what is left for the filter compiler. */
-interface Plan {
+export interface Plan {
   /**
    * The page comes from one key's rows of a table that holds them in creation order: a label's
    * rows of contact_labels, or a short search word's rows of contact_search_prefixes.
@@ -105,7 +105,8 @@ function conjuncts(f: Filter): Filter[] {
   return f.kind === "and" ? f.filters.flatMap(conjuncts) : [f];
 }
 
-function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: CompileContext): Plan {
+/** The first step of the planner (a pure function): what drives the query and what is left for the filter compiler. */
+export function planQuery(q: Pick<ContactPageQuery, "filter" | "sort" | "search">, cx: Pick<CompileContext, "customTypes">): Plan {
   let parts = conjuncts(q.filter);
   let keyed: KeyRows | undefined;
   const search = q.search ? searchTerms(q.search) : [];
@@ -339,7 +340,7 @@ const TOKEN_RUNS: RunSource = {
   countFree: false,
 };
 
-interface Runs extends RunSource {
+export interface Runs extends RunSource {
   keys: string[];
 }
 
@@ -400,6 +401,66 @@ function sortedByEquality(plan: Plan, sort: Sort): boolean {
   return equalityThenSortOf(f.field.path) === sort?.field.path;
 }
 
+/** What probing the database found, for choosing how a page is read (choosePageSource). */
+export interface Probes {
+  /** The matches, counted up to the cap (absent: not counted). */
+  counted?: number;
+  /** Index runs whose merge can be the page (prefixRuns). */
+  runs?: Runs;
+  /** One search word's token rows, counted up to WORD_SORT_CAP (when wordRowsNeeded asks). */
+  wordRows?: number;
+}
+
+/** The query facts the page source depends on. */
+type SourceQuery = Pick<ContactPageQuery, "sort" | "countUpTo">;
+
+/** The one search word that drives the page off its token rows, when it may (see choosePageSource). */
+function drivingWord(plan: Plan, q: SourceQuery, counted: number | undefined): string | undefined {
+  const [word] = plan.search;
+  const createdOrder = q.sort?.field.path === "createdDate" && plan.keyed === undefined && plan.driver === undefined;
+  return counted !== undefined && word !== undefined && plan.search.length === 1 && !plan.intersect && createdOrder ? word : undefined;
+}
+
+/** The search word whose token rows choosePageSource needs counted, if any. */
+export function wordRowsNeeded(plan: Plan, q: SourceQuery, probes: Probes): string | undefined {
+  const word = drivingWord(withFieldDriver(plan, q, probes.counted), q, probes.counted);
+  if (word === undefined || probes.counted === undefined) return undefined;
+  const runs = probes.counted <= SELECTIVE ? undefined : probes.runs;
+  const known = probes.counted <= Math.max(q.countUpTo ?? 0, SELECTIVE);
+  return !runs && !known ? word : undefined;
+}
+
+/**
+ * Few matches of a field range under the creation-date sort: read them off the range's value
+ * rows, which carry the creation date (migration 005), and sort those; no contact row is read.
+ */
+function withFieldDriver(plan: Plan, q: SourceQuery, counted: number | undefined): Plan {
+  const [first, ...others] = plan.ranges;
+  if (counted !== undefined && counted <= SELECTIVE && first && plan.keyed === undefined && q.sort?.field.path === "createdDate") {
+    return { ...plan, driver: first, ranges: others };
+  }
+  return plan;
+}
+
+/**
+ * How a page is read, once probing has found what it needs (a pure function: the planner's last
+ * step). A field range's value rows drive it when its matches are few (withFieldDriver). One
+ * search word's token rows drive it (migration 006: each contact once, sorted there) when its
+ * matches are few enough to sort (SELECTIVE), or, without runs to merge, when they are counted
+ * (at most 10,000, the count offset paging makes) or its token rows are fewer than
+ * WORD_SORT_CAP; a word matching more is dense enough for walking the creation order to fill a
+ * page soon, and a word with many matches and few distinct tokens merges their runs.
+ */
+export function choosePageSource(plan: Plan, q: SourceQuery, probes: Probes): { plan: Plan; runs?: Runs } {
+  const driven = withFieldDriver(plan, q, probes.counted);
+  const word = drivingWord(driven, q, probes.counted);
+  if (word === undefined || probes.counted === undefined) return { plan: driven, ...(probes.runs ? { runs: probes.runs } : {}) };
+  const runs = probes.counted <= SELECTIVE ? undefined : probes.runs;
+  const known = probes.counted <= Math.max(q.countUpTo ?? 0, SELECTIVE);
+  if (!runs && (known || (probes.wordRows ?? WORD_SORT_CAP) < WORD_SORT_CAP)) return { plan: { ...driven, word, search: [] } };
+  return { plan: driven, ...(runs ? { runs } : {}) };
+}
+
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {
   const { db, tenantId } = cx;
   let plan = await intersectSearch(cx, planQuery(q, cx), q);
@@ -425,24 +486,14 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
       counting = undefined;
     }
   }
-  // Few matches of a field range under the creation-date sort: read them off the range's value
-  // rows, which carry the creation date (migration 005), and sort those; no contact row is read.
-  const [first, ...others] = plan.ranges;
-  if (counted !== undefined && counted <= SELECTIVE && first && plan.keyed === undefined && q.sort?.field.path === "createdDate") {
-    plan = { ...plan, driver: first, ranges: others };
-  }
-  // Likewise one search word: off its token rows (migration 006), each contact once, sorted
-  // there — when its matches are few enough to sort (SELECTIVE), or, without runs to merge, when
-  // they are counted (at most 10,000, the count offset paging makes) or its token rows are fewer
-  // than WORD_SORT_CAP; a word matching more is dense enough for walking the creation order to
-  // fill a page soon. A word with many matches and few distinct tokens merges their runs.
-  const [word] = plan.search;
-  const createdOrder = q.sort?.field.path === "createdDate" && plan.keyed === undefined && plan.driver === undefined;
-  if (counted !== undefined && word !== undefined && plan.search.length === 1 && !plan.intersect && createdOrder) {
-    if (counted <= SELECTIVE) runs = undefined;
-    const known = counted <= Math.max(q.countUpTo ?? 0, SELECTIVE);
-    if (!runs && (known || (await tokenRows(cx, word, WORD_SORT_CAP)) < WORD_SORT_CAP)) plan = { ...plan, word, search: [] };
-  }
+  const wordProbe = wordRowsNeeded(plan, q, { counted, runs });
+  const chosen = choosePageSource(plan, q, {
+    counted,
+    runs,
+    ...(wordProbe !== undefined ? { wordRows: await tokenRows(cx, wordProbe, WORD_SORT_CAP) } : {}),
+  });
+  plan = chosen.plan;
+  runs = chosen.runs;
   const drivenBy =
     plan.keyed !== undefined
       ? { sort: "l.created_at", id: "l.contact_id" }
