@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { contactSchema, DEFAULT_CONTACT_SORT } from "../server/src/domain/contact-query.js";
 import type { ExtendedField } from "../server/src/domain/extended-fields.js";
 import { parseFilter, parseSort, type Sort } from "../server/src/domain/query.js";
-import { choosePageSource, type Plan, planQuery, type Probes, type Runs, wordRowsNeeded } from "../server/src/store/contact-queries.js";
+import { choosePageSource, pageSourceOf, type Plan, planQuery, type Probes, type Runs, wordRowsNeeded } from "../server/src/store/contact-queries.js";
 
 const SCORE = { key: "custom.score", dataType: "NUMBER", fieldType: "USER_DEFINED", displayName: "Score" } as unknown as ExtendedField;
 const schema = contactSchema([SCORE]);
@@ -87,6 +87,20 @@ describe("choosePageSource: how the page is read, from what probing found", () =
     // Counted within what offset paging asks for: known, no token count needed.
     expect(wordRowsNeeded(base, { sort: byCreated, countUpTo: 10_000 }, probes)).toBeUndefined();
     expect(choosePageSource(base, { sort: byCreated, countUpTo: 10_000 }, probes).plan.word).toBe("lovelace");
+  });
+
+  it("each choice is one page source", () => {
+    const kind = (p: Plan, probes: Probes, avoid?: string) => {
+      const chosen = choosePageSource(p, q, probes);
+      return pageSourceOf(chosen.plan, chosen.runs, avoid).kind;
+    };
+    expect(kind(plan({ "info.labelKeys": { $hasSome: ["custom.vip"] } }), {})).toBe("keyed");
+    expect(kind(plan(undefined, { search: "ada" }), {})).toBe("keyed");
+    expect(kind(plan({ "info.extendedFields.custom.score": { $gt: 3 } }), { counted: 40 })).toBe("fieldRange");
+    expect(kind(plan(undefined, { search: "lovelace" }), { counted: 120 })).toBe("word");
+    expect(kind(plan(undefined, { search: "lovelace" }), { counted: 9_000, runs })).toBe("runs");
+    expect(pageSourceOf(plan({ "info.company": "Acme" }), undefined, "contacts_created_idx")).toEqual({ kind: "contacts", avoidIndex: "contacts_created_idx" });
+    expect(pageSourceOf({ ...plan(undefined, { search: "ada lovelace" }), known: [{ id: "x", createdAt: 1 }] }).kind).toBe("known");
   });
 
   it("nothing counted: the plan stands as planned", () => {

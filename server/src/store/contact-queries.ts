@@ -47,7 +47,7 @@ export interface ContactPage {
 type Comparison = Extract<Filter, { kind: "compare" }>;
 
 /** Comparisons on one custom NUMBER or DATE field, merged into one range of its value rows. */
-interface FieldRange {
+export interface FieldRange {
   key: string;
   column: "num_value" | "date_value";
   conditions: Comparison[];
@@ -83,7 +83,7 @@ export interface Plan {
 }
 
 /** A contact a query matches, with its creation date. */
-interface Match {
+export interface Match {
   id: string;
   createdAt: number;
 }
@@ -92,7 +92,7 @@ interface Match {
  * One key's rows of a per-contact table indexed (tenant_id, [field,] key, created_at, contact_id),
  * as `l`.
  */
-interface KeyRows {
+export interface KeyRows {
   table: "contact_labels" | "contact_search_prefixes" | "contact_name_prefixes";
   column: "label_key" | "prefix";
   key: string;
@@ -267,31 +267,45 @@ function filtered(plan: Plan): boolean {
 }
 
 /**
- * The rows a query reads, from its driving table: `contacts as c`, a label's
- * `contact_labels as l` or a field range's `contact_field_values as v` (joined to `c` only when
- * the filter needs the contact row).
- * `avoidIndex`: the matches are few; MariaDB is told not to walk the sort order's index instead
- * (which reads rows in page order and tests each against the filter: cheap when matches are
- * dense, a scan of most of the tenant when they are rare).
+ * The rows a query reads, from its page source's table: `contacts as c`, a key's rows as `l`, a
+ * field range's `contact_field_values as v` or a word's `contact_search_tokens as t` (joined to
+ * `c` only when the filter needs the contact row). A "contacts" source's `avoidIndex`: the
+ * matches are few; MariaDB is told not to walk the sort order's index instead (which reads rows
+ * in page order and tests each against the filter: cheap when matches are dense, a scan of most
+ * of the tenant when they are rare).
  */
-function source(cx: CompileContext, plan: Plan, avoidIndex?: string): Knex.QueryBuilder {
+function source(cx: CompileContext, plan: Plan, page: PageSource = pageSourceOf(plan)): Knex.QueryBuilder {
   const { db, tenantId } = cx;
-  if (plan.word !== undefined) return withContacts(tokenQuery(db, tenantId, plan.word), "t", plan, cx);
-  if (plan.driver !== undefined) return withContacts(rangeQuery(db, tenantId, plan.driver), "v", plan, cx);
-  if (plan.keyed === undefined) {
-    // Only for ORDER BY: another index may still serve both the filter and the order.
-    const qb = avoidIndex ? db.from(db.raw(`contacts as c ignore index for order by (${avoidIndex})`)) : db("contacts as c");
-    matching(qb, plan, cx);
-    return qb;
+  switch (page.kind) {
+    case "word":
+      return withContacts(tokenQuery(db, tenantId, page.word), "t", plan, cx);
+    case "fieldRange":
+      return withContacts(rangeQuery(db, tenantId, page.range), "v", plan, cx);
+    case "keyed": {
+      const { table, column, key, field } = page.rows;
+      const qb = db(`${table} as l`).where("l.tenant_id", tenantId);
+      if (field) qb.where("l.field", field);
+      qb.where(`l.${column}`, key);
+      // utf8mb4_bin pads with spaces ('a' = 'a '): compare the bytes too, as the filter compiler does.
+      if (isMysql(db)) qb.whereRaw(`cast(l.${column} as binary) = ?`, [key]);
+      return withContacts(qb, "l", plan, cx);
+    }
+    default: {
+      // Only for ORDER BY: another index may still serve both the filter and the order.
+      const avoidIndex = page.kind === "contacts" ? page.avoidIndex : undefined;
+      const qb = avoidIndex ? db.from(db.raw(`contacts as c ignore index for order by (${avoidIndex})`)) : db("contacts as c");
+      matching(qb, plan, cx);
+      return qb;
+    }
   }
-  const { table, column, key, field } = plan.keyed;
-  const qb = db(`${table} as l`).where("l.tenant_id", tenantId);
-  if (field) qb.where("l.field", field);
-  qb.where(`l.${column}`, key);
-  // utf8mb4_bin pads with spaces ('a' = 'a '): compare the bytes too, as the filter compiler does.
-  if (isMysql(db)) qb.whereRaw(`cast(l.${column} as binary) = ?`, [key]);
-  return withContacts(qb, "l", plan, cx);
 }
+
+/** The driving table's sort value (the creation date its rows carry) and contact id, by page source. */
+const DRIVEN_BY: Partial<Record<PageSource["kind"], { sort: string; id: string }>> = {
+  keyed: { sort: "l.created_at", id: "l.contact_id" },
+  fieldRange: { sort: "v.created_at", id: "v.contact_id" },
+  word: { sort: "t.created_at", id: "t.contact_id" },
+};
 
 /** A driving table's rows (aliased), joined to their contacts when the rest of the plan tests them. */
 function withContacts(qb: Knex.QueryBuilder, alias: string, plan: Plan, cx: CompileContext): Knex.QueryBuilder {
@@ -401,6 +415,34 @@ function sortedByEquality(plan: Plan, sort: Sort): boolean {
   return equalityThenSortOf(f.field.path) === sort?.field.path;
 }
 
+/**
+ * How a page of contacts is read: one variant per strategy, each the rows that come out in page
+ * order (or are sorted) before the page's documents are fetched by id.
+ */
+export type PageSource =
+  /** Search words alone under the creation-date sort: every match was found while planning, with its creation date; sorted in memory (knownPage). */
+  | { kind: "known"; matches: readonly Match[] }
+  /** One key's rows of a table that holds them in creation order: a label's contact_labels rows, a short word's or name prefix's prefix rows. */
+  | { kind: "keyed"; rows: KeyRows }
+  /** Few matches of a custom field's range: its contact_field_values rows, which carry the creation date, sorted. */
+  | { kind: "fieldRange"; range: FieldRange }
+  /** One search word: its contact_search_tokens rows, which carry the creation date, each contact once, sorted. */
+  | { kind: "word"; word: string }
+  /** A name prefix or one word with few distinct keys: a merge of each key's index run, already in creation order (mergedRuns). */
+  | { kind: "runs"; runs: Runs }
+  /** Everything else: the contacts rows, filtered and sorted; told not to walk the sort's index (`avoidIndex`) when the matches are few. */
+  | { kind: "contacts"; avoidIndex?: string };
+
+/** The strategy a chosen plan (and its runs, and the index to avoid) amounts to. */
+export function pageSourceOf(plan: Plan, runs?: Runs, avoidIndex?: string): PageSource {
+  if (plan.known) return { kind: "known", matches: plan.known };
+  if (runs) return { kind: "runs", runs };
+  if (plan.keyed) return { kind: "keyed", rows: plan.keyed };
+  if (plan.driver) return { kind: "fieldRange", range: plan.driver };
+  if (plan.word !== undefined) return { kind: "word", word: plan.word };
+  return { kind: "contacts", ...(avoidIndex ? { avoidIndex } : {}) };
+}
+
 /** What probing the database found, for choosing how a page is read (choosePageSource). */
 export interface Probes {
   /** The matches, counted up to the cap (absent: not counted). */
@@ -464,7 +506,8 @@ export function choosePageSource(plan: Plan, q: SourceQuery, probes: Probes): { 
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {
   const { db, tenantId } = cx;
   let plan = await intersectSearch(cx, planQuery(q, cx), q);
-  if (plan.known) return knownPage(cx, plan.known, q);
+  const found = pageSourceOf(plan);
+  if (found.kind === "known") return knownPage(cx, found.matches, q);
   const dir = q.sort.descending ? "desc" : "asc";
   // A filtered query on MariaDB counts its matches first (up to what offset paging asks for, or
   // just far enough to tell): how many there are decides how the page is found. Not when one
@@ -494,17 +537,10 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   });
   plan = chosen.plan;
   runs = chosen.runs;
-  const drivenBy =
-    plan.keyed !== undefined
-      ? { sort: "l.created_at", id: "l.contact_id" }
-      : plan.driver
-        ? { sort: "v.created_at", id: "v.contact_id" }
-        : plan.word !== undefined
-          ? { sort: "t.created_at", id: "t.contact_id" }
-          : undefined;
+  const drivenBy = DRIVEN_BY[pageSourceOf(plan).kind];
   const order = drivenBy === undefined ? sortExpression(q.sort, cx) : undefined;
-  const avoid = counted !== undefined && counted <= SELECTIVE ? order?.index : undefined;
-  const inner = source(cx, plan, avoid);
+  const page = pageSourceOf(plan, runs, counted !== undefined && counted <= SELECTIVE ? order?.index : undefined);
+  const inner = source(cx, plan, page);
   // The sort value and the id, on the driving table's columns (a label's rows carry the
   // contact's created_at, so they come out of contact_labels_key_idx in page order).
   const key = order ? { sort: order.sql, id: "c.id" } : (drivenBy as { sort: string; id: string });
@@ -519,7 +555,7 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
     }
   }
   // A contact has several tokens a word may match: the token rows give each contact once.
-  if (plan.word !== undefined) inner.distinct(db.raw(`${key.id} as id`), db.raw(`${key.sort} as sort_value`));
+  if (page.kind === "word") inner.distinct(db.raw(`${key.id} as id`), db.raw(`${key.sort} as sort_value`));
   else inner.select(db.raw(`${key.id} as id`), db.raw(`${key.sort} as sort_value`));
   if (q.after) {
     const descending = q.sort.descending;
@@ -535,7 +571,7 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
   inner.orderByRaw(`${key.sort} ${dir}, ${key.id} ${dir}`).limit(q.limit + 1);
   if (q.offset) inner.offset(q.offset);
 
-  const ids = runs ? mergedRuns(cx, runs, q, dir) : inner;
+  const ids = page.kind === "runs" ? mergedRuns(cx, page.runs, q, dir) : inner;
   const pageQuery = db
     .select("d.doc", "p.sort_value", "p.id")
     .from(ids.as("p"))
@@ -578,7 +614,7 @@ export async function queryContactPage(cx: CompileContext, q: ContactPageQuery):
  * their documents read by id. A contact deleted since its match was read is left out, as if it
  * had gone before.
  */
-async function knownPage(cx: CompileContext, known: Match[], q: ContactPageQuery): Promise<ContactPage> {
+async function knownPage(cx: CompileContext, known: readonly Match[], q: ContactPageQuery): Promise<ContactPage> {
   const sign = q.sort.descending ? -1 : 1;
   const order = (a: Match, b: Match) => sign * (a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const after = q.after ? { createdAt: Number(q.after[0]), id: q.after[1] } : undefined;
