@@ -457,21 +457,6 @@ export interface Probes {
 type SourceQuery = Pick<ContactPageQuery, "sort" | "countUpTo">;
 
 /** The one search word that drives the page off its token rows, when it may (see choosePageSource). */
-function drivingWord(plan: Plan, q: SourceQuery, counted: number | undefined): string | undefined {
-  const [word] = plan.search;
-  const createdOrder = q.sort?.field.path === "createdDate" && plan.keyed === undefined && plan.driver === undefined;
-  return counted !== undefined && word !== undefined && plan.search.length === 1 && !plan.intersect && createdOrder ? word : undefined;
-}
-
-/** The search word whose token rows choosePageSource needs counted, if any. */
-export function wordRowsNeeded(plan: Plan, q: SourceQuery, probes: Probes): string | undefined {
-  const word = drivingWord(withFieldDriver(plan, q, probes.counted), q, probes.counted);
-  if (word === undefined || probes.counted === undefined) return undefined;
-  const runs = probes.counted <= SELECTIVE ? undefined : probes.runs;
-  const known = probes.counted <= Math.max(q.countUpTo ?? 0, SELECTIVE);
-  return !runs && !known ? word : undefined;
-}
-
 /**
  * Few matches of a field range under the creation-date sort: read them off the range's value
  * rows, which carry the creation date (migration 005), and sort those; no contact row is read.
@@ -485,6 +470,28 @@ function withFieldDriver(plan: Plan, q: SourceQuery, counted: number | undefined
 }
 
 /**
+ * The plan after withFieldDriver, and — when one search word may drive the page off its token
+ * rows — that word, the runs still worth merging (none once its matches are few enough to
+ * sort), and whether its matches are known to be few enough to sort without counting its rows.
+ */
+function wordChoice(plan: Plan, q: SourceQuery, probes: Probes) {
+  const driven = withFieldDriver(plan, q, probes.counted);
+  const [word] = driven.search;
+  const createdOrder = q.sort?.field.path === "createdDate" && driven.keyed === undefined && driven.driver === undefined;
+  const counted = probes.counted;
+  if (counted === undefined || word === undefined || driven.search.length !== 1 || driven.intersect || !createdOrder) {
+    return { driven, runs: probes.runs };
+  }
+  return { driven, word, runs: counted <= SELECTIVE ? undefined : probes.runs, known: counted <= Math.max(q.countUpTo ?? 0, SELECTIVE) };
+}
+
+/** The search word whose token rows choosePageSource needs counted, if any. */
+export function wordRowsNeeded(plan: Plan, q: SourceQuery, probes: Probes): string | undefined {
+  const c = wordChoice(plan, q, probes);
+  return c.word !== undefined && !c.runs && !c.known ? c.word : undefined;
+}
+
+/**
  * How a page is read, once probing has found what it needs (a pure function: the planner's last
  * step). A field range's value rows drive it when its matches are few (withFieldDriver). One
  * search word's token rows drive it (migration 006: each contact once, sorted there) when its
@@ -494,13 +501,11 @@ function withFieldDriver(plan: Plan, q: SourceQuery, counted: number | undefined
  * page soon, and a word with many matches and few distinct tokens merges their runs.
  */
 export function choosePageSource(plan: Plan, q: SourceQuery, probes: Probes): { plan: Plan; runs?: Runs } {
-  const driven = withFieldDriver(plan, q, probes.counted);
-  const word = drivingWord(driven, q, probes.counted);
-  if (word === undefined || probes.counted === undefined) return { plan: driven, ...(probes.runs ? { runs: probes.runs } : {}) };
-  const runs = probes.counted <= SELECTIVE ? undefined : probes.runs;
-  const known = probes.counted <= Math.max(q.countUpTo ?? 0, SELECTIVE);
-  if (!runs && (known || (probes.wordRows ?? WORD_SORT_CAP) < WORD_SORT_CAP)) return { plan: { ...driven, word, search: [] } };
-  return { plan: driven, ...(runs ? { runs } : {}) };
+  const c = wordChoice(plan, q, probes);
+  if (c.word !== undefined && !c.runs && (c.known || (probes.wordRows ?? WORD_SORT_CAP) < WORD_SORT_CAP)) {
+    return { plan: { ...c.driven, word: c.word, search: [] } };
+  }
+  return { plan: c.driven, ...(c.runs ? { runs: c.runs } : {}) };
 }
 
 export async function queryContactPage(cx: CompileContext, q: ContactPageQuery): Promise<ContactPage> {
